@@ -1,0 +1,52 @@
+"""Helpers shared by the CLI's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, Callable
+
+import click
+
+from hookline.errors import DefinitionError, HooklineError
+from hookline.host import Host
+from hookline.settings import Settings
+
+db_option = click.option(
+    "--db", "db_url", metavar="URL", help="Database URL (default: $HOOKLINE_DB_URL or sqlite://hookline.db)."
+)
+
+
+def emit(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def make_host(ctx: click.Context, **overrides: Any) -> Host:
+    settings = Settings.from_env(**overrides)
+    return Host(settings, pm=ctx.obj["pm"])
+
+
+def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any:
+    """Open the database, run ``work``, close it: one event loop per command (tortoise 1.x)."""
+
+    async def main() -> Any:
+        await host.open_database()
+        try:
+            return await work(host)
+        finally:
+            await host.close_database()
+
+    try:
+        return asyncio.run(main())
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        raise SystemExit(1) from None
+    except HooklineError as exc:
+        raise click.ClickException(exc.message) from None
+    except Exception as exc:  # database unreachable, tables missing, ...
+        if type(exc).__module__.startswith(("tortoise", "asyncpg", "sqlite3", "aiosqlite")):
+            raise click.ClickException(
+                f"database error: {exc} (is the database reachable, and migrated? run 'hookline migrate')"
+            ) from None
+        raise

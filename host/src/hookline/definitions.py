@@ -1,0 +1,296 @@
+"""Workflow definitions: their shape, and validation that lists every problem with its location.
+
+The shape is SPEC.md's "Workflow definition". :func:`parse_definition` turns a dict (from YAML,
+JSON or the API) into a :class:`WorkflowDefinition`, or raises :class:`DefinitionError` whose
+``problems`` name each location (``nodes[0].branches.true[0].config.status``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from hookline.errors import DefinitionError, Problem, TemplateError
+from hookline.templates import compile_template
+
+if TYPE_CHECKING:
+    from hookline.registry import TypeRegistry
+
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+_NODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["key", "type"],
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string", "pattern": KEY_PATTERN},
+        "type": {"type": "string", "minLength": 1},
+        "title": {"type": "string"},
+        "config": {},
+        "branches": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+        },
+    },
+}
+
+WORKFLOW_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Hookline workflow definition",
+    "type": "object",
+    "required": ["trigger"],
+    "additionalProperties": False,
+    "properties": {
+        "key": {"type": "string", "pattern": KEY_PATTERN},
+        "title": {"type": "string", "maxLength": 200},
+        "description": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "sync": {"type": "boolean"},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        "trigger": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {"type": {"type": "string", "minLength": 1}, "config": {}},
+        },
+        "nodes": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+    },
+    "$defs": {"node": _NODE_SCHEMA},
+}
+
+_WORKFLOW_VALIDATOR = Draft202012Validator(WORKFLOW_SCHEMA)
+
+#: Seconds a workflow may run before it ends ``timed_out``, unless it sets ``timeout``.
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class NodeDefinition:
+    key: str
+    type: str
+    config: Any
+    title: str = ""
+    branches: dict[str, list[NodeDefinition]] = field(default_factory=dict)
+    location: str = ""
+
+    def walk(self) -> Iterator[NodeDefinition]:
+        """This node and every node inside its branches, depth first."""
+        yield self
+        for nodes in self.branches.values():
+            for node in nodes:
+                yield from node.walk()
+
+
+@dataclass(frozen=True)
+class TriggerDefinition:
+    type: str
+    config: Any
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    key: str
+    title: str
+    enabled: bool
+    sync: bool
+    timeout: float
+    trigger: TriggerDefinition
+    nodes: list[NodeDefinition]
+    description: str = ""
+
+    def walk(self) -> Iterator[NodeDefinition]:
+        """Every node of the workflow, branches included, in definition order."""
+        for node in self.nodes:
+            yield from node.walk()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised definition (defaults filled in), as stored and returned by the API."""
+        data: dict[str, Any] = {"key": self.key, "title": self.title}
+        if self.description:
+            data["description"] = self.description
+        data.update(
+            enabled=self.enabled,
+            sync=self.sync,
+            timeout=self.timeout,
+            trigger={"type": self.trigger.type, "config": self.trigger.config},
+            nodes=[_node_to_dict(n) for n in self.nodes],
+        )
+        return data
+
+
+def generate_key() -> str:
+    """An unguessable workflow key: 128 bits of randomness, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = None) -> WorkflowDefinition:
+    """Validate ``data`` and return the normalised definition.
+
+    :param key: the key the definition must have (``PUT /api/workflows/<key>``); a definition
+        that names another key is refused, one without a key gets it.
+    :raises DefinitionError: listing every problem found.
+    """
+    if not isinstance(data, dict):
+        raise DefinitionError([Problem("", "a workflow definition must be an object (mapping)")])
+    problems = [_problem(error) for error in _WORKFLOW_VALIDATOR.iter_errors(data)]
+    if key is not None and data.get("key") not in (None, key):
+        problems.append(Problem("key", f"is {data.get('key')!r} but the workflow being saved is {key!r}"))
+    if problems:
+        raise DefinitionError(sorted(problems, key=lambda p: p.location))
+
+    trigger = data["trigger"]
+    definition = WorkflowDefinition(
+        key=data.get("key") or key or generate_key(),
+        title=data.get("title", ""),
+        description=data.get("description", ""),
+        enabled=data.get("enabled", True),
+        sync=data.get("sync", False),
+        timeout=float(data.get("timeout", DEFAULT_TIMEOUT)),
+        trigger=TriggerDefinition(type=trigger["type"], config=trigger.get("config", {})),
+        nodes=[_node(n, f"nodes[{i}]") for i, n in enumerate(data.get("nodes", []))],
+    )
+    problems.extend(_check_trigger(definition, registry))
+    problems.extend(_check_nodes(definition, registry))
+    if problems:
+        raise DefinitionError(problems, subject=f"workflow {definition.key!r}")
+    return definition
+
+
+def format_location(path: Iterable[Any]) -> str:
+    """``["nodes", 0, "config", "status"]`` -> ``nodes[0].config.status``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def schema_problems(validator: Draft202012Validator, value: Any, location: str) -> list[Problem]:
+    """Every way ``value`` fails ``validator``'s schema, located under ``location``."""
+    problems = []
+    for error in validator.iter_errors(value):
+        where = _join(location, format_location(error.absolute_path))
+        problems.append(Problem(where, _message(error)))
+    return sorted(problems, key=lambda p: p.location)
+
+
+def _join(location: str, inner: str) -> str:
+    if not inner:
+        return location
+    return f"{location}{inner}" if inner.startswith("[") else f"{location}.{inner}"
+
+
+def _problem(error: ValidationError) -> Problem:
+    return Problem(format_location(error.absolute_path), _message(error))
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message} (allowed: {', '.join(allowed)})" if allowed else error.message
+    if error.validator == "pattern" and error.schema.get("pattern") == KEY_PATTERN:
+        return (
+            f"{error.instance!r} is not a valid key: use 1-128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return error.message
+
+
+def _node(data: dict[str, Any], location: str) -> NodeDefinition:
+    return NodeDefinition(
+        key=data["key"],
+        type=data["type"],
+        title=data.get("title", ""),
+        config=data.get("config", {}),
+        location=location,
+        branches={
+            name: [_node(n, f"{location}.branches.{name}[{i}]") for i, n in enumerate(nodes)]
+            for name, nodes in data.get("branches", {}).items()
+        },
+    )
+
+
+def _node_to_dict(node: NodeDefinition) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": node.key, "type": node.type}
+    if node.title:
+        data["title"] = node.title
+    data["config"] = node.config
+    if node.branches:
+        data["branches"] = {
+            name: [_node_to_dict(n) for n in nodes] for name, nodes in node.branches.items()
+        }
+    return data
+
+
+def _check_trigger(definition: WorkflowDefinition, registry: TypeRegistry) -> list[Problem]:
+    trigger_type = registry.triggers.get(definition.trigger.type)
+    if trigger_type is None:
+        return [
+            Problem(
+                "trigger.type",
+                f"unknown trigger type {definition.trigger.type!r} "
+                f"(installed trigger types: {_names(registry.triggers)})",
+            )
+        ]
+    problems = schema_problems(
+        registry.trigger_validator(trigger_type.name), definition.trigger.config, "trigger.config"
+    )
+    if not problems:
+        problems = [Problem("trigger.config", m) for m in trigger_type.check(definition)]
+    return problems
+
+
+def _check_nodes(definition: WorkflowDefinition, registry: TypeRegistry) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for node in definition.walk():
+        if node.key in seen:
+            problems.append(
+                Problem(f"{node.location}.key", f"duplicate node key {node.key!r} (also at {seen[node.key]})")
+            )
+        else:
+            seen[node.key] = node.location
+        node_type = registry.nodes.get(node.type)
+        if node_type is None:
+            problems.append(
+                Problem(
+                    f"{node.location}.type",
+                    f"unknown node type {node.type!r} (installed node types: {_names(registry.nodes)})",
+                )
+            )
+            continue
+        for name in node.branches:
+            if name not in node_type.branches:
+                allowed = (
+                    f"its branches are: {', '.join(node_type.branches)}"
+                    if node_type.branches
+                    else "it has no branches"
+                )
+                problems.append(
+                    Problem(f"{node.location}.branches.{name}", f"node type {node.type!r} has no branch {name!r}; {allowed}")
+                )
+        config_problems = schema_problems(
+            registry.node_validator(node.type), node.config, f"{node.location}.config"
+        )
+        if not config_problems:
+            config_problems = [
+                Problem(f"{node.location}.config", message) for message in node_type.check(node, definition)
+            ]
+        if not config_problems and node_type.render_config:
+            try:
+                compile_template(node.config)
+            except TemplateError as exc:
+                where = _join(f"{node.location}.config", format_location(exc.path))
+                config_problems.append(Problem(where, exc.message))
+        problems.extend(config_problems)
+    return problems
+
+
+def _names(types: dict[str, Any]) -> str:
+    return ", ".join(sorted(types)) or "none"

@@ -1,0 +1,102 @@
+"""Error classes. Each carries what a person needs to fix the problem; the HTTP layer turns them
+into ``{"error": code, "message": ..., ...details}`` with the class's status code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class HooklineError(Exception):
+    """Base class. ``code`` is the machine-readable ``error`` field, ``status`` the HTTP status."""
+
+    code = "hookline_error"
+    status = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class PluginError(HooklineError):
+    """A plugin is broken or conflicts with another one; the host refuses to start."""
+
+    code = "plugin_error"
+
+
+class NodeError(HooklineError):
+    """Raised by a node type's ``execute`` for a failure the user should see.
+
+    The engine records ``message`` (and ``details``) on the job and ends the execution
+    ``failed``. Anything else a node raises is treated as a bug in the node: the execution
+    ends ``error`` and the traceback goes to the server log only.
+    """
+
+    code = "node_error"
+    status = 422
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition, at a location such as ``nodes[0].config.status``."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"location": self.location, "message": self.message}
+
+
+class DefinitionError(HooklineError):
+    """A workflow definition is invalid; ``problems`` lists every problem found."""
+
+    code = "invalid_definition"
+    status = 422
+
+    def __init__(self, problems: list[Problem], *, subject: str = "workflow definition") -> None:
+        self.problems = problems
+        lines = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(
+            f"{subject} is invalid: {lines}{more}",
+            problems=[p.to_dict() for p in problems],
+        )
+
+
+class TemplateError(HooklineError):
+    """A ``{{ }}`` template could not be compiled. ``path`` locates it inside the value."""
+
+    code = "invalid_template"
+    status = 422
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.path: list[str | int] = []
+
+
+class NotFound(HooklineError):
+    code = "not_found"
+    status = 404
+
+
+class BadRequest(HooklineError):
+    code = "bad_request"
+    status = 400
+
+
+class InvalidBody(BadRequest):
+    """The request body does not parse as the format it claims (JSON, YAML, ...)."""
+
+    code = "invalid_body"
+
+
+class Conflict(HooklineError):
+    code = "conflict"
+    status = 409

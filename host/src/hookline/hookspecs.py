@@ -1,0 +1,163 @@
+"""Every hook a Hookline plugin can implement.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose names match the
+specifications below, made known to Hookline through an entry point in the ``hookline`` group::
+
+    [project.entry-points.hookline]
+    my_plugin = "my_package.plugin"
+
+Rules that hold for every hook here:
+
+* Hooks are called synchronously, once per app (or CLI run), in no guaranteed plugin order.
+  Work that must be awaited lives on the objects you register (``NodeType.execute``), or in
+  ``startup``/``shutdown``, which may be ``async def``.
+* A hook receives only the arguments it names: ``def register_node_types(register)`` is a
+  valid implementation even if the host passes more.
+* ``register`` callbacks validate what they receive and raise :class:`hookline.PluginError`
+  naming both plugins when a name is already taken; the host refuses to start.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from sanic import Blueprint
+
+    from hookline.host import Host
+    from hookline.types import NodeType, TriggerType
+
+#: Marks a hook specification. Only Hookline and plugins that declare hooks of their own use it.
+hookspec = pluggy.HookspecMarker("hookline")
+#: Marks a hook implementation: ``from hookline import hookimpl``.
+hookimpl = pluggy.HookimplMarker("hookline")
+
+
+# --- Registering types: what workflows can be built from -----------------------------------
+
+
+@hookspec
+def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> None:
+    """Register trigger types: what starts a workflow (a webhook call, a schedule, ...).
+
+    Called once when the host builds its type registry (app start, every CLI command).
+
+    :param register: call ``register(MyTrigger)`` with a subclass of
+        :class:`hookline.TriggerType` for each type. Its ``name`` must be unique among all
+        installed plugins; a duplicate raises :class:`hookline.PluginError` naming both
+        plugins. A class without a ``name`` or ``config_schema`` is refused the same way.
+
+    Return nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def register_node_types(register: Callable[[type[NodeType]], None]) -> None:
+    """Register node types: the steps a workflow runs (a condition, a response, an HTTP call).
+
+    Called once when the host builds its type registry (app start, every CLI command).
+
+    :param register: call ``register(MyNode)`` with a subclass of :class:`hookline.NodeType`
+        for each type. Names are unique across plugins, as for :func:`register_trigger_types`.
+
+    Return nothing; the return value is ignored.
+    """
+
+
+# --- Storage: tables a plugin owns ---------------------------------------------------------
+
+
+@hookspec
+def register_models(register: Callable[..., None]) -> None:
+    """Contribute tortoise-orm model modules, with the migrations that create their tables.
+
+    Called when the host builds its database configuration (server start, ``hookline
+    migrate``, every CLI command that reads the database).
+
+    :param register: call ``register(label, models=["pkg.models"], migrations="pkg.migrations")``.
+        ``label`` becomes the tortoise app label (``"pkg"`` lets your models reference host
+        models as ``"hookline.Execution"``); it must be unique. ``migrations`` names the package
+        holding tortoise migration modules; ``hookline migrate`` and ``hookline serve`` apply them
+        after the host's own. Generate them with ``tortoise makemigrations`` (see the guide).
+
+    Return nothing; the return value is ignored.
+    """
+
+
+# --- HTTP: routes a plugin serves ----------------------------------------------------------
+
+
+@hookspec
+def register_routes(register: Callable[[Blueprint], None], host: Host) -> None:
+    """Contribute HTTP routes as Sanic blueprints.
+
+    Called once inside ``create_app`` while the app is being built (Sanic finalises its router
+    before the server starts, so routes cannot be added later).
+
+    :param register: call ``register(blueprint)`` with a :class:`sanic.Blueprint`. Give it a
+        ``url_prefix`` of its own (``/api/my-plugin``); blueprint names must be unique.
+    :param host: the :class:`hookline.Host` the app serves; handlers can also reach it as
+        ``request.app.ctx.hookline``.
+
+    Return nothing; the return value is ignored.
+    """
+
+
+# --- Lifecycle: a server's start and stop --------------------------------------------------
+
+
+@hookspec
+def startup(host: Host) -> Awaitable[None] | None:
+    """The server (each worker process) has opened the database and is about to accept requests.
+
+    Implement it as ``async def`` when there is something to await (open a client pool,
+    warm a cache); the host awaits it before serving. A plain function returning ``None`` is
+    fine too. An exception stops the server from starting, with the plugin named in the log.
+
+    :param host: the running :class:`hookline.Host`.
+    """
+
+
+@hookspec
+def shutdown(host: Host) -> Awaitable[None] | None:
+    """The server (each worker process) has stopped serving; the database is still open.
+
+    Same shape as :func:`startup`: ``async def`` or a function returning ``None``. Close what
+    ``startup`` opened. An exception is logged and does not prevent the other plugins' shutdown.
+
+    :param host: the running :class:`hookline.Host`.
+    """
+
+
+# --- Command line --------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(register: Callable[[click.Command], None]) -> None:
+    """Add commands to the ``hookline`` CLI.
+
+    Called once when ``hookline`` starts, before it parses its arguments.
+
+    :param register: call ``register(command)`` with a :class:`click.Command` (or
+        ``click.Group``). Its name must not be taken by the host or another plugin.
+
+    Return nothing; the return value is ignored.
+    """
+
+
+#: The hooks that exist, in the order the guide presents them. Used by tests and docs checks.
+HOOK_NAMES: tuple[str, ...] = (
+    "register_trigger_types",
+    "register_node_types",
+    "register_models",
+    "register_routes",
+    "startup",
+    "shutdown",
+    "register_commands",
+)
+
+__all__ = ["HOOK_NAMES", "hookimpl", "hookspec"] + list(HOOK_NAMES)
+

@@ -1,0 +1,72 @@
+"""The :class:`Host`: one object holding what an app or a CLI run works with.
+
+Plugins receive it in ``register_routes``, ``startup`` and ``shutdown``, and route handlers
+reach it as ``request.app.ctx.hookline``. Its public surface for plugin authors:
+
+* ``host.settings`` — :class:`hookline.settings.Settings`.
+* ``host.registry`` — installed trigger and node types.
+* ``host.workflows.find(key)`` — a workflow's current version, ready to run.
+* ``host.executions.start(workflow, context)`` — run now; await ``handle.reply()``.
+* ``host.executions.enqueue(workflow, context)`` — store as queued, run in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pluggy
+
+from hookline.engine import Engine
+from hookline.executions import ExecutionService
+from hookline.plugins import PluginHooks, make_plugin_manager
+from hookline.settings import Settings
+from hookline.storage.db import close_database, migrate_database, open_database, tortoise_config
+from hookline.workflows import WorkflowService
+
+log = logging.getLogger("hookline")
+
+
+class Host:
+    def __init__(self, settings: Settings | None = None, *, pm: pluggy.PluginManager | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.pm = pm or make_plugin_manager(disabled=self.settings.disable_plugins)
+        self.hooks = PluginHooks(self.pm)
+        self.registry = self.hooks.build_registry()
+        self.model_apps = self.hooks.model_apps()
+        self.engine = Engine()
+        self.workflows = WorkflowService(self)
+        self.executions = ExecutionService(self)
+
+    @property
+    def tortoise_config(self) -> dict[str, Any]:
+        return tortoise_config(self.settings.db_url, self.model_apps)
+
+    def describe_plugins(self, *, include_default: bool = False) -> list[dict[str, Any]]:
+        return self.hooks.describe(self.registry, include_default=include_default)
+
+    # --- database ------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations of the host and every plugin; closes its connections."""
+        return await migrate_database(self.tortoise_config)
+
+    async def open_database(self) -> None:
+        await open_database(self.tortoise_config)
+
+    async def close_database(self) -> None:
+        await close_database()
+
+    # --- serving -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Called by the server once the database is open: plugins' ``startup``, then the
+        executions a previous process left queued."""
+        await self.hooks.startup(self)
+        resumed = await self.executions.resume_queued()
+        if resumed:
+            log.info("resuming %d queued execution(s) left by a previous run", resumed)
+
+    async def stop(self) -> None:
+        await self.executions.drain(self.settings.shutdown_grace)
+        await self.hooks.shutdown(self)

@@ -1,0 +1,49 @@
+"""Cursor pagination, newest first: stable under inserts and cheap on millions of rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from hookline.errors import BadRequest
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+def parse_limit(value: Any, default: int = 50) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {value!r}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}, not {limit}")
+    return limit
+
+
+async def page_of(query: QuerySet[Any], *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """Rows of ``query`` with ids below ``cursor``, newest first, and the cursor of the next page."""
+    if cursor:
+        try:
+            before = int(cursor)
+        except ValueError:
+            raise BadRequest(f"cursor {cursor!r} is not one this API gave out") from None
+        query = query.filter(id__lt=before)
+    rows: list[Model] = await query.order_by("-id").limit(limit + 1)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, str(rows[-1].id)
+    return rows, None

@@ -1,0 +1,220 @@
+"""The plugin manager, and the typed facade host code uses instead of ``pm.hook``.
+
+Plugins are found through entry points in the ``hookline`` group. The host's own management
+API is a default plugin registered the same way (``--all`` shows it). Nothing is loaded at
+import time: each app or CLI run builds its own manager with :func:`make_plugin_manager`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+from importlib import import_module, metadata
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import pluggy
+
+from hookline import hookspecs
+from hookline.errors import PluginError
+from hookline.registry import Entries, ModelApp, TypeRegistry
+
+if TYPE_CHECKING:
+    import click
+    from sanic import Blueprint
+
+    from hookline.host import Host
+
+log = logging.getLogger("hookline.plugins")
+
+ENTRY_POINT_GROUP = "hookline"
+#: Modules of the host that are plugins themselves, registered after the entry points.
+DEFAULT_PLUGINS: tuple[str, ...] = ("hookline.web.api",)
+#: Set to 1 to log every hook call (pluggy's tracing) to stderr.
+TRACE_ENV = "HOOKLINE_TRACE_HOOKS"
+
+
+def make_plugin_manager(
+    *,
+    disabled: Iterable[str] = (),
+    entry_points: bool = True,
+    extra_plugins: Iterable[object] = (),
+) -> pluggy.PluginManager:
+    """Build a plugin manager: hookspecs, installed entry points, default plugins, extras.
+
+    :param disabled: entry-point names not to load (``HOOKLINE_DISABLE_PLUGINS``).
+    :param entry_points: load installed plugins; tests turn it off to pick plugins by hand.
+    :param extra_plugins: objects or modules with ``@hookimpl`` methods to register as well.
+    :raises PluginError: a plugin implements a hook that does not exist (a misspelt name).
+    """
+    pm = pluggy.PluginManager("hookline")
+    pm.add_hookspecs(hookspecs)
+    disabled = [name.strip() for name in disabled if name.strip()]
+    for name in disabled:
+        pm.set_blocked(name)
+    if entry_points:
+        unknown = set(disabled) - {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        unknown -= set(DEFAULT_PLUGINS)
+        if unknown:
+            log.warning("HOOKLINE_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(sorted(unknown)))
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for module_name in DEFAULT_PLUGINS:
+        if not pm.is_blocked(module_name):
+            pm.register(import_module(module_name), name=module_name)
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r} is invalid: {exc}") from None
+    if os.environ.get(TRACE_ENV):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def disabled_from_env(environ: dict[str, str] | None = None) -> list[str]:
+    value = (environ if environ is not None else os.environ).get("HOOKLINE_DISABLE_PLUGINS", "")
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+class PluginHooks:
+    """Typed calls into the installed plugins. Host code uses this, never ``pm.hook``."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    def _each(self, hook_name: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
+        """One caller per plugin implementing the hook, so that what a plugin registers (and
+        any error it raises) can be attributed to it by name."""
+        hook: pluggy.HookCaller = getattr(self.pm.hook, hook_name)
+        for impl in hook.get_hookimpls():
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            yield impl.plugin_name, self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+    # --- types -------------------------------------------------------------------------
+
+    def build_registry(self) -> TypeRegistry:
+        registry = TypeRegistry()
+        for plugin, call in self._each("register_trigger_types"):
+            call(register=registry.trigger_registrar(plugin))
+        for plugin, call in self._each("register_node_types"):
+            call(register=registry.node_registrar(plugin))
+        return registry
+
+    # --- storage -----------------------------------------------------------------------
+
+    def model_apps(self) -> list[ModelApp]:
+        apps: Entries[ModelApp] = Entries("model app label")
+        apps.add("hookline", ModelApp("hookline", ("hookline.storage.models",), "hookline.storage.migrations"), "hookline")
+        for plugin, call in self._each("register_models"):
+
+            def register(label: str, models: str | list[str], migrations: str | None = None, _plugin: str = plugin) -> None:
+                names = (models,) if isinstance(models, str) else tuple(models)
+                if not names:
+                    raise PluginError(f"plugin {_plugin!r} registered model app {label!r} with no models")
+                apps.add(label, ModelApp(label, names, migrations), _plugin)
+
+            call(register=register)
+        return list(apps.items.values())
+
+    # --- HTTP --------------------------------------------------------------------------
+
+    def blueprints(self, host: Host) -> list[Blueprint]:
+        from sanic import Blueprint
+
+        found: Entries[Blueprint] = Entries("blueprint")
+        for plugin, call in self._each("register_routes"):
+
+            def register(blueprint: Blueprint, _plugin: str = plugin) -> None:
+                if not isinstance(blueprint, Blueprint):
+                    raise PluginError(f"plugin {_plugin!r} registered {blueprint!r}, not a sanic.Blueprint")
+                found.add(blueprint.name, blueprint, _plugin)
+
+            call(register=register, host=host)
+        return list(found.items.values())
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def startup(self, host: Host) -> None:
+        for plugin, call in self._each("startup"):
+            try:
+                await _maybe_await(call(host=host))
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin!r} failed to start: {exc!r}") from exc
+
+    async def shutdown(self, host: Host) -> None:
+        for plugin, call in self._each("shutdown"):
+            try:
+                await _maybe_await(call(host=host))
+            except Exception:
+                log.exception("plugin %r failed during shutdown", plugin)
+
+    # --- CLI ---------------------------------------------------------------------------
+
+    def commands(self, taken: Iterable[str]) -> list[click.Command]:
+        found: Entries[Any] = Entries("CLI command")
+        for name in taken:
+            found.add(name, None, "hookline")
+        for plugin, call in self._each("register_commands"):
+
+            def register(command: click.Command, _plugin: str = plugin) -> None:
+                found.add(command.name or "", command, _plugin)
+
+            call(register=register)
+        return [command for command in found.items.values() if command is not None]
+
+    # --- introspection -----------------------------------------------------------------
+
+    def describe(self, registry: TypeRegistry, *, include_default: bool = False) -> list[dict[str, Any]]:
+        """What ``hookline plugins`` and ``GET /api/plugins`` show, one dict per plugin."""
+        dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
+        contributed = registry.owners()
+        rows = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked
+                continue
+            default = name in DEFAULT_PLUGINS
+            if default and not include_default:
+                continue
+            dist = dists.get(id(plugin))
+            if dist is not None:
+                distribution, version = dist.project_name, dist.version
+            elif default:
+                distribution, version = "hookline", host_version()
+            else:
+                distribution, version = None, None
+            rows.append(
+                {
+                    "name": name,
+                    "distribution": distribution,
+                    "version": version,
+                    "default": default,
+                    "hooks": sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or []),
+                    "trigger_types": contributed.get(name, {}).get("trigger_types", []),
+                    "node_types": contributed.get(name, {}).get("node_types", []),
+                }
+            )
+        return sorted(rows, key=lambda row: row["name"])
+
+
+def blocked_plugins(pm: pluggy.PluginManager) -> list[str]:
+    return sorted(name for name, plugin in pm.list_name_plugin() if plugin is None)
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+    elif isinstance(value, list):  # pluggy returns every implementation's result
+        for item in value:
+            if inspect.isawaitable(item):
+                await item
+
+
+def host_version() -> str:
+    try:
+        return metadata.version("hookline")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+

@@ -1,0 +1,62 @@
+"""Configuration: command-line flags override environment variables, which override defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+DEFAULT_DB_URL = "sqlite://hookline.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: tortoise-style URL: ``sqlite://PATH`` or ``postgres://user:pass@host:port/db``.
+    db_url: str = DEFAULT_DB_URL
+    #: Bearer token for the management API. ``None``: generated on first ``serve`` and stored
+    #: (hashed) in the database.
+    api_token: str | None = None
+    #: Entry-point names of plugins not to load.
+    disable_plugins: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Server processes. 1 runs a single process (no worker manager).
+    workers: int = 1
+    #: Base URL shown in endpoints (``https://hooks.example.com``); default ``http://HOST:PORT``.
+    public_url: str | None = None
+    #: Background (async) executions run at once per process; more wait, queued.
+    max_concurrent_runs: int = 64
+    #: Seconds shutdown waits for running executions before re-queueing them.
+    shutdown_grace: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``HOOKLINE_*`` variables, then apply ``overrides`` that are not ``None``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get("HOOKLINE_DB_URL"):
+            values["db_url"] = env["HOOKLINE_DB_URL"]
+        if env.get("HOOKLINE_API_TOKEN"):
+            values["api_token"] = env["HOOKLINE_API_TOKEN"]
+        if env.get("HOOKLINE_DISABLE_PLUGINS"):
+            values["disable_plugins"] = tuple(
+                name.strip() for name in env["HOOKLINE_DISABLE_PLUGINS"].split(",") if name.strip()
+            )
+        if env.get("HOOKLINE_PUBLIC_URL"):
+            values["public_url"] = env["HOOKLINE_PUBLIC_URL"]
+        settings = cls(**values)
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite:")

@@ -1,0 +1,65 @@
+"""Opening, closing and migrating the database (tortoise-orm).
+
+One connection named ``default``; one tortoise app per package that owns tables (``hookline``
+for the host, one per plugin that registers models), each with its own migrations package.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from hookline.registry import ModelApp
+
+HOST_APP = ModelApp("hookline", ("hookline.storage.models",), "hookline.storage.migrations")
+
+
+def tortoise_config(db_url: str, apps: Iterable[ModelApp] = (HOST_APP,)) -> dict[str, Any]:
+    """The tortoise config for ``db_url`` and the given model apps."""
+    return {
+        "connections": {"default": db_url},
+        "apps": {
+            app.label: {
+                "models": list(app.models),
+                "migrations": app.migrations,
+                "default_connection": "default",
+            }
+            for app in apps
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(config: dict[str, Any]) -> None:
+    """Open the ORM for this process. ``_enable_global_fallback`` makes the context visible to
+    every task (Sanic runs listeners and handlers in different tasks)."""
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    """Close every connection; mandatory, or aiosqlite's threads keep the process alive."""
+    await Tortoise.close_connections()
+
+
+async def migrate_database(config: dict[str, Any]) -> list[str]:
+    """Apply every pending migration of every app; returns ``["app.name", ...]`` applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+
+    try:
+        await tortoise_migrate(config=config, progress=progress)
+    finally:
+        await Tortoise.close_connections()
+    return applied
+
+
+#: For tortoise's own CLI (``tortoise -c hookline.storage.db.TORTOISE_ORM makemigrations``),
+#: used by developers of the host to generate migrations.
+TORTOISE_ORM = tortoise_config(os.environ.get("HOOKLINE_DB_URL", "sqlite://hookline.db"))

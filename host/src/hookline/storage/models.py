@@ -1,0 +1,133 @@
+"""Tables of the host (tortoise app label ``hookline``).
+
+A change here needs a migration: ``tortoise -c hookline.storage.db.TORTOISE_ORM
+makemigrations hookline`` from ``host/src`` (see docs/development.md), then review the SQL with
+``sqlmigrate``. Indexes are declared in ``Meta.indexes``: tortoise's migrations ignore
+``db_index=True`` on fields.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class ExecutionStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
+
+
+class JobStatus(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMED_OUT = "timed_out"
+
+
+class Workflow(Model):
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=128, unique=True)
+    title = fields.CharField(max_length=200, default="")
+    enabled = fields.BooleanField(default=True)
+    trigger_type = fields.CharField(max_length=64)
+    #: Lower-cased key, title and the trigger's search terms, for ``?q=``.
+    search_text = fields.TextField(default="")
+    #: Id of the version webhooks run. A plain column, not a foreign key, so that the two tables
+    #: do not reference each other (a cycle that schema migrations handle badly).
+    current_version_id = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "hookline_workflow"
+
+
+class WorkflowVersion(Model):
+    """A definition as saved. Immutable once an execution uses it: saving makes a new one."""
+
+    id = fields.BigIntField(primary_key=True)
+    workflow: fields.ForeignKeyRelation[Workflow] = fields.ForeignKeyField(
+        "hookline.Workflow", related_name="versions", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()
+    definition = fields.JSONField()
+    #: sha256 of the canonical definition: equal digests mean equal definitions.
+    digest = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "hookline_workflow_version"
+        unique_together = (("workflow", "number"),)
+
+
+class Execution(Model):
+    id = fields.BigIntField(primary_key=True)
+    workflow: fields.ForeignKeyRelation[Workflow] = fields.ForeignKeyField(
+        "hookline.Workflow", related_name="executions", on_delete=fields.CASCADE
+    )
+    version: fields.ForeignKeyRelation[WorkflowVersion] = fields.ForeignKeyField(
+        "hookline.WorkflowVersion", related_name="executions", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(ExecutionStatus, max_length=16)
+    #: How it was started: ``sync`` (a caller waits), ``async`` (queued) or ``manual``.
+    mode = fields.CharField(max_length=16)
+    trigger_type = fields.CharField(max_length=64)
+    #: What the trigger received (``$context``).
+    context = fields.JSONField()
+    #: The answer given to a waiting caller, if any: ``{"status", "headers", "body"}``.
+    reply = fields.JSONField(null=True)
+    #: ``{"node", "message", ...}`` when the execution did not succeed.
+    error = fields.JSONField(null=True)
+    created_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "hookline_execution"
+        indexes = (("workflow", "id"), ("status", "id"))
+
+
+class Job(Model):
+    """One node run within an execution."""
+
+    id = fields.BigIntField(primary_key=True)
+    execution: fields.ForeignKeyRelation[Execution] = fields.ForeignKeyField(
+        "hookline.Execution", related_name="jobs", on_delete=fields.CASCADE
+    )
+    #: Order in which the nodes ran, from 0.
+    position = fields.IntField()
+    node = fields.CharField(max_length=128)
+    type = fields.CharField(max_length=64)
+    status = fields.CharEnumField(JobStatus, max_length=16)
+    #: The node's config as rendered for this run.
+    input = fields.JSONField(null=True)
+    result = fields.JSONField(null=True)
+    branch = fields.CharField(max_length=64, null=True)
+    error = fields.JSONField(null=True)
+    started_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField()
+
+    class Meta:
+        table = "hookline_job"
+        indexes = (("execution", "position"),)
+
+
+class Setting(Model):
+    """Host-wide values that must be shared by every process (the API token's hash)."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "hookline_setting"

@@ -1,0 +1,84 @@
+"""The Sanic app factory.
+
+``create_app`` builds everything synchronously (Sanic finalises routes before the server
+starts): the host, the plugins' blueprints, the JSON error handler and the listeners that open
+the database and run the plugins' ``startup``/``shutdown`` in every worker process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+import pluggy
+from sanic import Sanic
+
+from hookline.host import Host
+from hookline.settings import Settings
+from hookline.web.errors import JSONErrorHandler
+
+log = logging.getLogger("hookline")
+_app_numbers = itertools.count(1)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    pm: pluggy.PluginManager | None = None,
+    name: str | None = None,
+    manage_database: bool = True,
+) -> Sanic:
+    """Build a Hookline app.
+
+    :param settings: defaults to :meth:`Settings.from_env`.
+    :param pm: a plugin manager (tests pass one with a chosen plugin set).
+    :param name: the Sanic app name; unique per process (Sanic keeps a registry of apps).
+    :param manage_database: open the database in ``before_server_start`` and close it in
+        ``after_server_stop``. Tests that own the database pass ``False``.
+    """
+    host = Host(settings, pm=pm)
+    app = Sanic(name or f"hookline_{next(_app_numbers)}", error_handler=JSONErrorHandler())
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    # sanic-ext switches itself on when pydantic happens to be installed; we use none of it.
+    app.config.AUTO_EXTEND = False
+    app.config.ACCESS_LOG = False
+    app.ctx.hookline = host
+
+    for blueprint in host.hooks.blueprints(host):
+        app.blueprint(blueprint)
+
+    @app.before_server_start
+    async def _start(app: Sanic, _: Any = None) -> None:
+        if manage_database:
+            await host.open_database()
+        await host.start()
+        _log_plugins(host)
+
+    @app.before_server_stop
+    async def _stop(app: Sanic, _: Any = None) -> None:
+        await host.stop()
+
+    @app.after_server_stop
+    async def _close(app: Sanic, _: Any = None) -> None:
+        if manage_database:
+            await host.close_database()
+
+    return app
+
+
+def _log_plugins(host: Host) -> None:
+    plugins = host.describe_plugins()
+    if not plugins:
+        log.warning("no plugins installed: no workflow can be triggered (pip install hookline-webhook)")
+    for plugin in plugins:
+        contributes = ", ".join(
+            [f"trigger {t}" for t in plugin["trigger_types"]] + [f"node {n}" for n in plugin["node_types"]]
+        )
+        log.info(
+            "plugin %s (%s %s)%s",
+            plugin["name"],
+            plugin["distribution"],
+            plugin["version"],
+            f": {contributes}" if contributes else "",
+        )

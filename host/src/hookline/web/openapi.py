@@ -1,0 +1,240 @@
+"""The OpenAPI 3.1 document of the management API, plus every route plugins contribute.
+
+The management API is described here in full. Plugin routes are added from the app's router
+with their methods and their handler's docstring, so the document never omits a route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Sanic
+
+from hookline.definitions import WORKFLOW_SCHEMA
+from hookline.plugins import host_version
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGE_PARAMS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next_cursor` of the previous page"},
+]
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _page(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+_DEFINITION_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/WorkflowDefinition"}},
+        "application/yaml": {"schema": {"$ref": "#/components/schemas/WorkflowDefinition"}},
+    },
+}
+
+MANAGEMENT_PATHS: dict[str, Any] = {
+    "/api/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _json({"type": "object"})}}},
+    "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": _json({"type": "object"})}}},
+    "/api/workflows": {
+        "post": {
+            "summary": "Create a workflow",
+            "requestBody": _DEFINITION_BODY,
+            "responses": {"201": _json({"$ref": "#/components/schemas/SaveResult"}, "Created"), "400": _ERROR, "401": _ERROR, "409": _ERROR, "422": _ERROR},
+        },
+        "get": {
+            "summary": "List workflows, newest first",
+            "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}, "description": "matches key, title or webhook id"}, *_PAGE_PARAMS],
+            "responses": {"200": _json(_page("WorkflowSummary")), "400": _ERROR, "401": _ERROR},
+        },
+    },
+    "/api/workflows/{key}": {
+        "parameters": [_KEY],
+        "get": {"summary": "A workflow's current definition and versions", "responses": {"200": _json({"$ref": "#/components/schemas/WorkflowDetail"}), "401": _ERROR, "404": _ERROR}},
+        "put": {
+            "summary": "Replace the definition (a changed one becomes a new version)",
+            "requestBody": _DEFINITION_BODY,
+            "responses": {"200": _json({"$ref": "#/components/schemas/SaveResult"}), "400": _ERROR, "401": _ERROR, "404": _ERROR, "422": _ERROR},
+        },
+        "delete": {"summary": "Delete a workflow, its versions and executions", "responses": {"204": {"description": "Deleted"}, "401": _ERROR, "404": _ERROR}},
+    },
+    "/api/workflows/{key}/run": {
+        "parameters": [_KEY],
+        "post": {
+            "summary": "Run a workflow by hand; the body is the input",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
+            "responses": {"200": _json({"$ref": "#/components/schemas/Execution"}), "400": _ERROR, "401": _ERROR, "404": _ERROR},
+        },
+    },
+    "/api/executions": {
+        "get": {
+            "summary": "List executions, newest first",
+            "parameters": [
+                {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/ExecutionStatus"}},
+                *_PAGE_PARAMS,
+            ],
+            "responses": {"200": _json(_page("ExecutionSummary")), "400": _ERROR, "401": _ERROR, "404": _ERROR},
+        },
+    },
+    "/api/executions/{id}": {
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "get": {"summary": "One execution with its jobs", "responses": {"200": _json({"$ref": "#/components/schemas/Execution"}), "401": _ERROR, "404": _ERROR}},
+    },
+    "/api/plugins": {
+        "get": {
+            "summary": "Installed plugins and what each contributes",
+            "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}, "description": "include the host's default plugins"}],
+            "responses": {"200": _json({"type": "object", "properties": {"plugins": {"type": "array", "items": {"$ref": "#/components/schemas/Plugin"}}}}), "401": _ERROR},
+        },
+    },
+}
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_MAYBE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "additionalProperties": True,
+    },
+    "WorkflowDefinition": {k: v for k, v in WORKFLOW_SCHEMA.items() if k not in ("$schema", "$defs")}
+    | {"$defs": WORKFLOW_SCHEMA["$defs"]},
+    "SaveResult": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "version": {"type": "integer"},
+            "enabled": {"type": "boolean"},
+            "created": {"type": "boolean"},
+            "changed": {"type": "boolean"},
+            "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+    "WorkflowSummary": {
+        "type": "object",
+        "properties": {
+            "key": {"type": "string"},
+            "title": {"type": "string"},
+            "enabled": {"type": "boolean"},
+            "trigger": {"type": "string"},
+            "version": {"type": ["integer", "null"]},
+            "created_at": _TIMESTAMP,
+            "updated_at": _TIMESTAMP,
+        },
+    },
+    "WorkflowDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/WorkflowSummary"},
+            {
+                "type": "object",
+                "properties": {
+                    "definition": {"$ref": "#/components/schemas/WorkflowDefinition"},
+                    "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "versions": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        ]
+    },
+    "ExecutionStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "error", "cancelled", "timed_out"]},
+    "ExecutionSummary": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "workflow": {"type": "string"},
+            "status": {"$ref": "#/components/schemas/ExecutionStatus"},
+            "mode": {"type": "string", "enum": ["sync", "async", "manual"]},
+            "trigger": {"type": "string"},
+            "error": {"type": ["object", "null"]},
+            "created_at": _TIMESTAMP,
+            "started_at": _MAYBE_TIMESTAMP,
+            "finished_at": _MAYBE_TIMESTAMP,
+            "duration_ms": {"type": ["number", "null"]},
+        },
+    },
+    "Execution": {
+        "allOf": [
+            {"$ref": "#/components/schemas/ExecutionSummary"},
+            {
+                "type": "object",
+                "properties": {
+                    "version": {"type": "integer"},
+                    "context": {},
+                    "reply": {"type": ["object", "null"]},
+                    "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                },
+            },
+        ]
+    },
+    "Job": {
+        "type": "object",
+        "properties": {
+            "node": {"type": "string"},
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["succeeded", "failed", "error", "timed_out"]},
+            "input": {},
+            "result": {},
+            "branch": {"type": ["string", "null"]},
+            "error": {"type": ["object", "null"]},
+            "started_at": _TIMESTAMP,
+            "finished_at": _TIMESTAMP,
+            "duration_ms": {"type": "number"},
+        },
+    },
+    "Plugin": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "distribution": {"type": ["string", "null"]},
+            "version": {"type": ["string", "null"]},
+            "default": {"type": "boolean"},
+            "hooks": {"type": "array", "items": {"type": "string"}},
+            "trigger_types": {"type": "array", "items": {"type": "string"}},
+            "node_types": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+
+
+def openapi_document(app: Sanic) -> dict[str, Any]:
+    paths = dict(MANAGEMENT_PATHS)
+    for route in app.router.routes:
+        if route.name.split(".")[1] == "hookline_api":
+            continue
+        path = "/" + "/".join(
+            "{" + part[1:-1].split(":")[0] + "}" if part.startswith("<") else part for part in route.path.split("/")
+        ).lstrip("/")
+        doc = (route.handler.__doc__ or route.name).strip()
+        for method in sorted(route.methods):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            paths.setdefault(path, {})[method.lower()] = {
+                "summary": doc.splitlines()[0],
+                "description": doc,
+                "security": [],
+                "responses": {"default": {"description": "see the plugin's documentation"}},
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Hookline", "version": host_version()},
+        "paths": paths,
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+            "responses": {"Error": _json({"$ref": "#/components/schemas/Error"}, "Error")},
+        },
+    }

@@ -1,0 +1,237 @@
+"""Workflows and their versions: the one implementation behind the API and the CLI.
+
+Versions are immutable: saving a changed definition always makes a new version and points the
+workflow at it; saving an identical definition changes nothing. So a version that has
+executions is never edited, and a compiled version can be cached by its id for ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tortoise.transactions import in_transaction
+
+from hookline.definitions import WorkflowDefinition, parse_definition
+from hookline.engine import CompiledWorkflow, compile_workflow
+from hookline.errors import Conflict, DefinitionError, NotFound, Problem
+from hookline.pagination import Page, page_of
+from hookline.storage.models import Workflow, WorkflowVersion
+
+if TYPE_CHECKING:
+    from hookline.host import Host
+
+
+@dataclass(frozen=True)
+class ActiveWorkflow:
+    """What a trigger needs to start an execution of a workflow."""
+
+    id: int
+    key: str
+    enabled: bool
+    compiled: CompiledWorkflow
+
+    @property
+    def definition(self) -> WorkflowDefinition:
+        return self.compiled.definition
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    key: str
+    version: int
+    enabled: bool
+    created: bool
+    changed: bool
+    endpoints: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "version": self.version,
+            "enabled": self.enabled,
+            "created": self.created,
+            "changed": self.changed,
+            "endpoints": self.endpoints,
+        }
+
+
+class WorkflowService:
+    def __init__(self, host: Host, *, cache_size: int = 1024) -> None:
+        self.host = host
+        self._compiled: OrderedDict[int, CompiledWorkflow] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def find(self, key: str) -> ActiveWorkflow | None:
+        """The workflow ``key`` with its current version compiled, or ``None``. Disabled
+        workflows are returned too (``enabled`` is False) so callers can say why they refuse."""
+        row = (
+            await Workflow.filter(key=key)
+            .only("id", "key", "enabled", "current_version_id")
+            .first()
+        )
+        if row is None or row.current_version_id is None:
+            return None
+        compiled = await self.compiled_version(row.current_version_id)
+        return ActiveWorkflow(id=row.id, key=row.key, enabled=row.enabled, compiled=compiled)
+
+    async def compiled_version(self, version_id: int) -> CompiledWorkflow:
+        compiled = self._compiled.get(version_id)
+        if compiled is not None:
+            self._compiled.move_to_end(version_id)
+            return compiled
+        version = await WorkflowVersion.get(id=version_id)
+        # Stored definitions were valid when saved; parsing again instantiates node types and
+        # would report a plugin that has since been uninstalled.
+        definition = parse_definition(version.definition, self.host.registry)
+        compiled = compile_workflow(definition, self.host.registry, version_id=version.id, number=version.number)
+        self._compiled[version_id] = compiled
+        if len(self._compiled) > self._cache_size:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    async def get(self, key: str) -> dict[str, Any]:
+        row = await self._row(key)
+        versions = await WorkflowVersion.filter(workflow_id=row.id).order_by("-number")
+        current = next(v for v in versions if v.id == row.current_version_id)
+        return {
+            **self._summary(row, current.number),
+            "definition": current.definition,
+            "endpoints": self._stored_endpoints(current.definition),
+            "versions": [
+                {"version": v.number, "created_at": v.created_at.isoformat(), "current": v.id == row.current_version_id}
+                for v in versions
+            ],
+        }
+
+    async def list(self, *, q: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+        query = Workflow.all()
+        if q:
+            needle = q.strip().lower()
+            if "/" in needle:  # a pasted URL: its last path segment is the id
+                needle = needle.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+            query = query.filter(search_text__contains=needle)
+        rows, next_cursor = await page_of(query, limit=limit, cursor=cursor)
+        numbers = {
+            v.id: v.number
+            for v in await WorkflowVersion.filter(id__in=[r.current_version_id for r in rows]).only("id", "number")
+        }
+        return Page([self._summary(r, numbers.get(r.current_version_id)) for r in rows], next_cursor)
+
+    # --- writing -----------------------------------------------------------------------
+
+    async def create(self, data: Any) -> SaveResult:
+        definition = parse_definition(data, self.host.registry)
+        if await Workflow.exists(key=definition.key):
+            raise Conflict(
+                f"workflow {definition.key!r} already exists; use PUT /api/workflows/{definition.key} to change it",
+                key=definition.key,
+            )
+        return await self._save(definition)
+
+    async def replace(self, key: str, data: Any) -> SaveResult:
+        await self._row(key)
+        return await self._save(parse_definition(data, self.host.registry, key=key))
+
+    async def apply_all(self, documents: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        """Apply several definitions (``source`` names each): all are validated first, and
+        nothing is saved unless every one is valid."""
+        parsed: list[tuple[str, WorkflowDefinition]] = []
+        problems: list[Problem] = []
+        sources: dict[str, str] = {}
+        for source, data in documents:
+            try:
+                definition = parse_definition(data, self.host.registry)
+            except DefinitionError as exc:
+                problems.extend(Problem(f"{source}: {p.location}", p.message) for p in exc.problems)
+                continue
+            if definition.key in sources:
+                problems.append(Problem(f"{source}: key", f"{definition.key!r} is also defined in {sources[definition.key]}"))
+            sources[definition.key] = source
+            parsed.append((source, definition))
+        if problems:
+            raise DefinitionError(problems, subject="workflow files")
+        return [{"source": source, **(await self._save(d)).to_dict()} for source, d in parsed]
+
+    async def delete(self, key: str) -> None:
+        row = await self._row(key)
+        await row.delete()
+
+    async def _save(self, definition: WorkflowDefinition) -> SaveResult:
+        stored = definition.to_dict()
+        digest = _digest(stored)
+        async with in_transaction():
+            row = await Workflow.filter(key=definition.key).select_for_update().first()
+            created = row is None
+            if row is None:
+                row = await Workflow.create(key=definition.key, trigger_type=definition.trigger.type)
+            current = (
+                await WorkflowVersion.filter(id=row.current_version_id).first()
+                if row.current_version_id is not None
+                else None
+            )
+            changed = current is None or current.digest != digest
+            if changed:
+                number = (current.number if current else 0) + 1
+                current = await WorkflowVersion.create(workflow=row, number=number, definition=stored, digest=digest)
+                row.current_version_id = current.id
+                row.title = definition.title
+                row.enabled = definition.enabled
+                row.trigger_type = definition.trigger.type
+                row.search_text = self._search_text(definition)
+                await row.save()
+        assert current is not None
+        return SaveResult(
+            key=definition.key,
+            version=current.number,
+            enabled=definition.enabled,
+            created=created,
+            changed=changed,
+            endpoints=self._endpoints(definition),
+        )
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def _row(self, key: str) -> Workflow:
+        row = await Workflow.filter(key=key).first()
+        if row is None:
+            raise NotFound(f"no workflow with key {key!r}", key=key)
+        return row
+
+    def _stored_endpoints(self, stored: dict[str, Any]) -> dict[str, str]:
+        try:
+            return self._endpoints(parse_definition(stored, self.host.registry))
+        except DefinitionError:  # a plugin it needs was uninstalled: it has no endpoints now
+            return {}
+
+    def _endpoints(self, definition: WorkflowDefinition) -> dict[str, str]:
+        trigger = self.host.registry.triggers[definition.trigger.type]
+        base = self.host.settings.base_url
+        return {name: base + path if path.startswith("/") else path for name, path in trigger.endpoints(definition).items()}
+
+    def _search_text(self, definition: WorkflowDefinition) -> str:
+        trigger = self.host.registry.triggers[definition.trigger.type]
+        terms = [definition.key, definition.title, *trigger.search_terms(definition)]
+        return "\n".join(t.lower() for t in terms if t)
+
+    @staticmethod
+    def _summary(row: Workflow, version: int | None) -> dict[str, Any]:
+        return {
+            "key": row.key,
+            "title": row.title,
+            "enabled": row.enabled,
+            "trigger": row.trigger_type,
+            "version": version,
+            "created_at": row.created_at.isoformat(),
+            "updated_at": row.updated_at.isoformat(),
+        }
+
+
+def _digest(definition: dict[str, Any]) -> str:
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,65 @@
+"""The ``response`` node type."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Mapping
+
+from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
+from hookline.definitions import NodeDefinition
+
+#: A ``{{ }}`` template in place of a value, checked again once rendered.
+_TEMPLATE = {"type": "string", "pattern": r"^\s*\{\{.*\}\}\s*$"}
+_FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}
+
+
+class ResponseNode(NodeType):
+    """Answers the waiting caller with ``status``, ``headers`` and ``body`` (templated).
+
+    A JSON value as ``body`` is sent as ``application/json``; a string as text; no body (or
+    ``null``) sends an empty one. With ``end: true`` (default) the workflow stops after
+    answering; with ``end: false`` it answers and goes on. Only the first Response node that
+    runs answers; a later one is recorded with ``sent: false``.
+    """
+
+    name = "response"
+    title = "Response: answer the webhook caller"
+    config_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "status": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, _TEMPLATE], "default": 200},
+            "headers": {
+                "type": "object",
+                "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+                "additionalProperties": {"type": "string", "pattern": r"^[^\r\n]*$"},
+            },
+            "body": {},
+            "end": {"type": "boolean", "default": True},
+        },
+    }
+
+    @classmethod
+    def check(cls, node: NodeDefinition, workflow: WorkflowDefinition) -> Iterable[str]:
+        if not workflow.sync:
+            yield "a Response node answers a waiting caller, but this workflow is not synchronous (set 'sync: true')"
+        for header in (node.config or {}).get("headers", {}):
+            if header.lower() in _FORBIDDEN_HEADERS:
+                yield f"header {header!r} is set by the server and cannot be configured"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        config = run.config
+        status = config.get("status", 200)
+        if isinstance(status, str) and status.strip().isdigit():
+            status = int(status)
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise NodeError(f"status must be a number from 100 to 599, got {status!r}")
+        headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value:
+                raise NodeError(f"header {name!r} must not contain a line break once rendered")
+        reply = Reply(status=status, headers=headers, body=config.get("body"))
+        sent = run.reply(reply)
+        result: dict[str, Any] = {**reply.to_dict(), "sent": sent}
+        if not sent:
+            result["reason"] = "an earlier node already answered" if run.replied else "nobody waits for an answer"
+        return NodeResult(result=result, end=config.get("end", True))

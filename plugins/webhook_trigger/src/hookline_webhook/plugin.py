@@ -1,0 +1,21 @@
+"""Hook implementations: the entry point ``webhook = "hookline_webhook.plugin"``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sanic import Blueprint
+
+from hookline import Host, TriggerType, hookimpl
+from hookline_webhook.routes import build_blueprint
+from hookline_webhook.trigger import WebhookTrigger
+
+
+@hookimpl
+def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> None:
+    register(WebhookTrigger)
+
+
+@hookimpl
+def register_routes(register: Callable[[Blueprint], None], host: Host) -> None:
+    register(build_blueprint())
