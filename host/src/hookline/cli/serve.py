@@ -36,7 +36,7 @@ def serve(
     public_url: str | None,
 ) -> None:
     """Run the server (migrates the database first)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     host = make_host(ctx, db_url=db_url, host=bind_host, port=port, workers=workers, public_url=public_url)
     try:
         applied = asyncio.run(host.migrate())
@@ -56,6 +56,17 @@ def serve(
         for name, url in result["endpoints"].items():
             click.echo(f"workflow {result['key']} v{result['version']}: {name} {url}", err=True)
     _run_server(host)
+
+
+def _configure_logging() -> None:
+    """Hookline's own loggers at INFO on stderr; Sanic configures its own."""
+    logger = logging.getLogger("hookline")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | None, list[dict[str, Any]]]:

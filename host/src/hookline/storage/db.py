@@ -6,6 +6,7 @@ for the host, one per plugin that registers models), each with its own migration
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, Iterable
 
@@ -46,7 +47,15 @@ async def close_database() -> None:
 
 
 async def migrate_database(config: dict[str, Any]) -> list[str]:
-    """Apply every pending migration of every app; returns ``["app.name", ...]`` applied."""
+    """Apply every pending migration of every app; returns ``["app.name", ...]`` applied.
+
+    Runs in a task of its own so that the ORM context it opens (and closes) does not leak into
+    the caller's, which may open the database for serving right after.
+    """
+    return await asyncio.create_task(_migrate(config))
+
+
+async def _migrate(config: dict[str, Any]) -> list[str]:
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:

@@ -25,6 +25,7 @@ _app_numbers = itertools.count(1)
 def create_app(
     settings: Settings | None = None,
     *,
+    host: Host | None = None,
     pm: pluggy.PluginManager | None = None,
     name: str | None = None,
     manage_database: bool = True,
@@ -32,12 +33,13 @@ def create_app(
     """Build a Hookline app.
 
     :param settings: defaults to :meth:`Settings.from_env`.
+    :param host: an existing host to serve (its settings and plugins are used).
     :param pm: a plugin manager (tests pass one with a chosen plugin set).
     :param name: the Sanic app name; unique per process (Sanic keeps a registry of apps).
     :param manage_database: open the database in ``before_server_start`` and close it in
         ``after_server_stop``. Tests that own the database pass ``False``.
     """
-    host = Host(settings, pm=pm)
+    host = host or Host(settings, pm=pm)
     app = Sanic(name or f"hookline_{next(_app_numbers)}", error_handler=JSONErrorHandler())
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # sanic-ext switches itself on when pydantic happens to be installed; we use none of it.

@@ -12,20 +12,25 @@ from sanic.response import empty, json as json_response, raw
 
 from hookline import HooklineError, Reply
 from hookline.errors import DefinitionError
-from hookline_webhook.trigger import PATHS, WebhookTrigger
+from hookline_webhook.trigger import WebhookTrigger
 
 ALLOWED_METHODS = ("POST",)
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
+#: Sanic percent-encodes static path segments, so ``webhook:trigger`` would only match a request
+#: that encodes the colon; a regex segment matches it written either way.
+ROUTES = (r"/api/<_action:webhook(?::|%3[Aa])trigger>/<key>", "/api/webhooks/<key>")
+
+
 def build_blueprint() -> Blueprint:
     bp = Blueprint("hookline_webhook")
-    for number, path in enumerate(PATHS):
-        bp.add_route(handle_webhook, path.replace("{key}", "<key>"), methods=_ALL_METHODS, name=f"webhook_{number}")
+    for number, path in enumerate(ROUTES):
+        bp.add_route(handle_webhook, path, methods=_ALL_METHODS, name=f"webhook_{number}")
     return bp
 
 
-async def handle_webhook(request: Request, key: str) -> HTTPResponse:
+async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPResponse:
     """Start the workflow KEY with the request as $context (POST)."""
     host = request.app.ctx.hookline
     if request.method not in ALLOWED_METHODS:
