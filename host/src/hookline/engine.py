@@ -171,6 +171,7 @@ class Engine:
             result = await self._run_node(node, state)
             if result.end:
                 return True
+            state.slot.release()  # a reply given so far goes out now; the workflow goes on
             if result.branch is not None and await self._run_nodes(node.branches.get(result.branch, []), state):
                 return True
         return False

@@ -8,6 +8,7 @@ when the engine is done, its jobs and final status are written in one transactio
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING, Any, Coroutine
 
@@ -32,15 +33,17 @@ class RunHandle:
     def __init__(self, execution_id: int, task: asyncio.Task[Outcome], slot: ReplySlot) -> None:
         self.execution_id = execution_id
         self._task = task
-        self._replied: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        slot.on_reply(lambda reply: self._replied.done() or self._replied.set_result(reply))
+        self._slot = slot
+        self._released: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        slot.on_release(lambda reply: self._released.done() or self._released.set_result(reply))
 
     async def reply(self) -> Reply | None:
-        """The first reply a node sent, as soon as it is sent; ``None`` if the execution ended
-        without one. Cancelling the caller does not cancel the execution."""
-        if not self._replied.done() and not self._task.done():
-            await asyncio.wait({self._replied, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        return self._replied.result() if self._replied.done() else None
+        """The reply a node gave, once the execution is stored, or earlier when the workflow
+        goes on after answering; ``None`` if it ended without one. Cancelling the caller does
+        not cancel the execution."""
+        if not self._released.done() and not self._task.done():
+            await asyncio.wait({self._released, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        return self._slot.reply
 
     async def outcome(self) -> Outcome:
         """Wait for the execution to end (stored) and return how it ended."""
@@ -181,8 +184,8 @@ class ExecutionService:
                             node=job.node,
                             type=job.type,
                             status=job.status,
-                            input=job.input,
-                            result=job.result,
+                            input=_encode(job.input),
+                            result=_encode(job.result),
                             branch=job.branch,
                             error=job.error,
                             started_at=job.started_at,
@@ -241,8 +244,8 @@ class ExecutionService:
                     "node": job.node,
                     "type": job.type,
                     "status": job.status.value,
-                    "input": job.input,
-                    "result": job.result,
+                    "input": _decode(job.input),
+                    "result": _decode(job.result),
                     "branch": job.branch,
                     "error": job.error,
                     "started_at": job.started_at.isoformat(),
@@ -270,6 +273,14 @@ def _summary(row: Execution, workflow_key: str, version: int | None = None) -> d
     if version is not None:
         data["version"] = version
     return data
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _ms(start: Any, end: Any) -> float | None:

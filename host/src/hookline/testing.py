@@ -155,6 +155,10 @@ async def hookline(
     host = Host(hookline_settings, pm=pm)
     await host.migrate()
     app = create_app(host=host)
+    # Sanic's TouchUp rewrites shared classes on an app's first start; a second app in the same
+    # process then fails to start. It is only an optimisation.
+    app.config.TOUCHUP = False
+    app.config.MOTD = False
     async with serve_in_process(app) as client:
         yield HooklineTestApp(host, app, client)
 

@@ -9,7 +9,7 @@ express, and lists every problem with its location.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
 from hookline.templates import Template, compile_template
 
@@ -106,14 +106,20 @@ class NodeRun:
 
 
 class ReplySlot:
-    """The one answer a synchronous execution can give. The engine's side of ``NodeRun.reply``."""
+    """The one answer a synchronous execution can give: the engine's side of ``NodeRun.reply``.
 
-    __slots__ = ("waiting", "reply", "_listeners")
+    A node's reply is held until the workflow either ends (then it goes out once the execution
+    is stored, so an answer means the history is written) or goes on past the replying node
+    (then :meth:`release` lets it out early: respond now, keep working).
+    """
+
+    __slots__ = ("waiting", "reply", "released", "_listeners")
 
     def __init__(self, waiting: bool) -> None:
         self.waiting = waiting
         self.reply: Reply | None = None
-        self._listeners: list[Any] = []
+        self.released = False
+        self._listeners: list[Callable[[Reply], object]] = []
 
     @property
     def open(self) -> bool:
@@ -123,11 +129,17 @@ class ReplySlot:
         if not self.open:
             return False
         self.reply = reply
-        for listener in self._listeners:
-            listener(reply)
         return True
 
-    def on_reply(self, listener: Any) -> None:
+    def release(self) -> None:
+        """Let the reply out before the execution ends (the workflow continues after it)."""
+        if self.reply is None or self.released:
+            return
+        self.released = True
+        for listener in self._listeners:
+            listener(self.reply)
+
+    def on_release(self, listener: Callable[[Reply], object]) -> None:
         self._listeners.append(listener)
 
 

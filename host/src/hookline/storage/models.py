@@ -95,7 +95,7 @@ class Execution(Model):
 
     class Meta:
         table = "hookline_execution"
-        indexes = (("workflow", "id"), ("status", "id"))
+        indexes = (("workflow_id", "id"), ("status", "id"))
 
 
 class Job(Model):
@@ -110,9 +110,12 @@ class Job(Model):
     node = fields.CharField(max_length=128)
     type = fields.CharField(max_length=64)
     status = fields.CharEnumField(JobStatus, max_length=16)
-    #: The node's config as rendered for this run.
-    input = fields.JSONField(null=True)
-    result = fields.JSONField(null=True)
+    #: The node's config as rendered for this run, as JSON text. Text rather than a JSON field
+    #: because it may be any JSON value, and tortoise's JSONField takes a ``str`` for
+    #: already-encoded JSON, so a plain string value could not be stored.
+    input = fields.TextField(null=True)
+    #: The node's result, as JSON text (see ``input``).
+    result = fields.TextField(null=True)
     branch = fields.CharField(max_length=64, null=True)
     error = fields.JSONField(null=True)
     started_at = fields.DatetimeField()
@@ -120,7 +123,7 @@ class Job(Model):
 
     class Meta:
         table = "hookline_job"
-        indexes = (("execution", "position"),)
+        indexes = (("execution_id", "position"),)
 
 
 class Setting(Model):

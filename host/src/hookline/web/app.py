@@ -54,7 +54,12 @@ def create_app(
     async def _start(app: Sanic, _: Any = None) -> None:
         if manage_database:
             await host.open_database()
-        await host.start()
+        try:
+            await host.start()
+        except BaseException:
+            if manage_database:  # the server will not stop what never started: close here
+                await host.close_database()
+            raise
         _log_plugins(host)
 
     @app.before_server_stop

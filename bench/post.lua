@@ -1,0 +1,22 @@
+-- wrk script: POST the benchmark's JSON webhook payload; print one machine-readable line at the end:
+--   RESULT {"label":..., "requests":..., "rps":..., "lat_p50_ms":..., ..., "err_status":...}
+-- Usage: WRK_LABEL=text wrk -t1 -c32 -d10s --latency -s bench/post.lua http://127.0.0.1:PORT/PATH
+-- (adapted from ../shared/peers-bench/post.lua, without the mixed-amount mode)
+local label = os.getenv("WRK_LABEL") or ""
+
+wrk.method = "POST"
+wrk.body = '{"id":"abc123","amount":150,"customer":{"email":"a@b.c"}}'
+wrk.headers["Content-Type"] = "application/json"
+
+function done(summary, latency, requests)
+  local secs = summary.duration / 1e6
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"label":"%s","requests":%d,"duration_s":%.3f,"rps":%.1f,' ..
+    '"lat_mean_ms":%.3f,"lat_p50_ms":%.3f,"lat_p90_ms":%.3f,"lat_p99_ms":%.3f,"lat_max_ms":%.3f,' ..
+    '"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d}\n',
+    label, summary.requests, secs, summary.requests / secs,
+    latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end

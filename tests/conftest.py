@@ -1,0 +1,112 @@
+"""Shared fixtures. hookline.testing (the pytest plugin we ship) provides ``hookline`` and
+friends; here its database is parametrised over SQLite and PostgreSQL.
+
+PostgreSQL: ``HOOKLINE_TEST_POSTGRES_URL`` (default ``postgres://postgres@127.0.0.1:5432/test``)
+names a server and a database to connect to; each test gets a fresh database created there and
+dropped afterwards. Without a reachable server the PostgreSQL variants are skipped, unless
+``HOOKLINE_REQUIRE_POSTGRES=1`` (CI) turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "workflows"
+POSTGRES_URL = os.environ.get("HOOKLINE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("HOOKLINE_REQUIRE_POSTGRES") == "1"
+
+_postgres_problem: list[str | None] = []
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None. Checked once per session."""
+    if not _postgres_problem:
+        try:
+            import asyncpg  # noqa: F401
+        except ImportError:
+            _postgres_problem.append("asyncpg is not installed (pip install 'hookline[postgres]')")
+        else:
+            try:
+                asyncio.run(_admin(lambda conn: conn.fetchval("select 1")))
+                _postgres_problem.append(None)
+            except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+                _postgres_problem.append(f"no PostgreSQL at {POSTGRES_URL} ({type(exc).__name__}: {exc})")
+    return _postgres_problem[0]
+
+
+async def _admin(work: Any) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL), timeout=3)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def _asyncpg_dsn(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+def require_postgres() -> None:
+    problem = postgres_unavailable()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"HOOKLINE_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def postgres_db_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+    require_postgres()
+    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}"')))
+    try:
+        yield _with_database(POSTGRES_URL, name)
+    finally:
+        asyncio.run(_admin(lambda conn: conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hookline_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Overrides hookline.testing's fixture: every test using it runs on both databases."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'hookline.db'}"
+    return request.getfixturevalue("postgres_db_url")
+
+
+def sync_workflow(key: str = "pay", **extra: Any) -> dict[str, Any]:
+    """The example's shape: condition on amount, a Response node per branch."""
+    return {
+        "key": key,
+        "title": "Payment callback",
+        "sync": True,
+        "trigger": {"type": "webhook"},
+        "nodes": [
+            {
+                "key": "check",
+                "type": "condition",
+                "config": {"rules": {"left": "{{ $context.body.amount }}", "op": "gt", "right": 100}},
+                "branches": {
+                    "true": [{"key": "high", "type": "response", "config": {"body": {"tier": "high", "id": "{{ $context.body.id }}"}}}],
+                    "false": [{"key": "low", "type": "response", "config": {"status": 202, "body": {"tier": "low"}}}],
+                },
+            }
+        ],
+        **extra,
+    }

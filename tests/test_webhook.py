@@ -1,0 +1,160 @@
+"""The webhook path in-process (ASGI), on SQLite and PostgreSQL: request -> workflow -> answer,
+with the execution and its jobs stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import sync_workflow
+from hookline.storage.models import Execution, Job
+from hookline.testing import HooklineTestApp
+
+
+async def test_sync_webhook_answers_by_branch_and_stores_history(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+
+    high = await hookline.webhook("pay", json={"id": "A-1", "amount": 150})
+    low = await hookline.client.post("/api/webhook:trigger/pay", json={"id": "A-2", "amount": 50})
+
+    assert (high.status_code, high.json()) == (200, {"tier": "high", "id": "A-1"})
+    assert (low.status_code, low.json()) == (202, {"tier": "low"})
+    executions = await Execution.all().order_by("id")
+    assert [e.status.value for e in executions] == ["succeeded", "succeeded"]
+    assert executions[0].context["body"] == {"id": "A-1", "amount": 150}
+    assert executions[0].reply == {"status": 200, "headers": {}, "body": {"tier": "high", "id": "A-1"}}
+    jobs = await Job.filter(execution_id=executions[1].id).order_by("position")
+    assert [(j.node, j.status.value, j.branch) for j in jobs] == [("check", "succeeded", "false"), ("low", "succeeded", None)]
+
+
+async def test_percent_encoded_nocobase_path_reaches_the_workflow(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+    response = await hookline.client.post("/api/webhook%3Atrigger/pay", json={"amount": 1})
+    assert response.json() == {"tier": "low"}
+
+
+async def test_async_webhook_acks_after_storing_then_runs(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "check", "type": "condition", "config": {"rules": {"left": "{{ $context.body.n }}", "op": "eq", "right": 1}}}
+    ]})
+    response = await hookline.webhook("ev", json={"n": 1})
+    assert (response.status_code, response.text) == (200, "ok")
+    execution_id = int(response.headers["x-hookline-execution"])
+    execution = await hookline.wait_for_execution(execution_id)
+    assert execution["status"] == "succeeded"
+    assert execution["mode"] == "async"
+    assert execution["jobs"][0]["result"]["result"] is True
+
+
+async def test_async_webhook_configured_response(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook", "config": {
+        "response": {"status": 202, "headers": {"X-Team": "payments"}, "body": {"accepted": True}}}}})
+    response = await hookline.webhook("ev", json={})
+    assert response.status_code == 202
+    assert response.headers["x-team"] == "payments"
+    assert response.json() == {"accepted": True}
+
+
+async def test_context_has_method_headers_query_body_and_raw_body(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "echo", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "reply", "type": "response", "config": {"body": {
+            "method": "{{ $context.method }}",
+            "request_id": "{{ $context.headers['x-request-id'] }}",
+            "tags": "{{ $context.query.tag }}",
+            "one": "{{ $context.query.one }}",
+            "raw": "{{ $context.raw_body }}",
+            "text": "amount={{ $context.body.amount }}",
+        }}}
+    ]})
+    response = await hookline.client.post(
+        "/api/webhooks/echo?tag=a&tag=b&one=1",
+        content=b'{"amount": 12.5}',
+        headers={"Content-Type": "application/json", "X-Request-Id": "r-9"},
+    )
+    assert response.json() == {
+        "method": "POST",
+        "request_id": "r-9",
+        "tags": ["a", "b"],
+        "one": "1",
+        "raw": '{"amount": 12.5}',
+        "text": "amount=12.5",
+    }
+
+
+async def test_form_and_text_bodies(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "echo", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "reply", "type": "response", "config": {"body": {"body": "{{ $context.body }}"}}}
+    ]})
+    form = await hookline.client.post("/api/webhooks/echo", data={"a": "1", "b": "x y"})
+    text = await hookline.client.post("/api/webhooks/echo", content=b"<xml/>", headers={"Content-Type": "application/xml"})
+    assert form.json() == {"body": {"a": "1", "b": "x y"}}
+    assert text.json() == {"body": "<xml/>"}
+
+
+@pytest.mark.parametrize(
+    "body, content_type, fragment",
+    [
+        (b'{"amount": ', "application/json", "not valid JSON"),
+        (b'{"amount": NaN}', "application/json", "NaN is not valid JSON"),
+        (b"\xff\xfe", "application/vnd.api+json", "not valid UTF-8"),
+    ],
+)
+async def test_malformed_json_is_a_400_naming_the_problem(
+    hookline: HooklineTestApp, body: bytes, content_type: str, fragment: str
+) -> None:
+    await hookline.apply(sync_workflow())
+    response = await hookline.client.post("/api/webhooks/pay", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_body"
+    assert fragment in response.json()["message"]
+    assert await Execution.all().count() == 0
+
+
+async def test_wrong_method_is_405_with_allow(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+    response = await hookline.client.get("/api/webhooks/pay")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+
+
+async def test_unknown_and_disabled_workflows_are_404_with_a_hint(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow(enabled=False))
+    unknown = await hookline.webhook("nope", json={})
+    disabled = await hookline.webhook("pay", json={"amount": 500})
+    assert unknown.status_code == 404 and "no webhook workflow" in unknown.json()["message"]
+    assert disabled.status_code == 404 and disabled.json()["error"] == "workflow_disabled"
+    assert await Execution.all().count() == 0
+
+
+async def test_sync_failure_is_a_json_500_naming_the_node(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+    response = await hookline.webhook("pay", json={"amount": "lots"})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "workflow_failed"
+    assert body["node"] == "check"
+    assert "cannot be ordered" in body["message"]
+    assert "Traceback" not in response.text
+    stored = await hookline.host.executions.get(body["execution"])
+    assert stored["status"] == "failed"
+    assert stored["error"]["node"] == "check"
+
+
+async def test_sync_without_response_node_gets_a_summary(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "quiet", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "check", "type": "condition", "config": {"rules": {"left": 1, "op": "eq", "right": 1}}}
+    ]})
+    response = await hookline.webhook("quiet", json={})
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    assert isinstance(response.json()["execution"], int)
+
+
+async def test_new_version_takes_effect_for_the_next_call(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+    assert (await hookline.webhook("pay", json={"amount": 150})).json()["tier"] == "high"
+    changed = sync_workflow()
+    changed["nodes"][0]["config"]["rules"]["right"] = 1000
+    result = await hookline.apply(changed)
+    assert result["version"] == 2
+    assert (await hookline.webhook("pay", json={"amount": 150})).json()["tier"] == "low"
