@@ -225,7 +225,8 @@ def check(client: httpx.Client, sync_url: str, async_url: str) -> None:
     for amount, tier in ((150, "high"), (50, "low")):
         r = client.post(sync_url, json={**PAYLOAD, "amount": amount})
         expected = {"ok": True, "tier": tier, "id": "abc123"}
-        if r.status_code != 200 or r.json() != expected:
+        if r.status_code != 200 or r.headers.get("content-type", "").split(";")[0] != "application/json" \
+                or r.json() != expected:
             raise BenchError(f"sync amount={amount}: HTTP {r.status_code} {r.text!r}, expected 200 {expected}")
     r = client.post(async_url, json=PAYLOAD)
     if r.status_code != 200 or r.text != "ok":
@@ -284,7 +285,7 @@ def bench_target(target: str, round_no: int, run_dir: Path, emit) -> None:
 
         print(f"\n== {target} (round {round_no}) on port {port}; log: {log.relative_to(ROOT)}", file=sys.stderr)
         server.start()
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, trust_env=False) as client:  # no proxies: loopback only
             if db_url:
                 wait_ready(server, lambda: client.get(f"{base}/api/health").raise_for_status())
             else:
@@ -359,20 +360,32 @@ def report(records: list[dict]) -> str:
         lines.append(f"| {label.get(target, target)} | {workflow} | {rs[0]['conns']} | {med(rs, 'rps'):.0f} | "
                      f"{med(rs, 'lat_p50_ms'):.2f} | {med(rs, 'lat_p99_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
                      f"{med(rs, 'rss_mib'):.0f} | {ratio} |")
-    async_runs = [r for r in runs if "drain_s" in r and r["workflow"] == "async"]
-    if async_runs:
+    hookline_runs = [r for r in runs if "drain_s" in r]
+    if hookline_runs:
         lines += [
             "",
-            "| target | accepted (2xx) | executions created | completed during load | backlog at end "
-            "| drain s | backlog left | completed/s | not succeeded | RSS after drain MiB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| target | workflow | accepted (2xx) | executions created | finished during load | backlog at end "
+            "| drain s | left queued/running | finished/s | not succeeded | RSS after drain MiB |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for r in async_runs:
+        for r in hookline_runs:
             not_ok = {s: n for s, n in r["executions_by_status"].items() if s != "succeeded"}
-            lines.append(f"| {label.get(r['target'], r['target'])} | {r['requests'] - r['err_status']} | "
+            drained = r["drain_s"] if r["drain"] == "drained" else f"{r['drain_s']} ({r['drain']})"
+            lines.append(f"| {label.get(r['target'], r['target'])} | {r['workflow']} | {r['requests'] - r['err_status']} | "
                          f"{r['executions_created']} | {r['completed_during_load']} | {r['backlog_at_end']} | "
-                         f"{r['drain_s']} | {r['backlog_after_drain']} | {r['completed_per_s']} | "
+                         f"{drained} | {r['backlog_after_drain']} | {r['completed_per_s']} | "
                          f"{json.dumps(not_ok) if not_ok else 0} | {r['rss_after_drain_mib']:.0f} |")
+    notes = []
+    for r in records:
+        if "server_exit_code" in r and (r["server_exit_code"] != 0 or r["server_log_errors"]):
+            notes.append(f"- {label.get(r['target'], r['target'])}, round {r['round']}: exit code "
+                         f"{r['server_exit_code']}, stopped in {r['server_stop_s']} s; server log:")
+            notes += [f"  - {n}x `{text[:300]}`" for text, n in r["server_log_errors"].items()]
+        if "failed" in r:
+            notes.append(f"- {label.get(r['target'], r['target'])}, round {r['round']}: FAILED: "
+                         f"{r['failed'].splitlines()[0]}")
+    if notes:
+        lines += ["", "Server notes:", *notes]
     if len({r["round"] for r in runs}) > 1:
         lines.append(f"\nMedians over {len({r['round'] for r in runs})} rounds (errors: total).")
     return "\n".join(lines)
@@ -402,6 +415,9 @@ def main() -> int:
     def terminate(signum, _frame):
         raise SystemExit(128 + signum)  # runs the finally blocks: servers stopped, databases dropped
 
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (`cmd &` in a script);
+    # that also keeps the servers from inheriting an ignored SIGINT, which stops them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
 
@@ -423,22 +439,25 @@ def main() -> int:
                                             "rounds": ROUNDS, "targets": TARGETS, "drain_max": DRAIN_MAX}})
     print(f"run {run_id}: targets {' '.join(TARGETS)}, {ROUNDS} round(s) of {DURATION} per workflow at c={CONNS}",
           file=sys.stderr)
+    interrupted = None
     try:
         for round_no in range(1, ROUNDS + 1):
             for target in TARGETS:
                 bench_target(target, round_no, run_dir, emit)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        interrupted = exc
     finally:
         for server in list(Server.running):
             server.stop()
-    failed = [r for r in records if "failed" in r]
     print(f"\nHookline {env['hookline']} @ {env['git']}, Python {env['python']}, Sanic {env['sanic']}, "
           f"tortoise {env['tortoise']}, {env['wrk']}, {env['cpus']} CPUs (wrk and server share them), "
           f"wrk -t{THREADS} -c{CONNS} -d{DURATION}, warm-up {WARMUP}\n")
     print(report(records))
     print(f"\nraw results: {out_path.relative_to(ROOT)}; server logs: {run_dir.relative_to(ROOT)}/")
-    for r in failed:
-        print(f"FAILED {r['target']} round {r['round']}: {r['failed'].splitlines()[0]}")
-    return 1 if failed else 0
+    if interrupted is not None:
+        print(f"\ninterrupted ({type(interrupted).__name__}); the results above are partial")
+        return 130
+    return 1 if any("failed" in r for r in records) else 0
 
 
 if __name__ == "__main__":

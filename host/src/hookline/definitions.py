@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from hookline.errors import DefinitionError, Problem, TemplateError
 from hookline.templates import compile_template
@@ -191,6 +191,9 @@ def _problem(error: ValidationError) -> Problem:
 
 
 def _message(error: ValidationError) -> str:
+    if error.context:  # anyOf / oneOf: what the alternative of the right type wanted
+        matching_type = [e for e in error.context if e.validator != "type"]
+        return _message(best_match(matching_type or error.context))
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         return f"{error.message} (allowed: {', '.join(allowed)})" if allowed else error.message

@@ -6,6 +6,7 @@ with their methods and their handler's docstring, so the document never omits a 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sanic import Sanic
@@ -88,8 +89,8 @@ MANAGEMENT_PATHS: dict[str, Any] = {
             "responses": {"200": _json(_page("ExecutionSummary")), "400": _ERROR, "401": _ERROR, "404": _ERROR},
         },
     },
-    "/api/executions/{id}": {
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+    "/api/executions/{execution_id}": {
+        "parameters": [{"name": "execution_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
         "get": {"summary": "One execution with its jobs", "responses": {"200": _json({"$ref": "#/components/schemas/Execution"}), "401": _ERROR, "404": _ERROR}},
     },
     "/api/plugins": {
@@ -101,6 +102,15 @@ MANAGEMENT_PATHS: dict[str, Any] = {
     },
 }
 
+def _rebased(schema: Any) -> Any:
+    """The workflow schema's ``#/$defs/node`` references, pointed at this document's components."""
+    if isinstance(schema, dict):
+        return {k: ("#/components/schemas/WorkflowNode" if k == "$ref" and v == "#/$defs/node" else _rebased(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_rebased(item) for item in schema]
+    return schema
+
+
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _MAYBE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
@@ -111,8 +121,8 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
         "additionalProperties": True,
     },
-    "WorkflowDefinition": {k: v for k, v in WORKFLOW_SCHEMA.items() if k not in ("$schema", "$defs")}
-    | {"$defs": WORKFLOW_SCHEMA["$defs"]},
+    "WorkflowDefinition": _rebased({k: v for k, v in WORKFLOW_SCHEMA.items() if k not in ("$schema", "$defs")}),
+    "WorkflowNode": _rebased(WORKFLOW_SCHEMA["$defs"]["node"]),
     "SaveResult": {
         "type": "object",
         "properties": {
@@ -209,21 +219,30 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def openapi_path(route_path: str) -> str:
+    """Sanic's ``api/workflows/<key:str>`` -> OpenAPI's ``/api/workflows/{key}``."""
+    parts = ("{" + part[1:-1].split(":")[0] + "}" if part.startswith("<") else part for part in route_path.split("/"))
+    return "/" + "/".join(parts).lstrip("/")
+
+
 def openapi_document(app: Sanic) -> dict[str, Any]:
     paths = dict(MANAGEMENT_PATHS)
     for route in app.router.routes:
         if route.name.split(".")[1] == "hookline_api":
             continue
-        path = "/" + "/".join(
-            "{" + part[1:-1].split(":")[0] + "}" if part.startswith("<") else part for part in route.path.split("/")
-        ).lstrip("/")
+        path = openapi_path(route.path)
         doc = (route.handler.__doc__ or route.name).strip()
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"\{([^}]+)\}", path)
+        ]
         for method in sorted(route.methods):
             if method in ("HEAD", "OPTIONS"):
                 continue
             paths.setdefault(path, {})[method.lower()] = {
                 "summary": doc.splitlines()[0],
                 "description": doc,
+                "parameters": parameters,
                 "security": [],
                 "responses": {"default": {"description": "see the plugin's documentation"}},
             }

@@ -9,18 +9,24 @@ from hookline_condition.operators import OPERATORS
 
 
 def _rule_schema() -> dict[str, Any]:
+    """A group (``and`` / ``or``) or a comparison. if/then/else rather than oneOf, so that an
+    error names what is wrong with the kind of rule written, not every kind it is not."""
     group = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"}}
+    comparison = {
+        "type": "object",
+        "required": ["left", "op", "right"],
+        "additionalProperties": False,
+        "properties": {"left": {}, "op": {"enum": sorted(OPERATORS)}, "right": {}},
+    }
     return {
-        "oneOf": [
-            {"type": "object", "required": ["and"], "additionalProperties": False, "properties": {"and": group}},
-            {"type": "object", "required": ["or"], "additionalProperties": False, "properties": {"or": group}},
-            {
-                "type": "object",
-                "required": ["left", "op", "right"],
-                "additionalProperties": False,
-                "properties": {"left": {}, "op": {"enum": sorted(OPERATORS)}, "right": {}},
-            },
-        ]
+        "type": "object",
+        "if": {"required": ["and"]},
+        "then": {"additionalProperties": False, "properties": {"and": group}},
+        "else": {
+            "if": {"required": ["or"]},
+            "then": {"additionalProperties": False, "properties": {"or": group}},
+            "else": comparison,
+        },
     }
 
 

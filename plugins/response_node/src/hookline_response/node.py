@@ -8,7 +8,7 @@ from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDe
 from hookline.definitions import NodeDefinition
 
 #: A ``{{ }}`` template in place of a value, checked again once rendered.
-_TEMPLATE = {"type": "string", "pattern": r"^\s*\{\{.*\}\}\s*$"}
+_TEMPLATE = r"^\s*\{\{.*\}\}\s*$"
 _FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}
 
 
@@ -27,7 +27,8 @@ class ResponseNode(NodeType):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "status": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, _TEMPLATE], "default": 200},
+            # A number, or a template whose value is checked when the node runs.
+            "status": {"type": ["integer", "string"], "minimum": 100, "maximum": 599, "pattern": _TEMPLATE, "default": 200},
             "headers": {
                 "type": "object",
                 "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
