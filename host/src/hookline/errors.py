@@ -28,6 +28,12 @@ class PluginError(HooklineError):
     code = "plugin_error"
 
 
+class ConfigurationError(HooklineError):
+    """A setting (database URL, ...) cannot work as given."""
+
+    code = "configuration_error"
+
+
 class NodeError(HooklineError):
     """Raised by a node type's ``execute`` for a failure the user should see.
 

@@ -21,7 +21,7 @@ from hookline.engine import Engine
 from hookline.executions import ExecutionService
 from hookline.plugins import PluginHooks, make_plugin_manager
 from hookline.settings import Settings
-from hookline.storage.db import close_database, migrate_database, open_database, tortoise_config
+from hookline.storage.db import check_db_url, close_database, migrate_database, open_database, tortoise_config
 from hookline.workflows import WorkflowService
 
 log = logging.getLogger("hookline")
@@ -49,9 +49,11 @@ class Host:
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations of the host and every plugin; closes its connections."""
+        check_db_url(self.settings.db_url)
         return await migrate_database(self.tortoise_config)
 
     async def open_database(self) -> None:
+        check_db_url(self.settings.db_url)
         await open_database(self.tortoise_config)
 
     async def close_database(self) -> None:

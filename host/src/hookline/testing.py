@@ -109,14 +109,6 @@ async def serve_in_process(app: Any, base_url: str = "http://hookline.test") -> 
         await lifespan
 
 
-def clear_orm_caches() -> None:
-    """tortoise caches generated SQL per connection name across contexts; a process that tests
-    SQLite and PostgreSQL one after the other must start each test without it."""
-    from tortoise.backends.base import executor
-
-    executor.EXECUTOR_CACHE.clear()
-
-
 # --- fixtures ----------------------------------------------------------------------------
 
 
@@ -148,7 +140,6 @@ async def hookline(
 ) -> AsyncIterator[HooklineTestApp]:
     from hookline.web.app import create_app
 
-    clear_orm_caches()
     pm = make_plugin_manager(
         disabled=hookline_settings.disable_plugins, entry_points=hookline_entry_points, extra_plugins=hookline_plugins
     )

@@ -8,14 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any, Iterable
 
 from tortoise import Tortoise
+from tortoise.backends.base import executor
 from tortoise.migrations.api import migrate as tortoise_migrate
 
+from hookline.errors import ConfigurationError
 from hookline.registry import ModelApp
 
 HOST_APP = ModelApp("hookline", ("hookline.storage.models",), "hookline.storage.migrations")
+
+
+SCHEMES = ("sqlite", "postgres", "postgresql", "asyncpg", "psycopg")
+
+
+def check_db_url(db_url: str) -> None:
+    """Refuse a URL that cannot work, with a sentence saying why (before tortoise fails deep
+    inside a driver thread)."""
+    scheme, sep, rest = db_url.partition("://")
+    if not sep or scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"database URL {db_url!r} is not supported: use sqlite://PATH or postgres://user:pass@host:port/db"
+        )
+    if scheme == "sqlite":
+        path = rest.split("?", 1)[0]
+        if path != ":memory:" and not Path(path).parent.is_dir():
+            raise ConfigurationError(f"database URL {db_url!r}: directory {str(Path(path).parent)!r} does not exist")
 
 
 def tortoise_config(db_url: str, apps: Iterable[ModelApp] = (HOST_APP,)) -> dict[str, Any]:
@@ -38,6 +58,9 @@ def tortoise_config(db_url: str, apps: Iterable[ModelApp] = (HOST_APP,)) -> dict
 async def open_database(config: dict[str, Any]) -> None:
     """Open the ORM for this process. ``_enable_global_fallback`` makes the context visible to
     every task (Sanic runs listeners and handlers in different tasks)."""
+    # tortoise caches generated SQL per connection *name* for the whole process; a process that
+    # opens SQLite and then PostgreSQL under the same name (tests do) would reuse SQLite's SQL.
+    executor.EXECUTOR_CACHE.clear()
     await Tortoise.init(config=config, _enable_global_fallback=True)
 
 
