@@ -451,7 +451,7 @@ def main() -> int:
             server.stop()
     print(f"\nHookline {env['hookline']} @ {env['git']}, Python {env['python']}, Sanic {env['sanic']}, "
           f"tortoise {env['tortoise']}, {env['wrk']}, {env['cpus']} CPUs (wrk and server share them), "
-          f"wrk -t{THREADS} -c{CONNS} -d{DURATION}, warm-up {WARMUP}\n")
+          f"load average at start {env['loadavg']}, wrk -t{THREADS} -c{CONNS} -d{DURATION}, warm-up {WARMUP}\n")
     print(report(records))
     print(f"\nraw results: {out_path.relative_to(ROOT)}; server logs: {run_dir.relative_to(ROOT)}/")
     if interrupted is not None:

@@ -3,9 +3,14 @@ with the execution and its jobs stored."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Callable
+
 import pytest
 
 from conftest import sync_workflow
+from hookline import NodeResult, NodeRun, NodeType, hookimpl
 from hookline.storage.models import Execution, Job
 from hookline.testing import HooklineTestApp
 
@@ -158,3 +163,35 @@ async def test_new_version_takes_effect_for_the_next_call(hookline: HooklineTest
     result = await hookline.apply(changed)
     assert result["version"] == 2
     assert (await hookline.webhook("pay", json={"amount": 150})).json()["tier"] == "low"
+
+
+class SlowNode(NodeType):
+    name = "slow"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        await asyncio.sleep(run.config["seconds"])
+        return NodeResult(result="done")
+
+
+class SlowPlugin:
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
+        register(SlowNode)
+
+
+@pytest.mark.parametrize("sync", [True, False])
+@pytest.mark.parametrize("hookline_plugins", [[SlowPlugin()]])
+async def test_a_caller_that_goes_away_leaves_no_execution_unfinished(hookline: HooklineTestApp, sync: bool) -> None:
+    await hookline.apply({"key": "slow", "sync": sync, "trigger": {"type": "webhook"},
+                          "nodes": [{"key": "wait", "type": "slow", "config": {"seconds": 0.3}}]})
+    for step in range(40):  # cancel at many points of the request, the insert's among them
+        call = asyncio.create_task(hookline.webhook("slow", json={}))
+        for _ in range(step):
+            await asyncio.sleep(0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    await asyncio.sleep(0.1)
+    for execution in await Execution.all():
+        finished = await hookline.wait_for_execution(execution.id)
+        assert finished["status"] == "succeeded", finished

@@ -22,11 +22,16 @@ def __getattr__(name: str) -> object:
         from hookline.definitions import WorkflowDefinition
 
         return WorkflowDefinition
+    if name == "ExecutionStatus":
+        from hookline.storage.models import ExecutionStatus
+
+        return ExecutionStatus
     raise AttributeError(f"module 'hookline' has no attribute {name!r}")
 
 
 __all__ = [
     "DefinitionError",
+    "ExecutionStatus",
     "Host",
     "HooklineError",
     "NodeError",

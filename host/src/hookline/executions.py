@@ -62,7 +62,12 @@ class ExecutionService:
         """Record the execution as ``running`` and run it now, in this process.
 
         With ``mode="sync"`` (or a manual run of a sync workflow) nodes can reply to the caller.
+        If the caller is cancelled meanwhile (the client went away), the execution is still
+        recorded and run: a row is never left ``running`` with nothing running it.
         """
+        return await asyncio.shield(self._start(workflow, context, mode))
+
+    async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str) -> RunHandle:
         now = utcnow()
         row = await Execution.create(
             workflow_id=workflow.id,
@@ -80,7 +85,11 @@ class ExecutionService:
 
     async def enqueue(self, workflow: ActiveWorkflow, context: Any) -> int:
         """Record the execution as ``queued`` (committed when this returns) and run it in the
-        background. Returns its id."""
+        background. Returns its id. Like :meth:`start`, it completes even if the caller is
+        cancelled."""
+        return await asyncio.shield(self._enqueue(workflow, context))
+
+    async def _enqueue(self, workflow: ActiveWorkflow, context: Any) -> int:
         row = await Execution.create(
             workflow_id=workflow.id,
             version_id=workflow.compiled.version_id,
@@ -142,7 +151,7 @@ class ExecutionService:
                 return
             if preloaded is None:
                 row = await Execution.get(id=execution_id)
-                compiled = await self.host.workflows.compiled_version(row.version_id)  # type: ignore[attr-defined]
+                compiled = await self.host.workflows.compiled_version(row.version_id)
                 context = row.context
             else:
                 compiled, context = preloaded

@@ -6,7 +6,7 @@ import logging
 import re
 
 from sanic import HTTPResponse, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import json
 
@@ -25,6 +25,10 @@ class JSONErrorHandler(ErrorHandler):
     Unexpected errors are logged with their traceback and answered with a generic 500."""
 
     def default(self, request: Request, exception: BaseException) -> HTTPResponse:
+        if isinstance(exception, RequestCancelled):
+            # The client went away mid-request (a load tool stopping, a sender timing out);
+            # the work it started goes on. Nothing to log, and nobody to answer.
+            return error_response(499, "request_cancelled", "the client closed the connection")
         if isinstance(exception, HooklineError):
             return json(exception.to_dict(), status=exception.status)
         if isinstance(exception, SanicException):

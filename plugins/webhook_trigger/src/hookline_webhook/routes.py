@@ -10,8 +10,9 @@ from urllib.parse import parse_qs
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty, json as json_response, raw
 
-from hookline import HooklineError, Reply
+from hookline import ExecutionStatus, HooklineError, Reply
 from hookline.errors import DefinitionError
+from hookline.web.errors import error_response
 from hookline_webhook.trigger import WebhookTrigger
 
 ALLOWED_METHODS = ("POST",)
@@ -34,16 +35,16 @@ async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPR
     """Start the workflow KEY with the request as $context (POST)."""
     host = request.app.ctx.hookline
     if request.method not in ALLOWED_METHODS:
-        return _error(405, "method_not_allowed", f"webhooks accept {', '.join(ALLOWED_METHODS)}, not {request.method}",
+        return error_response(405, "method_not_allowed", f"webhooks accept {', '.join(ALLOWED_METHODS)}, not {request.method}",
                       headers={"Allow": ", ".join(ALLOWED_METHODS)})
     try:
         workflow = await host.workflows.find(key)
     except DefinitionError as exc:
-        return _error(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
+        return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
     if workflow is None or workflow.definition.trigger.type != WebhookTrigger.name:
-        return _error(404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)")
+        return error_response(404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)")
     if not workflow.enabled:
-        return _error(404, "workflow_disabled", f"workflow {key!r} is disabled; enable it to accept calls")
+        return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled; enable it to accept calls")
     try:
         context = parse_request(request)
     except HooklineError as exc:
@@ -55,9 +56,9 @@ async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPR
         if reply is not None:
             return reply_response(reply)
         outcome = await handle.outcome()
-        if outcome.status.value == "succeeded":
+        if outcome.status is ExecutionStatus.SUCCEEDED:
             return json_response({"execution": handle.execution_id, "status": "succeeded"})
-        return _error(
+        return error_response(
             500,
             "workflow_" + outcome.status.value,
             f"workflow {key!r} ended {outcome.status.value}" + (f": {outcome.error['message']}" if outcome.error else ""),
@@ -138,7 +139,3 @@ def _pop_header(headers: dict[str, str], name: str) -> str | None:
         if key.lower() == name:
             return headers.pop(key)
     return None
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any) -> HTTPResponse:
-    return json_response({"error": code, "message": message, **details}, status=status, headers=headers)
