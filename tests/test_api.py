@@ -66,10 +66,6 @@ async def test_an_invalid_definition_lists_every_problem_with_its_location(hookl
     problems = {p["location"]: p["message"] for p in body["problems"]}
     assert "colour" in problems[""]
     assert "allowed: " in problems[""]
-    # the structural problem stops the type checks: fix it and see the rest
-    del definition["colour"]
-    body = (await hookline.api("POST", "/api/workflows", json=definition)).json()
-    problems = {p["location"]: p["message"] for p in body["problems"]}
     assert "700 is greater than the maximum of 599" in problems["nodes[0].branches.true[0].config.status"]
     assert problems["nodes[0].branches.false[0].type"] == (
         "unknown node type 'respnse' (installed node types: condition, response)"
@@ -79,6 +75,16 @@ async def test_an_invalid_definition_lists_every_problem_with_its_location(hookl
     assert "unknown variable $nope" in problems["nodes[2].config.body"]
     assert "has no branch 'x'" in problems["nodes[2].branches.x"]
     assert "nodes[0].branches.true[0].config.status" in body["message"]
+    assert body["message"].startswith("workflow 'pay' is invalid: ")
+
+
+async def test_a_malformed_node_tree_is_reported_without_type_noise(hookline: HooklineTestApp) -> None:
+    definition = sync_workflow()
+    definition["nodes"][0]["branches"]["true"][0]["kind"] = "response"
+    definition["nodes"].append({"key": "x", "type": "respnse"})
+    body = (await hookline.api("POST", "/api/workflows", json=definition)).json()
+    assert [p["location"] for p in body["problems"]] == ["nodes[0].branches.true[0]"]
+    assert "'kind' was unexpected" in body["problems"][0]["message"]
 
 
 async def test_a_response_node_needs_a_sync_workflow(hookline: HooklineTestApp) -> None:
@@ -234,6 +240,7 @@ async def test_unknown_routes_and_methods_answer_json(hookline: HooklineTestApp)
     wrong = await hookline.api("PATCH", "/api/workflows")
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
     assert (wrong.status_code, wrong.json()["error"]) == (405, "method_not_allowed")
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "POST"}
 
 
 async def test_openapi_documents_every_route(hookline: HooklineTestApp) -> None:
@@ -247,3 +254,51 @@ async def test_openapi_documents_every_route(hookline: HooklineTestApp) -> None:
     from openapi_spec_validator import validate
 
     validate(document)
+
+
+@pytest.mark.parametrize(
+    "trigger_config, nodes, location, fragment",
+    [
+        ({"response": {"headers": {"Content-Length": "5"}}}, [], "trigger.config", "'Content-Length' is set by the server"),
+        ({"response": {"headers": {"X-Evil": "a\r\nSet-Cookie: x=1"}}}, [], "trigger.config.response.headers.X-Evil", "does not match"),
+        ({"response": {"headers": {"Bad Name": "x"}}}, [], "trigger.config.response.headers", "does not match"),
+    ],
+)
+async def test_configured_response_headers_are_checked(
+    hookline: HooklineTestApp, trigger_config: dict, nodes: list, location: str, fragment: str
+) -> None:
+    definition = {"key": "h", "trigger": {"type": "webhook", "config": trigger_config}, "nodes": nodes}
+    body = (await hookline.api("POST", "/api/workflows", json=definition)).json()
+    problems = {p["location"]: p["message"] for p in body["problems"]}
+    assert fragment in problems[location]
+
+
+async def test_response_node_headers_are_checked_too(hookline: HooklineTestApp) -> None:
+    definition = sync_workflow()
+    definition["nodes"][0]["branches"]["true"][0]["config"]["headers"] = {"transfer-encoding": "chunked"}
+    body = (await hookline.api("POST", "/api/workflows", json=definition)).json()
+    assert "'transfer-encoding' is set by the server" in body["problems"][0]["message"]
+
+
+async def test_a_rotated_token_stops_working(hookline_db_url: str, tmp_path) -> None:
+    """With the token stored in the database, 'hookline token rotate' (any process) revokes the
+    old token within a second."""
+    import asyncio
+
+    from hookline.settings import Settings
+    from hookline.web.auth import ensure_api_token, rotate_api_token
+    from hookline.web.app import create_app
+    from hookline.host import Host
+    from hookline.testing import serve_in_process
+
+    host = Host(Settings(db_url=hookline_db_url))
+    await host.migrate()
+    app = create_app(host=host)
+    app.config.TOUCHUP = False
+    async with serve_in_process(app) as client:
+        old = await ensure_api_token(None)
+        assert (await client.get("/api/workflows", headers={"Authorization": f"Bearer {old}"})).status_code == 200
+        new = await rotate_api_token()
+        await asyncio.sleep(1.1)
+        assert (await client.get("/api/workflows", headers={"Authorization": f"Bearer {old}"})).status_code == 401
+        assert (await client.get("/api/workflows", headers={"Authorization": f"Bearer {new}"})).status_code == 200

@@ -184,3 +184,30 @@ async def test_execution_and_workflow_variables(hookline: HooklineTestApp) -> No
         workflow(node("one", value={"id": "{{ $execution.id }}", "wf": "{{ $workflow.key }}", "v": "{{ $workflow.version }}"}))
     )
     assert execution["jobs"][0]["result"]["value"] == {"id": execution["id"], "wf": "wf", "v": 1}
+
+
+class OwnTimeout(NodeType):
+    name = "own_timeout"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        raise TimeoutError("the payment service did not answer")
+
+
+class Detailed(NodeType):
+    name = "detailed"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        raise NodeError("refused", when=object())
+
+
+@pytest.mark.parametrize("hookline_plugins", [[TestNodes(), type("More", (), {
+    "register_node_types": hookimpl(lambda self, register: [register(OwnTimeout), register(Detailed)])})()]])
+async def test_a_nodes_own_timeout_is_its_error_not_the_workflows(hookline: HooklineTestApp) -> None:
+    execution = await hookline.run_workflow(workflow(node("call", "own_timeout")))
+    assert execution["status"] == "error"
+    assert "TimeoutError: the payment service did not answer" in execution["error"]["message"]
+    assert jobs_of(execution) == [("call", "error")]
+
+    detailed = await hookline.run_workflow(workflow(node("d", "detailed")))
+    assert detailed["status"] == "failed"
+    assert detailed["error"]["when"].startswith("<object object at")

@@ -108,6 +108,7 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
         "hooks": ["register_node_types"],
         "trigger_types": [],
         "node_types": ["shout"],
+        "titles": {"shout": "Upper-case a text"},
     }
 
     (tmp_path / "greet.yaml").write_text(WORKFLOW)
@@ -130,3 +131,43 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
     stuck = hookline(site, tmp_path, "run", "greet", "--input", "input.json", disable="shout")
     assert stuck.returncode == 1
     assert "unknown node type 'shout'" in stuck.stderr and "Traceback" not in stuck.stderr
+
+
+def build(root: Path, name: str, pyproject: str, module_name: str, module: str) -> Path:
+    package = root / name
+    (package / module_name).mkdir(parents=True)
+    (package / "pyproject.toml").write_text(pyproject)
+    (package / module_name / "__init__.py").write_text(module)
+    target = root / f"{name}-site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(package)],
+        check=True,
+        timeout=300,
+    )
+    return target
+
+
+def test_a_plugin_that_fails_to_import_is_named_in_one_line(tmp_path: Path) -> None:
+    pyproject = PYPROJECT.replace("hookline-shout", "hookline-broken").replace("hookline_shout", "hookline_broken")
+    pyproject = pyproject.replace('shout = "hookline_broken"', 'broken = "hookline_broken"')
+    site = build(tmp_path, "hookline-broken", pyproject, "hookline_broken", "import no_such_module\n")
+    result = hookline(site, tmp_path, "plugins")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: plugin 'broken' (hookline_broken, from hookline-broken) could not be loaded: "
+        "ModuleNotFoundError: No module named 'no_such_module'"
+    ]
+    assert hookline(site, tmp_path, "plugins", disable="broken").returncode == 0
+
+
+def test_two_distributions_claiming_one_plugin_name_are_refused(site: Path, tmp_path: Path) -> None:
+    pyproject = PYPROJECT.replace("hookline-shout", "hookline-shout-fork").replace(
+        'packages = ["hookline_shout"]', 'packages = ["hookline_shout_fork"]'
+    ).replace('shout = "hookline_shout"', 'shout = "hookline_shout_fork"')
+    fork = build(tmp_path, "fork", pyproject, "hookline_shout_fork", MODULE)
+    env_path = f"{site}{os.pathsep}{fork}"
+    result = hookline(Path(env_path), tmp_path, "plugins")
+    assert result.returncode == 2
+    assert "two installed distributions declare the hookline plugin 'shout'" in result.stderr
+    assert "hookline-shout" in result.stderr and "hookline-shout-fork" in result.stderr

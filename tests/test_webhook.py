@@ -4,6 +4,7 @@ with the execution and its jobs stored."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from typing import Callable
 
@@ -13,6 +14,20 @@ from conftest import sync_workflow
 from hookline import NodeResult, NodeRun, NodeType, hookimpl
 from hookline.storage.models import Execution, Job
 from hookline.testing import HooklineTestApp
+
+
+class SlowNode(NodeType):
+    name = "slow"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        await asyncio.sleep(run.config["seconds"])
+        return NodeResult(result="done")
+
+
+class SlowPlugin:
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
+        register(SlowNode)
 
 
 async def test_sync_webhook_answers_by_branch_and_stores_history(hookline: HooklineTestApp) -> None:
@@ -85,6 +100,29 @@ async def test_context_has_method_headers_query_body_and_raw_body(hookline: Hook
     }
 
 
+async def test_repeated_headers_are_joined_and_every_answer_names_its_execution(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "echo", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "reply", "type": "response", "config": {
+            "headers": {"X-Seen": "{{ $context.headers['x-tag'] }}", "X-Missing": "{{ $context.headers.nope }}"},
+            "body": {"ok": True}}}
+    ]})
+    response = await hookline.client.post("/api/webhooks/echo", json={}, headers=[("X-Tag", "a"), ("X-Tag", "b")])
+    assert response.headers["x-seen"] == "a, b"
+    assert response.headers["x-missing"] == ""
+    execution = await hookline.host.executions.get(response.headers["x-hookline-execution"])
+    assert execution["status"] == "succeeded"
+
+
+async def test_binary_bodies_are_kept_exactly_as_base64(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "bin", "trigger": {"type": "webhook"}})
+    for payload in (b"\x89PNG\r\n\x1a\n\xff", b"text with \x00 inside"):
+        response = await hookline.client.post("/api/webhooks/bin", content=payload, headers={"Content-Type": "application/octet-stream"})
+        execution = await hookline.wait_for_execution(int(response.headers["x-hookline-execution"]))
+        assert execution["status"] == "succeeded"
+        assert execution["context"]["raw_body"] is None and execution["context"]["body"] is None
+        assert base64.b64decode(execution["context"]["raw_body_base64"]) == payload
+
+
 async def test_form_and_text_bodies(hookline: HooklineTestApp) -> None:
     await hookline.apply({"key": "echo", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
         {"key": "reply", "type": "response", "config": {"body": {"body": "{{ $context.body }}"}}}
@@ -101,6 +139,10 @@ async def test_form_and_text_bodies(hookline: HooklineTestApp) -> None:
         (b'{"amount": ', "application/json", "not valid JSON"),
         (b'{"amount": NaN}', "application/json", "NaN is not valid JSON"),
         (b"\xff\xfe", "application/vnd.api+json", "not valid UTF-8"),
+        (b"a=\xff", "application/x-www-form-urlencoded", "form body is not valid UTF-8"),
+        (b'{"id": "\\u0000"}', "application/json", "contains a \\u0000 (NUL) character"),
+        (b'{"id": ["\\ud800"]}', "application/json", "unpaired UTF-16 surrogate"),
+        (b"a=%00", "application/x-www-form-urlencoded", "NUL"),
     ],
 )
 async def test_malformed_json_is_a_400_naming_the_problem(
@@ -143,6 +185,20 @@ async def test_sync_failure_is_a_json_500_naming_the_node(hookline: HooklineTest
     stored = await hookline.host.executions.get(body["execution"])
     assert stored["status"] == "failed"
     assert stored["error"]["node"] == "check"
+    assert response.headers["x-hookline-execution"] == str(body["execution"])
+
+
+@pytest.mark.parametrize("hookline_plugins", [[SlowPlugin()]])
+async def test_a_crash_answers_500_without_internal_details(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "bug", "sync": True, "trigger": {"type": "webhook"},
+                          "nodes": [{"key": "wait", "type": "slow", "config": {"seconds": "soon"}}]})
+    response = await hookline.webhook("bug", json={})
+    assert response.status_code == 500
+    assert response.json()["error"] == "workflow_error"
+    assert response.json()["message"] == "workflow 'bug' ended error"
+    assert "TypeError" not in response.text
+    stored = await hookline.host.executions.get(response.json()["execution"])
+    assert "TypeError" in stored["error"]["message"]
 
 
 async def test_sync_without_response_node_gets_a_summary(hookline: HooklineTestApp) -> None:
@@ -165,19 +221,6 @@ async def test_new_version_takes_effect_for_the_next_call(hookline: HooklineTest
     assert (await hookline.webhook("pay", json={"amount": 150})).json()["tier"] == "low"
 
 
-class SlowNode(NodeType):
-    name = "slow"
-
-    async def execute(self, run: NodeRun) -> NodeResult:
-        await asyncio.sleep(run.config["seconds"])
-        return NodeResult(result="done")
-
-
-class SlowPlugin:
-    @hookimpl
-    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
-        register(SlowNode)
-
 
 @pytest.mark.parametrize("sync", [True, False])
 @pytest.mark.parametrize("hookline_plugins", [[SlowPlugin()]])
@@ -195,3 +238,19 @@ async def test_a_caller_that_goes_away_leaves_no_execution_unfinished(hookline: 
     for execution in await Execution.all():
         finished = await hookline.wait_for_execution(execution.id)
         assert finished["status"] == "succeeded", finished
+
+
+async def test_an_unrecordable_call_is_a_503_to_retry_not_a_2xx(hookline: HooklineTestApp, hookline_db_url: str) -> None:
+    """The database refuses the write (here: its table is gone): the sender is told to retry."""
+    from tortoise import connections
+
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook"}})
+    await hookline.apply(sync_workflow())
+    await hookline.webhook("ev", json={})  # warm the workflow cache: only the insert fails below
+    await hookline.webhook("pay", json={"amount": 1})
+    await connections.get("default").execute_script("DROP TABLE hookline_job; DROP TABLE hookline_execution")
+    for key in ("ev", "pay"):
+        response = await hookline.webhook(key, json={"amount": 1})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["error"] == "unavailable"

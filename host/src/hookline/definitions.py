@@ -123,8 +123,9 @@ class WorkflowDefinition:
 
 
 def generate_key() -> str:
-    """An unguessable workflow key: 128 bits of randomness, URL-safe."""
-    return secrets.token_urlsafe(16)
+    """An unguessable workflow key: 128 bits of randomness, as 32 hex digits (always a valid
+    key; URL-safe base64 may start with '-' or '_', which keys may not)."""
+    return secrets.token_hex(16)
 
 
 def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = None) -> WorkflowDefinition:
@@ -139,12 +140,14 @@ def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = Non
     problems = [_problem(error) for error in _WORKFLOW_VALIDATOR.iter_errors(data)]
     if key is not None and data.get("key") not in (None, key):
         problems.append(Problem("key", f"is {data.get('key')!r} but the workflow being saved is {key!r}"))
-    if problems:
+    if any(p.location.startswith(("trigger", "nodes")) for p in problems):
+        # The trigger or the node tree is malformed: type checks would only add noise.
         raise DefinitionError(sorted(problems, key=lambda p: p.location))
 
+    given_key = data.get("key") or key
     trigger = data["trigger"]
     definition = WorkflowDefinition(
-        key=data.get("key") or key or generate_key(),
+        key=given_key if isinstance(given_key, str) else generate_key(),
         title=data.get("title", ""),
         description=data.get("description", ""),
         enabled=data.get("enabled", True),
@@ -156,7 +159,8 @@ def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = Non
     problems.extend(_check_trigger(definition, registry))
     problems.extend(_check_nodes(definition, registry))
     if problems:
-        raise DefinitionError(problems, subject=f"workflow {definition.key!r}")
+        subject = f"workflow {given_key!r}" if isinstance(given_key, str) else "workflow definition"
+        raise DefinitionError(problems, subject=subject)
     return definition
 
 

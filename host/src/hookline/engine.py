@@ -202,9 +202,12 @@ class Engine:
             result = await instance.execute(run)
             _check_result(result, instance)
         except NodeError as exc:
-            self._record(state, node, started, node_input, JobStatus.FAILED, error=exc.to_dict())
-            raise _Stop(ExecutionStatus.FAILED, {"node": definition.key, **exc.to_dict()}) from None
-        except (asyncio.CancelledError, TimeoutError):
+            error = _jsonable(exc.to_dict())
+            self._record(state, node, started, node_input, JobStatus.FAILED, error=error)
+            raise _Stop(ExecutionStatus.FAILED, {"node": definition.key, **error}) from None
+        except asyncio.CancelledError:
+            # The workflow's own timeout arrives here as a cancellation; a TimeoutError raised
+            # by the node itself (an HTTP call that timed out) is the node's failure, below.
             raise
         except Exception as exc:
             log.exception("node %r (type %r) raised an unexpected error", definition.key, definition.type)
@@ -243,6 +246,11 @@ class Engine:
                 error=error,
             )
         )
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    """An error's details as JSON (a node may attach any object; it is stored as its repr)."""
+    return json.loads(json.dumps(value, default=repr, allow_nan=False))
 
 
 def _check_result(result: Any, instance: NodeType) -> None:

@@ -172,8 +172,16 @@ class ExecutionService:
             raise
         try:
             await self._store(execution_id, outcome)
-        except Exception:
+        except Exception as exc:
+            # Never leave the row "running": record that the outcome itself was lost.
             log.exception("could not store the outcome of execution %s", execution_id)
+            error = {"error": "outcome_not_stored", "message": f"the outcome could not be stored: {type(exc).__name__}: {exc}"}
+            try:
+                await Execution.filter(id=execution_id).update(
+                    status=ExecutionStatus.ERROR, error=error, finished_at=outcome.finished_at
+                )
+            except Exception:  # the database is gone; the row is found at the next start
+                log.exception("execution %s is left 'running' in the database", execution_id)
         return outcome
 
     async def _mark(self, execution_id: int, status: ExecutionStatus) -> None:

@@ -54,24 +54,64 @@ def make_plugin_manager(
     for name in disabled:
         pm.set_blocked(name)
     if entry_points:
-        unknown = set(disabled) - {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-        unknown -= set(DEFAULT_PLUGINS)
-        if unknown:
-            log.warning("HOOKLINE_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(sorted(unknown)))
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(pm, disabled)
     for module_name in DEFAULT_PLUGINS:
         if not pm.is_blocked(module_name):
             pm.register(import_module(module_name), name=module_name)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        _register(pm, plugin, _plugin_name(pm, plugin))
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} is invalid: {exc}") from None
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r} is invalid: {exc}") from None
     if os.environ.get(TRACE_ENV):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
+    """pluggy's loader, after checks it does not make: two distributions claiming one name (pluggy
+    would silently keep the first), and a plugin that fails to import or to register (named,
+    instead of a traceback)."""
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    unknown = set(disabled) - {ep.name for ep in found} - set(DEFAULT_PLUGINS)
+    if unknown:
+        log.warning("HOOKLINE_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(sorted(unknown)))
+    owners: dict[str, str] = {}
+    for ep in found:
+        dist = ep.dist.name if ep.dist is not None else "?"
+        if ep.name in owners and owners[ep.name] != dist:
+            raise PluginError(
+                f"two installed distributions declare the hookline plugin {ep.name!r}: "
+                f"{owners[ep.name]} and {dist}; uninstall one"
+            )
+        owners[ep.name] = dist
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {pm.get_name(exc.plugin) or exc.plugin!r} is invalid: {exc}") from None
+    except Exception as exc:
+        culprit = next((ep for ep in found if ep.name not in disabled and not pm.has_plugin(ep.name)), None)
+        where = f"plugin {culprit.name!r} ({culprit.value}, from {owners[culprit.name]})" if culprit else "a plugin"
+        raise PluginError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
+
+
+def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """A readable, unique name for a plugin object registered by hand (tests, embedding)."""
+    base = getattr(plugin, "__name__", None) or type(plugin).__name__
+    name, number = base, 1
+    while pm.has_plugin(name) or pm.is_blocked(name):
+        number += 1
+        name = f"{base}-{number}"
+    return name
 
 
 def disabled_from_env(environ: dict[str, str] | None = None) -> list[str]:
@@ -194,6 +234,10 @@ class PluginHooks:
                     "hooks": sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or []),
                     "trigger_types": contributed.get(name, {}).get("trigger_types", []),
                     "node_types": contributed.get(name, {}).get("node_types", []),
+                    "titles": {
+                        **{t: registry.triggers[t].title for t in contributed.get(name, {}).get("trigger_types", [])},
+                        **{n: registry.nodes[n].title for n in contributed.get(name, {}).get("node_types", [])},
+                    },
                 }
             )
         return sorted(rows, key=lambda row: row["name"])

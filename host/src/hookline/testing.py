@@ -32,6 +32,7 @@ from typing import Any, AsyncIterator, Iterable, Iterator
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from hookline.host import Host
 from hookline.plugins import make_plugin_manager
@@ -62,8 +63,7 @@ class HooklineTestApp:
 
     async def apply(self, definition: dict[str, Any]) -> dict[str, Any]:
         """Create or update a workflow; raises :class:`hookline.DefinitionError` if invalid."""
-        [result] = await self.host.workflows.apply_all([("test", definition)])
-        return result
+        return (await self.host.workflows.save(definition)).to_dict()
 
     async def run_workflow(self, definition: dict[str, Any], data: Any = None) -> dict[str, Any]:
         """Save ``definition`` and run it by hand with ``data`` as input; returns the stored
@@ -134,7 +134,7 @@ def hookline_settings(hookline_db_url: str) -> Settings:
     return Settings(db_url=hookline_db_url, api_token=TEST_TOKEN, shutdown_grace=5.0)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def hookline(
     hookline_settings: Settings, hookline_plugins: list[object], hookline_entry_points: bool
 ) -> AsyncIterator[HooklineTestApp]:

@@ -138,6 +138,10 @@ class WorkflowService:
         await self._row(key)
         return await self._save(parse_definition(data, self.host.registry, key=key))
 
+    async def save(self, data: Any) -> SaveResult:
+        """Create the workflow, or save a new version of it if the definition changed."""
+        return await self._save(parse_definition(data, self.host.registry))
+
     async def apply_all(self, documents: list[tuple[str, Any]]) -> list[dict[str, Any]]:
         """Apply several definitions (``source`` names each): all are validated first, and
         nothing is saved unless every one is valid."""

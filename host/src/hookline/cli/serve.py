@@ -73,8 +73,10 @@ async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | Non
     from hookline.web.auth import ensure_api_token
     from hookline.workflow_files import read_workflow_files
 
-    new_token = await ensure_api_token(host.settings.api_token)
+    # Workflows first: if a file is invalid, serve stops before a token is made that it could
+    # not print.
     saved = await host.workflows.apply_all(read_workflow_files(workflows_path)) if workflows_path else []
+    new_token = await ensure_api_token(host.settings.api_token)
     return new_token, saved
 
 

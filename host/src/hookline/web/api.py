@@ -19,8 +19,7 @@ from hookline.errors import BadRequest, InvalidBody
 from hookline.hookspecs import hookimpl
 from hookline.host import Host
 from hookline.pagination import parse_limit
-from hookline.web.auth import TokenVerifier
-from hookline.web.errors import error_response
+from hookline.web.auth import require_token
 from hookline.web.openapi import openapi_document
 
 PUBLIC_PATHS = frozenset({"/openapi.json", "/api/health"})
@@ -33,21 +32,7 @@ def register_routes(register: Callable[[Blueprint], None], host: Host) -> None:
 
 def build_blueprint(host: Host) -> Blueprint:
     bp = Blueprint("hookline_api")
-    verifier = TokenVerifier(host.settings.api_token)
-
-    @bp.on_request
-    async def require_token(request: Request) -> HTTPResponse | None:
-        if request.path in PUBLIC_PATHS:
-            return None
-        if not await verifier.verify(request.headers.get("authorization")):
-            return error_response(
-                401,
-                "unauthorized",
-                "this API needs 'Authorization: Bearer <token>' with the server's API token "
-                "(HOOKLINE_API_TOKEN, or the token printed by the first 'hookline serve')",
-                headers={"WWW-Authenticate": 'Bearer realm="hookline"'},
-            )
-        return None
+    require_token(bp, host, public=PUBLIC_PATHS)
 
     @bp.get("/api/health")
     async def health(request: Request) -> HTTPResponse:

@@ -11,8 +11,15 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import TYPE_CHECKING, Iterable
+
+from sanic import Blueprint, HTTPResponse, Request
 
 from hookline.storage.models import Setting
+from hookline.web.errors import error_response
+
+if TYPE_CHECKING:
+    from hookline.host import Host
 
 TOKEN_SETTING = "api_token_sha256"
 
@@ -38,8 +45,8 @@ async def rotate_api_token() -> str:
 
 
 class TokenVerifier:
-    """Checks ``Authorization: Bearer ...`` in constant time. The stored hash is cached and
-    re-read at most once a second after a mismatch, so a rotation elsewhere takes effect."""
+    """Checks ``Authorization: Bearer ...`` in constant time. The stored hash is cached for at
+    most a second, so a rotation (by any process) takes effect within a second."""
 
     def __init__(self, configured: str | None) -> None:
         self._configured = configured
@@ -55,12 +62,27 @@ class TokenVerifier:
             return False
         if self._configured:
             return hmac.compare_digest(token.encode(), self._configured.encode())
-        presented = _hash(token)
-        if self._stored_hash and hmac.compare_digest(presented, self._stored_hash):
-            return True
-        if time.monotonic() - self._loaded_at < 1.0 and self._stored_hash is not None:
-            return False
-        self._loaded_at = time.monotonic()
-        setting = await Setting.filter(key=TOKEN_SETTING).first()
-        self._stored_hash = setting.value if setting else None
-        return self._stored_hash is not None and hmac.compare_digest(presented, self._stored_hash)
+        if time.monotonic() - self._loaded_at >= 1.0 or self._stored_hash is None:
+            setting = await Setting.filter(key=TOKEN_SETTING).first()
+            self._stored_hash = setting.value if setting else None
+            self._loaded_at = time.monotonic()
+        return self._stored_hash is not None and hmac.compare_digest(_hash(token), self._stored_hash)
+
+
+def require_token(blueprint: Blueprint, host: Host, *, public: Iterable[str] = ()) -> None:
+    """Make every route of ``blueprint`` (except the paths in ``public``) need the management
+    API token: what a plugin adding admin routes calls."""
+    verifier = TokenVerifier(host.settings.api_token)
+    open_paths = frozenset(public)
+
+    @blueprint.on_request
+    async def check_token(request: Request) -> HTTPResponse | None:
+        if request.path in open_paths or await verifier.verify(request.headers.get("authorization")):
+            return None
+        return error_response(
+            401,
+            "unauthorized",
+            "this API needs 'Authorization: Bearer <token>' with the server's API token "
+            "(HOOKLINE_API_TOKEN, or the token printed by the first 'hookline serve')",
+            headers={"WWW-Authenticate": 'Bearer realm="hookline"'},
+        )

@@ -6,7 +6,7 @@ import logging
 import re
 
 from sanic import HTTPResponse, Request
-from sanic.exceptions import RequestCancelled, SanicException
+from sanic.exceptions import MethodNotAllowed, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import json
 
@@ -34,6 +34,8 @@ class JSONErrorHandler(ErrorHandler):
         if isinstance(exception, SanicException):
             status = exception.status_code
             headers = dict(getattr(exception, "headers", None) or {})
+            if isinstance(exception, MethodNotAllowed) and exception.allowed_methods:
+                headers.setdefault("Allow", ", ".join(sorted(exception.allowed_methods)))
             message = str(exception) or exception.message or "request failed"
             if status == 404 and request is not None:
                 message = f"no route for {request.method} {request.path}"

@@ -214,6 +214,7 @@ SCHEMAS: dict[str, Any] = {
             "hooks": {"type": "array", "items": {"type": "string"}},
             "trigger_types": {"type": "array", "items": {"type": "string"}},
             "node_types": {"type": "array", "items": {"type": "string"}},
+            "titles": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     },
 }

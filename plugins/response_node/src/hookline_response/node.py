@@ -6,10 +6,10 @@ from typing import Any, ClassVar, Iterable, Mapping
 
 from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
 from hookline.definitions import NodeDefinition
+from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, header_value, response_header_problems
 
 #: A ``{{ }}`` template in place of a value, checked again once rendered.
 _TEMPLATE = r"^\s*\{\{.*\}\}\s*$"
-_FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}
 
 
 class ResponseNode(NodeType):
@@ -29,11 +29,7 @@ class ResponseNode(NodeType):
         "properties": {
             # A number, or a template whose value is checked when the node runs.
             "status": {"type": ["integer", "string"], "minimum": 100, "maximum": 599, "pattern": _TEMPLATE, "default": 200},
-            "headers": {
-                "type": "object",
-                "propertyNames": {"pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
-                "additionalProperties": {"type": "string", "pattern": r"^[^\r\n]*$"},
-            },
+            "headers": RESPONSE_HEADERS_SCHEMA,
             "body": {},
             "end": {"type": "boolean", "default": True},
         },
@@ -43,9 +39,7 @@ class ResponseNode(NodeType):
     def check(cls, node: NodeDefinition, workflow: WorkflowDefinition) -> Iterable[str]:
         if not workflow.sync:
             yield "a Response node answers a waiting caller, but this workflow is not synchronous (set 'sync: true')"
-        for header in (node.config or {}).get("headers", {}):
-            if header.lower() in _FORBIDDEN_HEADERS:
-                yield f"header {header!r} is set by the server and cannot be configured"
+        yield from response_header_problems((node.config or {}).get("headers"))
 
     async def execute(self, run: NodeRun) -> NodeResult:
         config = run.config
@@ -54,10 +48,10 @@ class ResponseNode(NodeType):
             status = int(status)
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
             raise NodeError(f"status must be a number from 100 to 599, got {status!r}")
-        headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value:
-                raise NodeError(f"header {name!r} must not contain a line break once rendered")
+        try:
+            headers = {name: header_value(name, value) for name, value in (config.get("headers") or {}).items()}
+        except ValueError as exc:
+            raise NodeError(str(exc)) from None
         reply = Reply(status=status, headers=headers, body=config.get("body"))
         sent = run.reply(reply)
         result: dict[str, Any] = {**reply.to_dict(), "sent": sent}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +16,13 @@ from hookline.errors import DefinitionError
 from hookline.web.errors import error_response
 from hookline_webhook.trigger import WebhookTrigger
 
+log = logging.getLogger("hookline.webhook")
+
 ALLOWED_METHODS = ("POST",)
+#: Seconds a sender is asked to wait before retrying when the call could not be recorded.
+RETRY_AFTER = 5
+#: Every answer names the execution it started, for support and for the API.
+EXECUTION_HEADER = "X-Hookline-Execution"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -51,26 +58,47 @@ async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPR
         return json_response(exc.to_dict(), status=exc.status)
 
     if workflow.definition.sync:
-        handle = await host.executions.start(workflow, context, mode="sync")
+        try:
+            handle = await host.executions.start(workflow, context, mode="sync")
+        except Exception:
+            return _not_recorded(key)
         reply = await handle.reply()
         if reply is not None:
-            return reply_response(reply)
+            return reply_response(reply, execution_id=handle.execution_id)
         outcome = await handle.outcome()
+        headers = {EXECUTION_HEADER: str(handle.execution_id)}
         if outcome.status is ExecutionStatus.SUCCEEDED:
-            return json_response({"execution": handle.execution_id, "status": "succeeded"})
+            return json_response({"execution": handle.execution_id, "status": "succeeded"}, headers=headers)
+        error = outcome.error or {}
+        # A NodeError's message is meant for people; anything else is an internal detail that
+        # stays in the execution history.
+        detail = f": {error['message']}" if outcome.status is ExecutionStatus.FAILED and "message" in error else ""
         return error_response(
             500,
             "workflow_" + outcome.status.value,
-            f"workflow {key!r} ended {outcome.status.value}" + (f": {outcome.error['message']}" if outcome.error else ""),
+            f"workflow {key!r} ended {outcome.status.value}{detail}",
+            headers=headers,
             execution=handle.execution_id,
-            node=(outcome.error or {}).get("node"),
+            node=error.get("node"),
         )
 
-    execution_id = await host.executions.enqueue(workflow, context)
+    try:
+        execution_id = await host.executions.enqueue(workflow, context)
+    except Exception:
+        return _not_recorded(key)
     configured = workflow.definition.trigger.config.get("response", {})
     return reply_response(
         Reply(status=configured.get("status", 200), headers=configured.get("headers", {}), body=configured.get("body", "ok")),
         execution_id=execution_id,
+    )
+
+
+def _not_recorded(key: str) -> HTTPResponse:
+    """The execution could not be stored (database down or refusing): the sender should retry,
+    and must not take a 2xx for an event nobody will run."""
+    log.exception("webhook %r: the call could not be recorded", key)
+    return error_response(
+        503, "unavailable", "the call could not be recorded; retry later", headers={"Retry-After": str(RETRY_AFTER)}
     )
 
 
@@ -79,38 +107,45 @@ def parse_request(request: Request) -> dict[str, Any]:
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     raw_bytes = request.body or b""
     try:
-        raw_text: str | None = raw_bytes.decode("utf-8")
+        text: str | None = raw_bytes.decode("utf-8")
     except UnicodeDecodeError:
-        raw_text = None
+        text = None
+    # Text a database cannot hold as such (not UTF-8, or with NUL) is kept exactly, as base64.
+    storable = text if text is not None and "\x00" not in text else None
     context: dict[str, Any] = {
         "method": request.method,
-        "headers": {name.lower(): value for name, value in request.headers.items()},
+        "headers": _headers(request),
         "query": _flatten(parse_qs(request.query_string, keep_blank_values=True)),
         "body": None,
-        "raw_body": raw_text,
+        "raw_body": storable,
     }
-    if raw_text is None:
+    if storable is None:
         context["raw_body_base64"] = base64.b64encode(raw_bytes).decode()
     if not raw_bytes:
         return context
     if content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json")):
-        if raw_text is None:
+        if text is None:
             raise _BadBody("the JSON body is not valid UTF-8")
         try:
-            context["body"] = json.loads(raw_text, parse_constant=_reject_constant)
+            context["body"] = json.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:
             raise _BadBody(f"the body is not valid JSON: {exc}") from None
     elif content_type == "application/x-www-form-urlencoded":
-        context["body"] = _flatten(parse_qs(raw_text or "", keep_blank_values=True))
+        if text is None:
+            raise _BadBody("the form body is not valid UTF-8")
+        context["body"] = _flatten(parse_qs(text, keep_blank_values=True))
     else:
-        context["body"] = raw_text
+        context["body"] = storable
+    problem = _unstorable(context["body"]) or _unstorable(context["query"])
+    if problem:
+        raise _BadBody(f"the request cannot be stored: it contains {problem}")
     return context
 
 
 def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPResponse:
     headers = dict(reply.headers)
     if execution_id is not None:
-        headers.setdefault("X-Hookline-Execution", str(execution_id))
+        headers.setdefault(EXECUTION_HEADER, str(execution_id))
     body = reply.body
     if body is None:
         return empty(status=reply.status, headers=headers)
@@ -124,6 +159,31 @@ def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPRespons
 class _BadBody(HooklineError):
     code = "invalid_body"
     status = 400
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """Names lower-cased; a header sent several times becomes one comma-separated value
+    (RFC 9110 section 5.3)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        name = name.lower()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _unstorable(value: Any) -> str | None:
+    """Strings PostgreSQL's jsonb (and UTF-8 storage) refuse: NUL and unpaired surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "a \\u0000 (NUL) character"
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return "an unpaired UTF-16 surrogate (\\ud800-\\udfff)"
+        return None
+    if isinstance(value, dict):
+        return next((p for item in value.items() for p in map(_unstorable, item) if p), None)
+    if isinstance(value, list):
+        return next((p for p in map(_unstorable, value) if p), None)
+    return None
 
 
 def _reject_constant(name: str) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Mapping
 
 from hookline import TriggerType
 from hookline.definitions import WorkflowDefinition
+from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
 
 #: Both paths reach the same workflow: NocoBase's form and a plain REST one.
 PATHS = ("/api/webhook:trigger/{key}", "/api/webhooks/{key}")
@@ -15,7 +16,7 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "status": {"type": "integer", "minimum": 100, "maximum": 599},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "headers": RESPONSE_HEADERS_SCHEMA,
         "body": {},
     },
 }
@@ -43,9 +44,10 @@ class WebhookTrigger(TriggerType):
     }
 
     def check(self, workflow: WorkflowDefinition) -> list[str]:
-        if workflow.sync and "response" in (workflow.trigger.config or {}):
+        response = (workflow.trigger.config or {}).get("response")
+        if response is not None and workflow.sync:
             return ["'response' answers asynchronous workflows only; in a sync workflow a Response node answers"]
-        return []
+        return response_header_problems((response or {}).get("headers"))
 
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
         return {"webhook": PATHS[1].format(key=workflow.key), "webhook_nocobase": PATHS[0].format(key=workflow.key)}

@@ -1,0 +1,39 @@
+"""Response headers that plugins let users configure: one schema and one set of rules, so the
+webhook trigger's answer and the Response node refuse the same things."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from hookline.templates import as_text
+
+#: RFC 9110 token characters.
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+#: JSON Schema for ``headers: {Name: value}``: valid names, values without line breaks.
+RESPONSE_HEADERS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": HEADER_NAME_PATTERN},
+    "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
+}
+
+#: Headers the server computes; configuring them would produce broken responses.
+SERVER_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def response_header_problems(headers: Mapping[str, Any] | None) -> list[str]:
+    """Problems a schema cannot express, as messages for a definition's problem list."""
+    return [
+        f"header {name!r} is set by the server and cannot be configured"
+        for name in (headers or {})
+        if name.lower() in SERVER_HEADERS
+    ]
+
+
+def header_value(name: str, value: Any) -> str:
+    """A rendered header value as text (``null`` -> empty, objects as JSON). Raises
+    ``ValueError`` if it holds a line break, which would split the response."""
+    text = as_text(value)
+    if "\r" in text or "\n" in text or "\x00" in text:
+        raise ValueError(f"header {name!r} must not contain a line break once rendered")
+    return text
