@@ -100,6 +100,10 @@ async def test_bad_bodies_are_400s(hookline: HooklineTestApp) -> None:
     assert empty.status_code == 400
     assert (broken.status_code, broken.json()["error"]) == (400, "invalid_body")
     assert not_object.status_code == 422
+    for broken_definition in ({"key": "x"}, {"key": "x", "trigger": {"type": "webhook"}, "timeout": None},
+                              {"trigger": "webhook", "colour": 1}, {"key": "x", "title": 5, "trigger": {"type": "webhook"}}):
+        response = await hookline.api("POST", "/api/workflows", json=broken_definition)
+        assert response.status_code == 422, (broken_definition, response.text)
 
 
 async def test_versions_are_immutable_and_identical_saves_change_nothing(hookline: HooklineTestApp) -> None:
@@ -262,6 +266,7 @@ async def test_openapi_documents_every_route(hookline: HooklineTestApp) -> None:
         ({"response": {"headers": {"Content-Length": "5"}}}, [], "trigger.config", "'Content-Length' is set by the server"),
         ({"response": {"headers": {"X-Evil": "a\r\nSet-Cookie: x=1"}}}, [], "trigger.config.response.headers.X-Evil", "does not match"),
         ({"response": {"headers": {"Bad Name": "x"}}}, [], "trigger.config.response.headers", "does not match"),
+        ({"response": {"headers": {"X-Ctl": "a\x01b"}}}, [], "trigger.config.response.headers.X-Ctl", "does not match"),
     ],
 )
 async def test_configured_response_headers_are_checked(

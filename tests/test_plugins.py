@@ -355,3 +355,10 @@ def test_a_command_may_not_replace_a_host_command() -> None:
 
     with pytest.raises(PluginError, match="CLI command 'serve'.*'hookline'"):
         build_cli(make_plugin_manager(extra_plugins=[Hijack()]))
+
+
+def test_registering_a_loaded_plugin_again_is_a_plugin_error() -> None:
+    import hookline_condition.plugin as condition_plugin
+
+    with pytest.raises(PluginError, match="cannot be registered"):
+        make_plugin_manager(extra_plugins=[condition_plugin])

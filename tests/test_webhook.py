@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 
 from conftest import sync_workflow
-from hookline import NodeResult, NodeRun, NodeType, hookimpl
+from hookline import NodeResult, NodeRun, NodeType, Reply, hookimpl
 from hookline.storage.models import Execution, Job
 from hookline.testing import HooklineTestApp
 
@@ -254,3 +254,52 @@ async def test_an_unrecordable_call_is_a_503_to_retry_not_a_2xx(hookline: Hookli
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert response.json()["error"] == "unavailable"
+
+
+async def test_an_empty_reply_has_no_content_type(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "empty", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
+        {"key": "reply", "type": "response", "config": {"status": 202, "headers": {"Location": "/x"}}}]})
+    await hookline.apply({"key": "ack", "trigger": {"type": "webhook", "config": {"response": {"status": 202, "body": None}}}})
+    for key in ("empty", "ack"):
+        response = await hookline.webhook(key, json={})
+        assert response.status_code == 202
+        assert response.content == b""
+        assert "content-type" not in response.headers, response.headers
+
+
+async def test_a_nul_in_the_query_is_refused_even_without_a_body(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook"}})
+    response = await hookline.client.post("/api/webhooks/ev?x=%00")
+    assert response.status_code == 400
+    assert "query string cannot be stored" in response.json()["message"]
+
+
+class NulReplyNode(NodeType):
+    name = "nul_reply"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        run.reply(Reply(status=200, body={"text": "a\x00b"}))
+        return NodeResult(end=True)
+
+
+class NulReplyPlugin:
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
+        register(NulReplyNode)
+
+
+@pytest.mark.parametrize("hookline_plugins", [[NulReplyPlugin()]])
+async def test_the_answer_matches_the_stored_history(hookline: HooklineTestApp) -> None:
+    """A reply PostgreSQL cannot store (NUL in a JSON value) must not go out as a success while
+    the history says otherwise; SQLite stores it, and the reply goes out."""
+    await hookline.apply({"key": "nul", "sync": True, "trigger": {"type": "webhook"},
+                          "nodes": [{"key": "reply", "type": "nul_reply"}]})
+    response = await hookline.webhook("nul", json={})
+    execution = await hookline.host.executions.get(response.headers["x-hookline-execution"])
+    if "sqlite" in hookline.host.settings.db_url:
+        assert execution["status"] == "succeeded"
+        assert (response.status_code, response.json()) == (200, {"text": "a\x00b"})
+    else:
+        assert execution["status"] == "error"
+        assert execution["error"]["error"] == "outcome_not_stored"
+        assert (response.status_code, response.json()["error"]) == (500, "workflow_error")

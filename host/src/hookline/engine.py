@@ -171,13 +171,14 @@ class Engine:
             result = await self._run_node(node, state)
             if result.end:
                 return True
-            state.slot.release()  # a reply given so far goes out now; the workflow goes on
             if result.branch is not None and await self._run_nodes(node.branches.get(result.branch, []), state):
                 return True
         return False
 
     async def _run_node(self, node: CompiledNode, state: _RunState) -> NodeResult:
         definition, instance = node.definition, node.instance
+        # Work goes on after a node that replied: its reply need not wait for the end.
+        state.slot.release()
         started = utcnow()
         scope = {
             "context": state.context,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Coroutine
 
 from tortoise.transactions import in_transaction
@@ -33,7 +34,6 @@ class RunHandle:
     def __init__(self, execution_id: int, task: asyncio.Task[Outcome], slot: ReplySlot) -> None:
         self.execution_id = execution_id
         self._task = task
-        self._slot = slot
         self._released: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         slot.on_release(lambda reply: self._released.done() or self._released.set_result(reply))
 
@@ -43,7 +43,11 @@ class RunHandle:
         not cancel the execution."""
         if not self._released.done() and not self._task.done():
             await asyncio.wait({self._released, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        return self._slot.reply
+        if self._released.done():
+            return self._released.result()
+        if self._task.cancelled() or self._task.exception() is not None:
+            return None
+        return self._task.result().reply
 
     async def outcome(self) -> Outcome:
         """Wait for the execution to end (stored) and return how it ended."""
@@ -176,6 +180,8 @@ class ExecutionService:
             # Never leave the row "running": record that the outcome itself was lost.
             log.exception("could not store the outcome of execution %s", execution_id)
             error = {"error": "outcome_not_stored", "message": f"the outcome could not be stored: {type(exc).__name__}: {exc}"}
+            # What the caller is told must match the history: no reply from an unstored run.
+            outcome = replace(outcome, status=ExecutionStatus.ERROR, error=error, reply=None)
             try:
                 await Execution.filter(id=execution_id).update(
                     status=ExecutionStatus.ERROR, error=error, finished_at=outcome.finished_at

@@ -80,6 +80,8 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
         log.warning("HOOKLINE_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(sorted(unknown)))
     owners: dict[str, str] = {}
     for ep in found:
+        if ep.name in disabled:
+            continue
         dist = ep.dist.name if ep.dist is not None else "?"
         if ep.name in owners and owners[ep.name] != dist:
             raise PluginError(
@@ -90,7 +92,9 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
     try:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {pm.get_name(exc.plugin) or exc.plugin!r} is invalid: {exc}") from None
+        module = getattr(exc.plugin, "__name__", None)
+        name = next((ep.name for ep in found if ep.value == module), module or repr(exc.plugin))
+        raise PluginError(f"plugin {name!r} is invalid: {_first_line(exc)}") from None
     except Exception as exc:
         culprit = next((ep for ep in found if ep.name not in disabled and not pm.has_plugin(ep.name)), None)
         where = f"plugin {culprit.name!r} ({culprit.value}, from {owners[culprit.name]})" if culprit else "a plugin"
@@ -101,7 +105,14 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     try:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {name!r} is invalid: {exc}") from None
+        raise PluginError(f"plugin {name!r} is invalid: {_first_line(exc)}") from None
+    except ValueError as exc:  # pluggy: already registered, or blocked
+        raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """pluggy's validation messages run over several lines; the first says what is wrong."""
+    return " ".join(str(exc).strip().splitlines()[:2])
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:

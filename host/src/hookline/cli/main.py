@@ -202,7 +202,8 @@ def build_cli(pm: pluggy.PluginManager) -> click.Group:
 def main(argv: list[str] | None = None) -> None:
     try:
         pm = make_plugin_manager(disabled=disabled_from_env())
+        group = build_cli(pm)
     except HooklineError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
-    build_cli(pm).main(args=argv, obj={"pm": pm}, prog_name="hookline")
+    group.main(args=argv, obj={"pm": pm}, prog_name="hookline")

@@ -3,6 +3,7 @@ webhook trigger's answer and the Response node refuse the same things."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from hookline.templates import as_text
@@ -10,11 +11,15 @@ from hookline.templates import as_text
 #: RFC 9110 token characters.
 HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 
+#: Visible characters, spaces and tabs: no control characters (CR and LF would split the response).
+_VALUE_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
 #: JSON Schema for ``headers: {Name: value}``: valid names, values without line breaks.
 RESPONSE_HEADERS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "propertyNames": {"pattern": HEADER_NAME_PATTERN},
-    "additionalProperties": {"type": "string", "pattern": r"^[^\r\n\x00]*$"},
+    "additionalProperties": {"type": "string", "pattern": _VALUE_PATTERN},
 }
 
 #: Headers the server computes; configuring them would produce broken responses.
@@ -32,8 +37,8 @@ def response_header_problems(headers: Mapping[str, Any] | None) -> list[str]:
 
 def header_value(name: str, value: Any) -> str:
     """A rendered header value as text (``null`` -> empty, objects as JSON). Raises
-    ``ValueError`` if it holds a line break, which would split the response."""
+    ``ValueError`` if it holds a control character (a line break would split the response)."""
     text = as_text(value)
-    if "\r" in text or "\n" in text or "\x00" in text:
-        raise ValueError(f"header {name!r} must not contain a line break once rendered")
+    if _CONTROL.search(text):
+        raise ValueError(f"header {name!r} must not contain control characters (line breaks, NUL) once rendered")
     return text

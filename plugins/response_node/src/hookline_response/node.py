@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar, Iterable, Mapping
 
 from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
@@ -47,7 +48,7 @@ class ResponseNode(NodeType):
         if isinstance(status, str) and status.strip().isdigit():
             status = int(status)
         if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise NodeError(f"status must be a number from 100 to 599, got {status!r}")
+            raise NodeError(f"status must be a number from 100 to 599, got {json.dumps(status, default=str)}")
         try:
             headers = {name: header_value(name, value) for name, value in (config.get("headers") or {}).items()}
         except ValueError as exc:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import empty, json as json_response, raw
+from sanic.response import json as json_response, raw
 
 from hookline import ExecutionStatus, HooklineError, Reply
 from hookline.errors import DefinitionError
@@ -121,6 +121,9 @@ def parse_request(request: Request) -> dict[str, Any]:
     }
     if storable is None:
         context["raw_body_base64"] = base64.b64encode(raw_bytes).decode()
+    problem = _unstorable(context["query"])
+    if problem:
+        raise _BadBody(f"the query string cannot be stored: it contains {problem}")
     if not raw_bytes:
         return context
     if content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json")):
@@ -136,9 +139,9 @@ def parse_request(request: Request) -> dict[str, Any]:
         context["body"] = _flatten(parse_qs(text, keep_blank_values=True))
     else:
         context["body"] = storable
-    problem = _unstorable(context["body"]) or _unstorable(context["query"])
+    problem = _unstorable(context["body"])
     if problem:
-        raise _BadBody(f"the request cannot be stored: it contains {problem}")
+        raise _BadBody(f"the body cannot be stored: it contains {problem}")
     return context
 
 
@@ -148,12 +151,25 @@ def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPRespons
         headers.setdefault(EXECUTION_HEADER, str(execution_id))
     body = reply.body
     if body is None:
-        return empty(status=reply.status, headers=headers)
+        return _Empty(status=reply.status, headers=headers)
     if isinstance(body, str):
         content_type = _pop_header(headers, "content-type") or "text/plain; charset=utf-8"
         return raw(body.encode(), status=reply.status, headers=headers, content_type=content_type)
     content_type = _pop_header(headers, "content-type") or "application/json"
     return json_response(body, status=reply.status, headers=headers, content_type=content_type)
+
+
+class _Empty(HTTPResponse):
+    """An answer without a body, and so without a Content-Type (Sanic would send the text
+    "None" for a status that allows a body). Header names and values were validated when the
+    workflow was saved or the node ran."""
+
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        super().__init__(body=b"", status=status, headers=headers)
+
+    @property
+    def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
+        return ((name.encode("ascii"), str(value).encode()) for name, value in self.headers.items())
 
 
 class _BadBody(HooklineError):
