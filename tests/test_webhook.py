@@ -160,7 +160,7 @@ async def test_wrong_method_is_405_with_allow(hookline: HooklineTestApp) -> None
     await hookline.apply(sync_workflow())
     response = await hookline.client.get("/api/webhooks/pay")
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST, HEAD, OPTIONS"
     assert response.json()["error"] == "method_not_allowed"
 
 

@@ -1,68 +1,154 @@
-"""The webhook endpoints: parse the request into ``$context``, start the workflow, answer."""
+"""The webhook endpoints: find the workflow, check the caller, read the request into
+``$context``, run the workflow, answer (see docs/reference/webhook.md for every rule)."""
 
 from __future__ import annotations
 
-import base64
-import json
+import asyncio
 import logging
 from typing import Any, Iterator
-from urllib.parse import parse_qs
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import json as json_response, raw
+from sanic.response import json as json_response
+from sanic.response import raw
 
-from hookline import ExecutionStatus, HooklineError, Reply
+from hookline import ExecutionStatus, Host, HooklineError, Reply
 from hookline.errors import DefinitionError
 from hookline.web.errors import error_response
-from hookline_webhook.trigger import WebhookTrigger
+from hookline.web.headers import header_value
+from hookline.workflows import ActiveWorkflow
+from hookline_webhook.auth import MisconfiguredSecret, basic_matches
+from hookline_webhook.capture import CaptureService
+from hookline_webhook.params import ParameterError, apply_parameters
+from hookline_webhook.request import UnsupportedContentType, media_type, parse_request, read_body
+from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
 
 log = logging.getLogger("hookline.webhook")
-
-ALLOWED_METHODS = ("POST",)
-#: Seconds a sender is asked to wait before retrying when the call could not be recorded.
-RETRY_AFTER = 5
-#: Every answer names the execution it started, for support and for the API.
-EXECUTION_HEADER = "X-Hookline-Execution"
-_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-
 
 #: Sanic percent-encodes static path segments, so ``webhook:trigger`` would only match a request
 #: that encodes the colon; a regex segment matches it written either way.
 ROUTES = (r"/api/<_action:webhook(?::|%3[Aa])trigger>/<key>", "/api/webhooks/<key>")
+STATUS_ROUTE = "/api/webhooks/<key>/executions/<execution_id:int>"
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+#: Seconds a sender is asked to wait before retrying when the call could not be recorded.
+RETRY_AFTER = 5
+#: Every answer names the execution it started, for support and for the API.
+EXECUTION_HEADER = "X-Hookline-Execution"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def build_blueprint() -> Blueprint:
+def build_blueprint(host: Host, captures: CaptureService) -> Blueprint:
+    webhooks = Webhooks(host, captures)
     bp = Blueprint("hookline_webhook")
+
+    async def webhook(request: Request, key: str, _action: str = "") -> HTTPResponse:
+        """Start the workflow KEY with the request as $context (methods per workflow; HEAD and OPTIONS answer without running)."""
+        return await webhooks.handle(request, key)
+
+    async def execution_status(request: Request, key: str, execution_id: int) -> HTTPResponse:
+        """Status of an execution this webhook started, and its answer once there is one."""
+        return await webhooks.status(request, key, execution_id)
+
     for number, path in enumerate(ROUTES):
-        bp.add_route(handle_webhook, path, methods=_ALL_METHODS, name=f"webhook_{number}")
+        # Streamed, so that the trigger's own body size limit applies while reading.
+        bp.add_route(webhook, path, methods=_ALL_METHODS, name=f"webhook_{number}", stream=True)
+    bp.add_route(execution_status, STATUS_ROUTE, methods=["GET"], name="execution_status")
     return bp
 
 
-async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPResponse:
-    """Start the workflow KEY with the request as $context (POST)."""
-    host = request.app.ctx.hookline
-    if request.method not in ALLOWED_METHODS:
-        return error_response(405, "method_not_allowed", f"webhooks accept {', '.join(ALLOWED_METHODS)}, not {request.method}",
-                      headers={"Allow": ", ".join(ALLOWED_METHODS)})
-    try:
-        workflow = await host.workflows.find(key)
-    except DefinitionError as exc:
-        return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
-    if workflow is None or workflow.definition.trigger.type != WebhookTrigger.name:
-        return error_response(404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)")
-    if not workflow.enabled:
-        return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled; enable it to accept calls")
-    try:
-        context = parse_request(request)
-    except HooklineError as exc:
-        return json_response(exc.to_dict(), status=exc.status)
+class Webhooks:
+    def __init__(self, host: Host, captures: CaptureService) -> None:
+        self.host = host
+        self.captures = captures
+        self.trigger: WebhookTrigger = host.registry.triggers[WebhookTrigger.name]  # type: ignore[assignment]
 
-    if workflow.definition.sync:
+    async def _workflow(self, key: str) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
         try:
-            handle = await host.executions.start(workflow, context, mode="sync")
+            workflow = await self.host.workflows.find(key)
+        except DefinitionError as exc:
+            return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
+        if workflow is None or workflow.definition.trigger.type != WebhookTrigger.name:
+            return error_response(
+                404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
+            )
+        if not workflow.enabled:
+            return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled; enable it to accept calls")
+        return workflow, self.trigger.compiled(workflow.compiled.version_id, workflow.definition)
+
+    async def handle(self, request: Request, key: str) -> HTTPResponse:
+        found = await self._workflow(key)
+        if isinstance(found, HTTPResponse):
+            return found
+        workflow, config = found
+        try:
+            response = await self._answer(request, workflow, config)
+        except (HooklineError, ParameterError) as exc:
+            response = json_response(exc.to_dict(), status=getattr(exc, "status", 400))
+        _add_cors(request, config, response)
+        return response
+
+    async def _answer(self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse:
+        method = request.method
+        allow = ", ".join([*config.methods, "HEAD", "OPTIONS"])
+        if method == "OPTIONS":
+            return _options(request, config, allow)
+        if method == "HEAD":  # a probe: the URL exists and is enabled; nothing runs
+            return _Empty(status=200, headers={"Allow": allow})
+        if method not in config.methods:
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
+                headers={"Allow": allow},
+            )
+        denied = self._authenticate(request, workflow.key, config)
+        if denied is not None:
+            return denied
+        body = await read_body(request, config.max_body_size)
+        content_type = media_type(request)
+        if body and not config.accepts(content_type):
+            raise UnsupportedContentType(
+                f"this webhook does not accept {content_type or 'a body without Content-Type'}"
+                f" (accepted: {', '.join(config.content_types or ())})",
+                accepted=list(config.content_types or ()),
+            )
+        context = parse_request(request, body, keep_files=config.keep_files)
+        captured = await self.captures.take(workflow.key, context)
+        if captured is not None:
+            return json_response(
+                {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
+            )
+        context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
+        if workflow.definition.sync:
+            return await self._run_sync(workflow, config, context)
+        return await self._run_async(workflow, config, context)
+
+    def _authenticate(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
+        if config.basic is None:
+            return None
+        try:
+            if basic_matches(request.headers.get("authorization"), config.basic):
+                return None
+        except MisconfiguredSecret as exc:
+            log.error("webhook %r: %s", key, exc)
+            return error_response(503, "misconfigured", "this webhook's credentials are not configured on the server")
+        return error_response(
+            401,
+            "unauthorized",
+            "this webhook needs HTTP Basic credentials (Authorization: Basic ...)",
+            headers={"WWW-Authenticate": 'Basic realm="hookline", charset="UTF-8"'},
+        )
+
+    async def _run_sync(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
+        try:
+            handle = await self.host.executions.start(workflow, context, mode="sync")
         except Exception:
-            return _not_recorded(key)
-        reply = await handle.reply()
+            return _not_recorded(workflow.key)
+        try:
+            reply = await asyncio.wait_for(handle.reply(), config.timeout)
+        except TimeoutError:
+            # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
+            fallback = config.timeout_response.render(self._scope(workflow.key, handle.execution_id, context))
+            return reply_response(_reply(fallback, default_status=202), execution_id=handle.execution_id)
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
         outcome = await handle.outcome()
@@ -76,21 +162,88 @@ async def handle_webhook(request: Request, key: str, _action: str = "") -> HTTPR
         return error_response(
             500,
             "workflow_" + outcome.status.value,
-            f"workflow {key!r} ended {outcome.status.value}{detail}",
+            f"workflow {workflow.key!r} ended {outcome.status.value}{detail}",
             headers=headers,
             execution=handle.execution_id,
             node=error.get("node"),
         )
 
-    try:
-        execution_id = await host.executions.enqueue(workflow, context)
-    except Exception:
-        return _not_recorded(key)
-    configured = workflow.definition.trigger.config.get("response", {})
-    return reply_response(
-        Reply(status=configured.get("status", 200), headers=configured.get("headers", {}), body=configured.get("body", "ok")),
-        execution_id=execution_id,
-    )
+    async def _run_async(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
+        try:
+            execution_id = await self.host.executions.enqueue(workflow, context)
+        except Exception:
+            return _not_recorded(workflow.key)
+        configured = config.response.render(self._scope(workflow.key, execution_id, context))
+        return reply_response(_reply(configured, default_status=200, default_body="ok"), execution_id=execution_id)
+
+    def _scope(self, key: str, execution_id: int, context: dict[str, Any]) -> dict[str, Any]:
+        """What the trigger's own answers (``response``, ``timeout_response``) can use."""
+        status_url = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}"
+        return {"execution": {"id": execution_id, "status_url": status_url}, "context": context}
+
+    async def status(self, request: Request, key: str, execution_id: int) -> HTTPResponse:
+        found = await self._workflow(key)
+        if isinstance(found, HTTPResponse):
+            return found
+        workflow, config = found
+        denied = self._authenticate(request, key, config)
+        if denied is not None:
+            return denied
+        try:
+            execution = await self.host.executions.get(execution_id)
+        except HooklineError:
+            execution = None
+        if execution is None or execution["workflow"] != key:
+            return error_response(404, "not_found", f"workflow {key!r} has no execution {execution_id}")
+        answer: dict[str, Any] = {"execution": execution_id, "status": execution["status"]}
+        if execution["reply"] is not None:
+            answer["reply"] = execution["reply"]
+        return json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
+
+
+def _reply(rendered: dict[str, Any], *, default_status: int, default_body: Any = None) -> Reply:
+    headers = {}
+    for name, value in (rendered.get("headers") or {}).items():
+        try:
+            headers[name] = header_value(name, value)
+        except ValueError:
+            log.warning("webhook answer: header %r dropped: its rendered value has control characters", name)
+    body = rendered["body"] if "body" in rendered else default_body
+    return Reply(status=rendered.get("status", default_status), headers=headers, body=body)
+
+
+def _options(request: Request, config: WebhookConfig, allow: str) -> HTTPResponse:
+    origin = request.headers.get("origin")
+    requested = (request.headers.get("access-control-request-method") or "").upper()
+    if not (config.cors and origin and requested):
+        return _Empty(status=204, headers={"Allow": allow})
+    if not config.cors.allows(origin) or requested not in config.methods:
+        return error_response(
+            403, "cors_denied", f"origin {origin!r} may not call this webhook with {requested}", headers={"Vary": "Origin"}
+        )
+    headers = {
+        "Access-Control-Allow-Methods": ", ".join(config.methods),
+        "Access-Control-Allow-Headers": ", ".join(config.cors.headers or ("Content-Type", "Authorization")),
+        "Access-Control-Max-Age": str(config.cors.max_age),
+        "Allow": allow,
+    }
+    response = _Empty(status=204, headers=headers)
+    _add_cors(request, config, response)
+    return response
+
+
+def _add_cors(request: Request, config: WebhookConfig, response: HTTPResponse) -> None:
+    cors = config.cors
+    origin = request.headers.get("origin")
+    if cors is None or not cors.allows(origin):
+        return
+    wildcard = "*" in cors.origins and not cors.credentials
+    response.headers["Access-Control-Allow-Origin"] = "*" if wildcard else str(origin)
+    if not wildcard:
+        response.headers["Vary"] = "Origin"
+    if cors.credentials:
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers["Access-Control-Expose-Headers"] = EXECUTION_HEADER
 
 
 def _not_recorded(key: str) -> HTTPResponse:
@@ -100,49 +253,6 @@ def _not_recorded(key: str) -> HTTPResponse:
     return error_response(
         503, "unavailable", "the call could not be recorded; retry later", headers={"Retry-After": str(RETRY_AFTER)}
     )
-
-
-def parse_request(request: Request) -> dict[str, Any]:
-    """``$context`` of a webhook call: method, headers (lower-cased), query, body, raw_body."""
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
-    raw_bytes = request.body or b""
-    try:
-        text: str | None = raw_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    # Text a database cannot hold as such (not UTF-8, or with NUL) is kept exactly, as base64.
-    storable = text if text is not None and "\x00" not in text else None
-    context: dict[str, Any] = {
-        "method": request.method,
-        "headers": _headers(request),
-        "query": _flatten(parse_qs(request.query_string, keep_blank_values=True)),
-        "body": None,
-        "raw_body": storable,
-    }
-    if storable is None:
-        context["raw_body_base64"] = base64.b64encode(raw_bytes).decode()
-    problem = _unstorable(context["query"])
-    if problem:
-        raise _BadBody(f"the query string cannot be stored: it contains {problem}")
-    if not raw_bytes:
-        return context
-    if content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json")):
-        if text is None:
-            raise _BadBody("the JSON body is not valid UTF-8")
-        try:
-            context["body"] = json.loads(text, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise _BadBody(f"the body is not valid JSON: {exc}") from None
-    elif content_type == "application/x-www-form-urlencoded":
-        if text is None:
-            raise _BadBody("the form body is not valid UTF-8")
-        context["body"] = _flatten(parse_qs(text, keep_blank_values=True))
-    else:
-        context["body"] = storable
-    problem = _unstorable(context["body"])
-    if problem:
-        raise _BadBody(f"the body cannot be stored: it contains {problem}")
-    return context
 
 
 def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPResponse:
@@ -172,46 +282,9 @@ class _Empty(HTTPResponse):
         return ((name.encode("ascii"), str(value).encode()) for name, value in self.headers.items())
 
 
-class _BadBody(HooklineError):
-    code = "invalid_body"
-    status = 400
-
-
-def _headers(request: Request) -> dict[str, str]:
-    """Names lower-cased; a header sent several times becomes one comma-separated value
-    (RFC 9110 section 5.3)."""
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        name = name.lower()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
-
-
-def _unstorable(value: Any) -> str | None:
-    """Strings PostgreSQL's jsonb (and UTF-8 storage) refuse: NUL and unpaired surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "a \\u0000 (NUL) character"
-        if any("\ud800" <= char <= "\udfff" for char in value):
-            return "an unpaired UTF-16 surrogate (\\ud800-\\udfff)"
-        return None
-    if isinstance(value, dict):
-        return next((p for item in value.items() for p in map(_unstorable, item) if p), None)
-    if isinstance(value, list):
-        return next((p for p in map(_unstorable, value) if p), None)
-    return None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _flatten(values: dict[str, list[str]]) -> dict[str, Any]:
-    return {key: items[0] if len(items) == 1 else items for key, items in values.items()}
-
-
 def _pop_header(headers: dict[str, str], name: str) -> str | None:
     for key in list(headers):
         if key.lower() == name:
             return headers.pop(key)
     return None
+

@@ -1,15 +1,41 @@
-"""The ``webhook`` trigger type: its config, endpoints and manual runs."""
+"""The ``webhook`` trigger type: its config (schema, checks, compiled form), endpoints and manual
+runs. The reference for every option is docs/reference/webhook.md."""
 
 from __future__ import annotations
 
+import fnmatch
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
 from hookline import TriggerType
 from hookline.definitions import WorkflowDefinition
+from hookline.templates import Template, compile_template
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
+from hookline_webhook.params import PARAMETER_SCHEMA, Parameter, compile_parameters, parameter_problems
 
 #: Both paths reach the same workflow: NocoBase's form and a plain REST one.
 PATHS = ("/api/webhook:trigger/{key}", "/api/webhooks/{key}")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DEFAULT_MAX_BODY = 1024 * 1024
+#: Sanic refuses larger bodies before any handler runs; a trigger cannot allow more.
+LARGEST_MAX_BODY = 100 * 1024 * 1024
+#: Seconds a sync caller waits by default: below the 10 s after which common senders give up.
+DEFAULT_SYNC_TIMEOUT = 5.0
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: A secret: the value itself, or ``{"env": "NAME"}`` read from the server's environment.
+SECRET_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "required": ["env"],
+            "additionalProperties": False,
+            "properties": {"env": {"type": "string", "pattern": _ENV_NAME}},
+        },
+    ]
+}
 
 _RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -21,33 +47,129 @@ _RESPONSE_SCHEMA: dict[str, Any] = {
     },
 }
 
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "methods": {
+            "type": "array",
+            "items": {"enum": list(METHODS)},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "HTTP methods that start the workflow (default [POST]).",
+        },
+        "auth": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "basic": {
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "additionalProperties": False,
+                    "properties": {"username": SECRET_SCHEMA, "password": SECRET_SCHEMA},
+                }
+            },
+        },
+        "cors": {
+            "type": "object",
+            "required": ["origins"],
+            "additionalProperties": False,
+            "properties": {
+                "origins": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^(\*|https?://[^/\s]+)$"}},
+                "headers": {"type": "array", "items": {"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},
+                "max_age": {"type": "integer", "minimum": 0, "maximum": 86400},
+                "credentials": {"type": "boolean"},
+            },
+        },
+        "content_types": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": r"^[a-z0-9!#$&^_.+*-]+/[a-z0-9!#$&^_.+*-]+$"},
+            "description": "Media types accepted (wildcards allowed: application/*+json); others get 415.",
+        },
+        "max_body_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_MAX_BODY},
+        "keep_files": {"type": "boolean", "description": "Keep multipart file contents (base64) in $context.files."},
+        "headers": {"type": "array", "items": PARAMETER_SCHEMA},
+        "query": {"type": "array", "items": PARAMETER_SCHEMA},
+        "body": {"type": "array", "items": PARAMETER_SCHEMA},
+        "response": {**_RESPONSE_SCHEMA, "description": "Answer of an asynchronous workflow (default: 200, body 'ok')."},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+        "timeout_response": {**_RESPONSE_SCHEMA, "description": "Answer when a sync workflow outlasts 'timeout'."},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Cors:
+    origins: tuple[str, ...]
+    headers: tuple[str, ...]
+    max_age: int
+    credentials: bool
+
+    def allows(self, origin: str | None) -> bool:
+        return origin is not None and ("*" in self.origins or origin in self.origins)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """A workflow's trigger config, compiled once per version."""
+
+    methods: tuple[str, ...]
+    basic: Mapping[str, Any] | None
+    cors: Cors | None
+    content_types: tuple[str, ...] | None
+    max_body_size: int
+    keep_files: bool
+    parameters: tuple[Parameter, ...]
+    response: Template
+    timeout: float
+    timeout_response: Template
+
+    def accepts(self, content_type: str) -> bool:
+        if self.content_types is None:
+            return True
+        return any(fnmatch.fnmatchcase(content_type, pattern) for pattern in self.content_types)
+
+
+DEFAULT_TIMEOUT_RESPONSE: dict[str, Any] = {
+    "status": 202,
+    "body": {
+        "execution": "{{ $execution.id }}",
+        "status": "running",
+        "status_url": "{{ $execution.status_url }}",
+        "message": "the workflow is still running; its answer will be at status_url",
+    },
+}
+
 
 class WebhookTrigger(TriggerType):
-    """Starts a workflow when its URL is called.
-
-    With ``sync: true`` the caller waits and a Response node answers; otherwise the execution is
-    stored as queued, the configured ``response`` (default ``200 ok``) goes out at once, and the
-    workflow runs in the background.
-    """
+    """Starts a workflow when its URL is called; see docs/reference/webhook.md."""
 
     name = "webhook"
     title = "Webhook: an HTTP call to the workflow's URL"
-    config_schema: ClassVar[Mapping[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "response": {
-                **_RESPONSE_SCHEMA,
-                "description": "Answer of an asynchronous workflow (default: 200, body 'ok').",
-            },
-        },
-    }
+    config_schema: ClassVar[Mapping[str, Any]] = CONFIG_SCHEMA
+
+    def __init__(self) -> None:
+        self._compiled: OrderedDict[int, WebhookConfig] = OrderedDict()
 
     def check(self, workflow: WorkflowDefinition) -> list[str]:
-        response = (workflow.trigger.config or {}).get("response")
-        if response is not None and workflow.sync:
-            return ["'response' answers asynchronous workflows only; in a sync workflow a Response node answers"]
-        return response_header_problems((response or {}).get("headers"))
+        config = workflow.trigger.config or {}
+        problems: list[str] = []
+        if workflow.sync and "response" in config:
+            problems.append("'response' answers asynchronous workflows only; in a sync workflow a Response node answers")
+        if not workflow.sync:
+            problems += [f"{name!r} applies to sync workflows only" for name in ("timeout", "timeout_response") if name in config]
+        for name in ("response", "timeout_response"):
+            problems += response_header_problems((config.get(name) or {}).get("headers"))
+            try:
+                compile_template(config.get(name) or {})
+            except Exception as exc:  # noqa: BLE001 - a TemplateError, reported as a problem
+                problems.append(f"{name}: {getattr(exc, 'message', exc)}")
+        cors = config.get("cors") or {}
+        if cors.get("credentials") and "*" in cors.get("origins", []):
+            problems.append("cors: 'credentials: true' needs explicit origins, not '*'")
+        problems += parameter_problems(config)
+        return problems
 
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
         return {"webhook": PATHS[1].format(key=workflow.key), "webhook_nocobase": PATHS[0].format(key=workflow.key)}
@@ -56,14 +178,49 @@ class WebhookTrigger(TriggerType):
         return [path.format(key=workflow.key) for path in PATHS]
 
     async def manual_context(self, workflow: WorkflowDefinition, data: Any) -> dict[str, Any]:
-        """A manual run takes ``{"body": ..., "query": ..., "headers": ...}`` (all optional);
-        anything else is taken as the body."""
-        parts = data if isinstance(data, dict) and set(data) <= {"body", "query", "headers", "method"} and data else {"body": data}
-        body = parts.get("body")
+        """A manual run takes ``{"body": ..., "query": ..., "headers": ..., "method": ...}`` (all
+        optional); anything else is taken as the body."""
+        keys = {"body", "query", "headers", "method"}
+        parts = data if isinstance(data, dict) and data and set(data) <= keys else {"body": data}
         return {
             "method": parts.get("method", "POST"),
             "headers": {str(k).lower(): str(v) for k, v in (parts.get("headers") or {}).items()},
             "query": parts.get("query") or {},
-            "body": body,
+            "body": parts.get("body"),
             "raw_body": None,
+            "params": {},
         }
+
+    def compiled(self, version_id: int, workflow: WorkflowDefinition) -> WebhookConfig:
+        """The compiled config of a workflow version (cached: versions never change)."""
+        config = self._compiled.get(version_id)
+        if config is None:
+            config = _compile(workflow)
+            self._compiled[version_id] = config
+            if len(self._compiled) > 4096:
+                self._compiled.popitem(last=False)
+        return config
+
+
+def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
+    config = workflow.trigger.config or {}
+    cors = config.get("cors")
+    return WebhookConfig(
+        methods=tuple(config.get("methods", ["POST"])),
+        basic=(config.get("auth") or {}).get("basic"),
+        cors=Cors(
+            origins=tuple(cors["origins"]),
+            headers=tuple(cors.get("headers", ())),
+            max_age=cors.get("max_age", 600),
+            credentials=cors.get("credentials", False),
+        )
+        if cors
+        else None,
+        content_types=tuple(config["content_types"]) if "content_types" in config else None,
+        max_body_size=config.get("max_body_size", DEFAULT_MAX_BODY),
+        keep_files=config.get("keep_files", True),
+        parameters=compile_parameters(config),
+        response=compile_template(config.get("response", {})),
+        timeout=float(config.get("timeout", DEFAULT_SYNC_TIMEOUT)),
+        timeout_response=compile_template(config.get("timeout_response", DEFAULT_TIMEOUT_RESPONSE)),
+    )
