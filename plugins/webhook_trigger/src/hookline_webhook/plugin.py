@@ -7,6 +7,7 @@ from typing import Callable
 from sanic import Blueprint
 
 from hookline import Host, TriggerType, hookimpl
+from hookline_webhook.capture import CaptureService
 from hookline_webhook.routes import build_blueprint
 from hookline_webhook.trigger import WebhookTrigger
 
@@ -18,4 +19,5 @@ def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> Non
 
 @hookimpl
 def register_routes(register: Callable[[Blueprint], None], host: Host) -> None:
-    register(build_blueprint())
+    captures = CaptureService(host)
+    register(build_blueprint(host, captures))
