@@ -110,3 +110,23 @@ def sync_workflow(key: str = "pay", **extra: Any) -> dict[str, Any]:
         ],
         **extra,
     }
+
+
+def install_package(root: Path, name: str, files: dict[str, str]) -> Path:
+    """Build the package made of ``files`` (paths relative to its folder) and pip-install it
+    into a directory of its own, returned: put it on PYTHONPATH of a subprocess to use it."""
+    import subprocess
+    import sys
+
+    package = root / name
+    for relative, text in files.items():
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text(text)
+    target = root / f"{name}-site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(package)],
+        check=True,
+        timeout=300,
+    )
+    return target

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import install_package
+
 PYPROJECT = """\
 [build-system]
 requires = ["hatchling"]
@@ -71,19 +73,10 @@ nodes:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package built and pip-installed into a directory of its own, kept off this test
     process's path so that it reaches only the subprocesses given it."""
-    root = tmp_path_factory.mktemp("shout")
-    package = root / "hookline-shout"
-    (package / "hookline_shout").mkdir(parents=True)
-    (package / "pyproject.toml").write_text(PYPROJECT)
-    (package / "hookline_shout" / "__init__.py").write_text(MODULE)
-    target = root / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(package)],
-        check=True,
-        timeout=300,
+    return install_package(
+        tmp_path_factory.mktemp("shout"), "hookline-shout",
+        {"pyproject.toml": PYPROJECT, "hookline_shout/__init__.py": MODULE},
     )
-    return target
 
 
 def hookline(site: Path, cwd: Path, *args: str, disable: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -133,25 +126,12 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
     assert "unknown node type 'shout'" in stuck.stderr and "Traceback" not in stuck.stderr
 
 
-def build(root: Path, name: str, pyproject: str, module_name: str, module: str) -> Path:
-    package = root / name
-    (package / module_name).mkdir(parents=True)
-    (package / "pyproject.toml").write_text(pyproject)
-    (package / module_name / "__init__.py").write_text(module)
-    target = root / f"{name}-site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(package)],
-        check=True,
-        timeout=300,
-    )
-    return target
-
-
 def test_a_plugin_that_fails_to_import_is_named_in_one_line(tmp_path: Path) -> None:
     pyproject = PYPROJECT.replace("hookline-shout", "hookline-broken").replace("hookline_shout", "hookline_broken")
     pyproject = pyproject.replace('shout = "hookline_broken"', 'broken = "hookline_broken"')
-    site = build(tmp_path, "hookline-broken", pyproject, "hookline_broken", "import no_such_module\n")
+    site = install_package(
+        tmp_path, "hookline-broken", {"pyproject.toml": pyproject, "hookline_broken/__init__.py": "import no_such_module\n"}
+    )
     result = hookline(site, tmp_path, "plugins")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -165,7 +145,7 @@ def test_two_distributions_claiming_one_plugin_name_are_refused(site: Path, tmp_
     pyproject = PYPROJECT.replace("hookline-shout", "hookline-shout-fork").replace(
         'packages = ["hookline_shout"]', 'packages = ["hookline_shout_fork"]'
     ).replace('shout = "hookline_shout"', 'shout = "hookline_shout_fork"')
-    fork = build(tmp_path, "fork", pyproject, "hookline_shout_fork", MODULE)
+    fork = install_package(tmp_path, "fork", {"pyproject.toml": pyproject, "hookline_shout_fork/__init__.py": MODULE})
     env_path = f"{site}{os.pathsep}{fork}"
     result = hookline(Path(env_path), tmp_path, "plugins")
     assert result.returncode == 2

@@ -27,7 +27,9 @@ class QueryError(ValueError):
 def parse_nested(text: str) -> dict[str, Any]:
     """Decode ``text`` (without the leading ``?``) into nested dicts and lists."""
     try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_PAIRS)
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PAIRS, errors="strict")
+    except UnicodeDecodeError:
+        raise QueryError("a percent-encoded value is not valid UTF-8") from None
     except ValueError as exc:
         raise QueryError(f"too many parameters (more than {MAX_PAIRS})") from exc
     result: dict[str, Any] = {}

@@ -124,7 +124,7 @@ def _multipart(request: Request, body: bytes, keep_files: bool) -> tuple[dict[st
     if not boundary:
         raise BadRequestBody("the multipart body has no boundary in its Content-Type")
     try:
-        fields, files = parse_multipart_form(body, ("--" + str(boundary)).encode("utf-8"))
+        fields, files = parse_multipart_form(body, str(boundary).encode("utf-8"))
     except (ValueError, UnicodeDecodeError, LookupError) as exc:
         raise BadRequestBody(f"the multipart body is not valid: {exc}") from None
     if not fields and not files and body.strip():
