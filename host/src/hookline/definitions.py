@@ -179,7 +179,7 @@ def format_location(path: Iterable[Any]) -> str:
 def schema_problems(validator: Draft202012Validator, value: Any, location: str) -> list[Problem]:
     """Every way ``value`` fails ``validator``'s schema, located under ``location``."""
     problems = []
-    for error in validator.iter_errors(value):
+    for error in map(_most_relevant, validator.iter_errors(value)):
         where = _join(location, format_location(error.absolute_path))
         problems.append(Problem(where, _message(error)))
     return sorted(problems, key=lambda p: p.location)
@@ -192,13 +192,19 @@ def _join(location: str, inner: str) -> str:
 
 
 def _problem(error: ValidationError) -> Problem:
+    error = _most_relevant(error)
     return Problem(format_location(error.absolute_path), _message(error))
 
 
-def _message(error: ValidationError) -> str:
-    if error.context:  # anyOf / oneOf: what the alternative of the right type wanted
+def _most_relevant(error: ValidationError) -> ValidationError:
+    """For anyOf / oneOf, the error of the alternative of the right type, located where it is."""
+    while error.context:
         matching_type = [e for e in error.context if e.validator != "type"]
-        return _message(best_match(matching_type or error.context))
+        error = best_match(matching_type or error.context)
+    return error
+
+
+def _message(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         return f"{error.message} (allowed: {', '.join(allowed)})" if allowed else error.message
