@@ -62,15 +62,22 @@ def test_plugins_use_only_the_public_api() -> None:
     assert offenders == []
 
 
-async def test_migrations_match_the_models(tmp_path: Path) -> None:
+@pytest.mark.parametrize("app", ["hookline", "hookline_webhook"])
+async def test_migrations_match_the_models(tmp_path: Path, app: str) -> None:
     """A model change without its migration is caught here, not in production: tortoise's
-    autodetector (what ``makemigrations`` runs) finds nothing to write."""
+    autodetector (what ``makemigrations`` runs) finds nothing to write. A plugin's app is
+    checked together with the host's, as its migrations are generated."""
     from tortoise.cli.cli import tortoise_cli_context
     from tortoise.migrations.autodetector import MigrationAutodetector
 
-    from hookline.storage.db import tortoise_config
+    from hookline.storage.db import HOST_APP, tortoise_config
 
-    config = tortoise_config(f"sqlite://{tmp_path / 'meta.db'}")
+    apps = [HOST_APP]
+    if app == "hookline_webhook":
+        from hookline_webhook.tortoise_config import WEBHOOK_APP
+
+        apps.append(WEBHOOK_APP)
+    config = tortoise_config(f"sqlite://{tmp_path / 'meta.db'}", apps)
     async with tortoise_cli_context(config) as ctx:
         writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
     assert [(w.app_label, w.name) for w in writers] == []

@@ -47,7 +47,9 @@ def test_our_three_plugins_are_found_through_entry_points() -> None:
     described = {p["name"]: p for p in Host(Settings()).describe_plugins()}
     assert described["webhook"]["distribution"] == "hookline-webhook"
     assert described["webhook"]["trigger_types"] == ["webhook"]
-    assert described["webhook"]["hooks"] == ["register_routes", "register_trigger_types"]
+    assert described["webhook"]["hooks"] == [
+        "register_commands", "register_models", "register_routes", "register_trigger_types"
+    ]
     assert described["response"]["node_types"] == ["response"]
     assert described["condition"]["node_types"] == ["condition"]
     assert all(p["version"] == "0.1.0" and not p["default"] for p in described.values())

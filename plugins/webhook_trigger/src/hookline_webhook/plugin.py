@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+import click
 from sanic import Blueprint
 
 from hookline import Host, TriggerType, hookimpl
+from hookline_webhook.admin import build_admin_blueprint
 from hookline_webhook.capture import CaptureService
+from hookline_webhook.cli import webhooks
 from hookline_webhook.routes import build_blueprint
 from hookline_webhook.trigger import WebhookTrigger
 
@@ -18,6 +21,17 @@ def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> Non
 
 
 @hookimpl
+def register_models(register: Callable[..., None]) -> None:
+    register("hookline_webhook", models=["hookline_webhook.models"], migrations="hookline_webhook.migrations")
+
+
+@hookimpl
 def register_routes(register: Callable[[Blueprint], None], host: Host) -> None:
     captures = CaptureService(host)
     register(build_blueprint(host, captures))
+    register(build_admin_blueprint(host, captures))
+
+
+@hookimpl
+def register_commands(register: Callable[[click.Command], None]) -> None:
+    register(webhooks)

@@ -34,6 +34,8 @@ RETRY_AFTER = 5
 #: Every answer names the execution it started, for support and for the API.
 EXECUTION_HEADER = "X-Hookline-Execution"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: The methods a sample capture takes (Mingdao: "a GET or POST request").
+CAPTURE_METHODS = ("GET", "POST")
 
 
 def build_blueprint(host: Host, captures: CaptureService) -> Blueprint:
@@ -70,8 +72,6 @@ class Webhooks:
             return error_response(
                 404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
             )
-        if not workflow.enabled:
-            return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled; enable it to accept calls")
         return workflow, self.trigger.compiled(workflow.compiled.version_id, workflow.definition)
 
     async def handle(self, request: Request, key: str) -> HTTPResponse:
@@ -88,35 +88,31 @@ class Webhooks:
 
     async def _answer(self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse:
         method = request.method
-        allow = ", ".join([*config.methods, "HEAD", "OPTIONS"])
-        if method == "OPTIONS":
-            return _options(request, config, allow)
-        if method == "HEAD":  # a probe: the URL exists and is enabled; nothing runs
-            return _Empty(status=200, headers={"Allow": allow})
-        if method not in config.methods:
-            return error_response(
-                405,
-                "method_not_allowed",
-                f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
-                headers={"Allow": allow},
-            )
+        # While a sample capture is armed (Mingdao), a GET or POST is captured whatever the
+        # workflow's methods, and even before the workflow is enabled; it never runs.
+        capturing = method in CAPTURE_METHODS and await self.captures.armed(workflow.key)
+        refused = None if capturing else _refusal(request, workflow, config)
+        if refused is not None:
+            return refused
         denied = self._authenticate(request, workflow.key, config)
         if denied is not None:
             return denied
         body = await read_body(request, config.max_body_size)
         content_type = media_type(request)
-        if body and not config.accepts(content_type):
-            raise UnsupportedContentType(
-                f"this webhook does not accept {content_type or 'a body without Content-Type'}"
-                f" (accepted: {', '.join(config.content_types or ())})",
-                accepted=list(config.content_types or ()),
-            )
+        if not capturing:
+            _check_content_type(config, body, content_type)
         context = parse_request(request, body, keep_files=config.keep_files)
-        captured = await self.captures.take(workflow.key, context)
-        if captured is not None:
-            return json_response(
-                {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
-            )
+        if capturing:
+            captured = await self.captures.take(workflow.key, context)
+            if captured is not None:
+                return json_response(
+                    {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
+                )
+            # Another request took the capture, or it expired meanwhile: the usual rules apply.
+            refused = _refusal(request, workflow, config)
+            if refused is not None:
+                return refused
+            _check_content_type(config, body, content_type)
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
         if workflow.definition.sync:
             return await self._run_sync(workflow, config, context)
@@ -186,6 +182,8 @@ class Webhooks:
         if isinstance(found, HTTPResponse):
             return found
         workflow, config = found
+        if not workflow.enabled:
+            return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled")
         denied = self._authenticate(request, key, config)
         if denied is not None:
             return denied
@@ -199,6 +197,38 @@ class Webhooks:
         if execution["reply"] is not None:
             answer["reply"] = execution["reply"]
         return json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
+
+
+def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse | None:
+    """The answer for a request that runs nothing: disabled workflow, HEAD, OPTIONS, a method
+    the workflow does not accept. ``None`` when the request may go on."""
+    method = request.method
+    allow = ", ".join([*config.methods, "HEAD", "OPTIONS"])
+    if not workflow.enabled:
+        return error_response(
+            404, "workflow_disabled", f"workflow {workflow.key!r} is disabled; enable it to accept calls"
+        )
+    if method == "OPTIONS":
+        return _options(request, config, allow)
+    if method == "HEAD":  # a probe: the URL exists and is enabled; nothing runs
+        return _Empty(status=200, headers={"Allow": allow})
+    if method not in config.methods:
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
+            headers={"Allow": allow},
+        )
+    return None
+
+
+def _check_content_type(config: WebhookConfig, body: bytes, content_type: str) -> None:
+    if body and not config.accepts(content_type):
+        raise UnsupportedContentType(
+            f"this webhook does not accept {content_type or 'a body without Content-Type'}"
+            f" (accepted: {', '.join(config.content_types or ())})",
+            accepted=list(config.content_types or ()),
+        )
 
 
 def _reply(rendered: dict[str, Any], *, default_status: int, default_body: Any = None) -> Reply:
