@@ -302,6 +302,9 @@ async def test_capture_of_unknown_other_and_disabled_workflows(hookline: Hooklin
         other = await hookline.api(method, "/api/workflows/nightly/webhook-capture")
         assert other.status_code == 409 and other.json()["error"] == "not_a_webhook_workflow"
         assert "triggered by 'schedule-test'" in other.json()["message"]
+    not_a_webhook = await hookline.webhook("nightly", json={})
+    assert not_a_webhook.status_code == 404
+    assert "is triggered by 'schedule-test', not by a webhook" in not_a_webhook.json()["message"]
     # a workflow being set up can capture its sample before it is enabled; it still never runs
     disabled = await hookline.api("POST", "/api/workflows/off/webhook-capture")
     assert disabled.status_code == 201

@@ -68,9 +68,15 @@ class Webhooks:
             workflow = await self.host.workflows.find(key)
         except DefinitionError as exc:
             return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
-        if workflow is None or workflow.definition.trigger.type != WebhookTrigger.name:
+        if workflow is None:
             return error_response(
                 404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
+            )
+        if workflow.definition.trigger.type != WebhookTrigger.name:
+            return error_response(
+                404,
+                "not_found",
+                f"workflow {key!r} is triggered by {workflow.definition.trigger.type!r}, not by a webhook: it has no URL",
             )
         return workflow, self.trigger.compiled(workflow.compiled.version_id, workflow.definition)
 
