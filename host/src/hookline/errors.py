@@ -103,6 +103,16 @@ class InvalidBody(BadRequest):
     code = "invalid_body"
 
 
+class PayloadTooLarge(HooklineError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(HooklineError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class Conflict(HooklineError):
     code = "conflict"
     status = 409

@@ -12,23 +12,8 @@ from sanic import Request
 from sanic.headers import parse_content_header
 from sanic.request.form import parse_multipart_form
 
-from hookline import HooklineError
+from hookline.errors import InvalidBody, PayloadTooLarge
 from hookline_webhook.querystring import QueryError, parse_nested
-
-
-class BadRequestBody(HooklineError):
-    code = "invalid_body"
-    status = 400
-
-
-class BodyTooLarge(HooklineError):
-    code = "payload_too_large"
-    status = 413
-
-
-class UnsupportedContentType(HooklineError):
-    code = "unsupported_media_type"
-    status = 415
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -36,18 +21,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     ``Content-Length`` before reading anything, or while reading a chunked body."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(_too_large(limit), limit=limit)
+        raise PayloadTooLarge(_too_large(limit), limit=limit)
     if request.stream is None:
         body = request.body or b""
         if len(body) > limit:
-            raise BodyTooLarge(_too_large(limit), limit=limit)
+            raise PayloadTooLarge(_too_large(limit), limit=limit)
         return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream:
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(_too_large(limit), limit=limit)
+            raise PayloadTooLarge(_too_large(limit), limit=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -78,7 +63,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
     try:
         query = parse_nested(request.query_string)
     except QueryError as exc:
-        raise BadRequestBody(f"the query string is not valid: {exc}") from None
+        raise InvalidBody(f"the query string is not valid: {exc}") from None
     context: dict[str, Any] = {
         "method": request.method,
         "headers": _headers(request),
@@ -91,30 +76,30 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         context["raw_body_base64"] = base64.b64encode(body).decode()
     problem = unstorable(query)
     if problem:
-        raise BadRequestBody(f"the query string cannot be stored: it contains {problem}")
+        raise InvalidBody(f"the query string cannot be stored: it contains {problem}")
     if not body:
         return context
     if is_json(content_type):
         if text is None:
-            raise BadRequestBody("the JSON body is not valid UTF-8")
+            raise InvalidBody("the JSON body is not valid UTF-8")
         try:
             context["body"] = json.loads(text, parse_constant=_reject_constant)
         except ValueError as exc:
-            raise BadRequestBody(f"the body is not valid JSON: {exc}") from None
+            raise InvalidBody(f"the body is not valid JSON: {exc}") from None
     elif content_type == "application/x-www-form-urlencoded":
         if text is None:
-            raise BadRequestBody("the form body is not valid UTF-8")
+            raise InvalidBody("the form body is not valid UTF-8")
         try:
             context["body"] = parse_nested(text)
         except QueryError as exc:
-            raise BadRequestBody(f"the form body is not valid: {exc}") from None
+            raise InvalidBody(f"the form body is not valid: {exc}") from None
     elif content_type == "multipart/form-data":
         context["body"], context["files"] = _multipart(request, body, keep_files)
     else:
         context["body"] = storable
     problem = unstorable(context["body"])
     if problem:
-        raise BadRequestBody(f"the body cannot be stored: it contains {problem}")
+        raise InvalidBody(f"the body cannot be stored: it contains {problem}")
     return context
 
 
@@ -122,18 +107,18 @@ def _multipart(request: Request, body: bytes, keep_files: bool) -> tuple[dict[st
     _, options = parse_content_header(request.headers.get("content-type", ""))
     boundary = options.get("boundary")
     if not boundary:
-        raise BadRequestBody("the multipart body has no boundary in its Content-Type")
+        raise InvalidBody("the multipart body has no boundary in its Content-Type")
     try:
         fields, files = parse_multipart_form(body, str(boundary).encode("utf-8"))
     except (ValueError, UnicodeDecodeError, LookupError) as exc:
-        raise BadRequestBody(f"the multipart body is not valid: {exc}") from None
+        raise InvalidBody(f"the multipart body is not valid: {exc}") from None
     if not fields and not files and body.strip():
-        raise BadRequestBody("the multipart body has no parts (is the boundary right?)")
+        raise InvalidBody("the multipart body has no parts (is the boundary right?)")
     pairs = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, values in fields.items() for value in values)
     try:
         decoded = parse_nested(pairs)
     except QueryError as exc:
-        raise BadRequestBody(f"the multipart fields are not valid: {exc}") from None
+        raise InvalidBody(f"the multipart fields are not valid: {exc}") from None
     kept = []
     for field, items in files.items():
         for item in items:

@@ -12,14 +12,14 @@ from sanic.response import json as json_response
 from sanic.response import raw
 
 from hookline import ExecutionStatus, Host, HooklineError, Reply
-from hookline.errors import DefinitionError
+from hookline.errors import DefinitionError, UnsupportedMediaType
 from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
 from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CaptureService
 from hookline_webhook.params import ParameterError, apply_parameters
-from hookline_webhook.request import UnsupportedContentType, media_type, parse_request, read_body
+from hookline_webhook.request import media_type, parse_request, read_body
 from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
 
 log = logging.getLogger("hookline.webhook")
@@ -230,7 +230,7 @@ def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) 
 
 def _check_content_type(config: WebhookConfig, body: bytes, content_type: str) -> None:
     if body and not config.accepts(content_type):
-        raise UnsupportedContentType(
+        raise UnsupportedMediaType(
             f"this webhook does not accept {content_type or 'a body without Content-Type'}"
             f" (accepted: {', '.join(config.content_types or ())})",
             accepted=list(config.content_types or ()),
