@@ -38,6 +38,7 @@ def definition(config: dict[str, Any], *, sync: bool = False) -> dict[str, Any]:
         ({"response": {"body": "{{ $nope }}"}}, False, "trigger.config", "unknown variable $nope"),
         ({"timeout_response": {"body": {"x": "{{ $execution.id"}}}, True, "trigger.config", "unclosed"),
         ({"keep_files": "yes"}, False, "trigger.config.keep_files", "is not of type 'boolean'"),
+        ({"response": {"body": "{{ $workflow.key }}"}}, False, "trigger.config", "'$workflow.key' is not known when the trigger answers"),
         ({"colour": "blue"}, False, "trigger.config", "'colour' was unexpected"),
     ],
 )
@@ -68,3 +69,16 @@ async def test_a_full_config_is_accepted(hookline: HooklineTestApp) -> None:
     sync = {k: v for k, v in config.items() if k != "response"} | {"timeout": 2.5, "timeout_response": {"status": 202}}
     response = await hookline.api("PUT", "/api/workflows/w", json=definition(sync, sync=True))
     assert response.status_code == 200, response.text
+
+
+async def test_a_manual_run_applies_the_declared_parameters(hookline: HooklineTestApp) -> None:
+    config = {"body": [{"path": "n", "type": "integer", "required": True, "alias": "count"}]}
+    await hookline.apply({"key": "m", "trigger": {"type": "webhook", "config": config}})
+    missing = await hookline.api("POST", "/api/workflows/m/run", json={"body": {}})
+    assert missing.status_code == 400 and missing.json()["message"] == "Missing required parameter(s)"
+    wrong = await hookline.api("POST", "/api/workflows/m/run", json={"body": {"n": "2"}})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_parameters"
+    ran = await hookline.api("POST", "/api/workflows/m/run", json={"body": {"n": 2}})
+    assert ran.json()["context"]["params"] == {"count": 2}
+    status = await hookline.client.get(f"/api/webhooks/m/executions/{ran.json()['id']}")
+    assert status.status_code == 404  # a manual run is not the webhook's to show

@@ -79,7 +79,9 @@ def test_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("x=&y", {"x": "", "y": ""}),
         ("k%5B0%5D=v&sp=a+b%20c", {"k": ["v"], "sp": "a b c"}),
         ("a[b][c][d]=deep", {"a": {"b": {"c": {"d": "deep"}}}}),
-        ("a[5000]=x", {"a[5000]": "x"}),  # an index too large to be a list: kept as a plain name
+        ("a[5000]=x", {"a[5000]": "x"}),
+        ("a=1&a[]=2", {"a": ["1", "2"]}),
+        ("a[]=1&a=2", {"a": ["1", "2"]}),  # an index too large to be a list: kept as a plain name
     ],
 )
 def test_nested_query_strings(query: str, expected: dict[str, Any]) -> None:

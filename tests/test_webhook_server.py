@@ -304,7 +304,7 @@ def test_nested_query_and_form(client: httpx.Client) -> None:
     assert contradiction.status_code == 400 and "both as a value and as a container" in contradiction.json()["message"]
 
 
-def test_multipart_fields_and_files(client: httpx.Client) -> None:
+def test_multipart_fields_and_files(client: httpx.Client, server: HooklineServer) -> None:
     answer = client.post(
         "/api/webhooks/echo",
         data={"name": "report", "meta[pages]": "3"},
@@ -316,8 +316,10 @@ def test_multipart_fields_and_files(client: httpx.Client) -> None:
     assert by_field["doc"]["name"] == "r.pdf" and by_field["doc"]["type"] == "application/pdf"
     assert by_field["doc"]["size"] == 11
     assert base64.b64decode(by_field["doc"]["content_base64"]) == b"%PDF-1.4 \x00\xff"
-    meta_only = client.post("/api/webhooks/files-meta", files={"doc": ("r.pdf", b"abc", "application/pdf")}).json()
-    assert meta_only["files"] == [{"field": "doc", "name": "r.pdf", "type": "application/pdf", "size": 3}]
+    meta_only = client.post("/api/webhooks/files-meta", files={"doc": ("r.pdf", b"abc", "application/pdf")})
+    assert meta_only.json()["files"] == [{"field": "doc", "name": "r.pdf", "type": "application/pdf", "size": 3}]
+    stored = execution(server, meta_only.headers["x-hookline-execution"])["context"]
+    assert stored["raw_body"] is None and "raw_body_base64" not in stored  # no copy of the file either
     broken = client.post("/api/webhooks/echo", content=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data"})
     assert broken.status_code == 400 and "boundary" in broken.json()["message"]
 

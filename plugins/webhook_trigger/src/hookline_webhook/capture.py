@@ -27,6 +27,8 @@ from hookline_webhook.trigger import WebhookTrigger
 
 log = logging.getLogger("hookline.webhook.capture")
 
+#: The methods a capture takes (Mingdao: "a GET or POST request"), whatever the workflow's own.
+CAPTURE_METHODS = ("GET", "POST")
 #: Seconds a capture waits for a request unless told otherwise (Mingdao's 3 minutes).
 DEFAULT_WINDOW = 180
 MAX_WINDOW = 3600

@@ -10,7 +10,7 @@ import click
 
 from hookline import Host, HooklineError
 from hookline.cli.common import db_option, emit, make_host, run_with_database
-from hookline_webhook.capture import DEFAULT_WINDOW, MAX_WINDOW, CaptureService
+from hookline_webhook.capture import CAPTURE_METHODS, DEFAULT_WINDOW, MAX_WINDOW, CaptureService
 from hookline_webhook.samples import PARTS, parse_sample
 
 
@@ -85,9 +85,8 @@ def capture(ctx: click.Context, key: str, window: int, wait: bool, timeout: floa
             return armed
         workflow = await host.workflows.get(key)
         url = workflow["endpoints"].get("webhook", key)
-        # The request must be one the workflow accepts (the trigger's default is POST only).
-        methods = (workflow["definition"]["trigger"].get("config") or {}).get("methods", ["POST"])
-        click.echo(f"waiting for a {' or '.join(methods)} request to {url} (until {armed['expires_at']})", err=True)
+        # A capture takes a GET or a POST, whatever methods the workflow runs on.
+        click.echo(f"waiting for a {' or '.join(CAPTURE_METHODS)} request to {url} (until {armed['expires_at']})", err=True)
         return await captures.wait(armed["id"], timeout if timeout is not None else window + 1)
 
     result = run_with_database(host, arm_and_wait)

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from hookline.errors import BadRequest
 from hookline_webhook.paths import PathError, Segment, get_path, has_path, parse_path, set_path
 
 TYPES = ("string", "number", "integer", "boolean", "object", "array")
@@ -46,21 +47,19 @@ class Parameter:
         return data
 
 
-class ParameterError(Exception):
+class ParameterError(BadRequest):
     """Missing required or invalid parameters: the caller gets a 400 listing them."""
 
     def __init__(self, missing: list[dict[str, Any]], invalid: list[dict[str, Any]]) -> None:
-        super().__init__("invalid parameters")
         self.missing = missing
         self.invalid = invalid
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.missing:
-            data: dict[str, Any] = {"error": "missing_parameters", "message": "Missing required parameter(s)", "missing": self.missing}
-            if self.invalid:
-                data["invalid"] = self.invalid
-            return data
-        return {"error": "invalid_parameters", "message": "Invalid parameter(s)", "invalid": self.invalid}
+        if missing:
+            self.code = "missing_parameters"
+            details: dict[str, Any] = {"missing": missing, **({"invalid": invalid} if invalid else {})}
+            super().__init__("Missing required parameter(s)", **details)
+        else:
+            self.code = "invalid_parameters"
+            super().__init__("Invalid parameter(s)", invalid=invalid)
 
 
 def parameter_problems(config: Mapping[str, Any]) -> list[str]:

@@ -79,6 +79,8 @@ def _insert(root: dict[str, Any], key: str, value: str) -> None:
         if child is None:
             child = _List() if isinstance(following, int) else {}
             node[slot] = child
+        elif isinstance(child, str) and following == -1:
+            child = node[slot] = _List({0: child})  # a=1&a[]=2: the same list as a[]=1&a=2
         elif isinstance(child, str):
             raise QueryError(f"parameter {key!r} is used both as a value and as a container")
         node = child

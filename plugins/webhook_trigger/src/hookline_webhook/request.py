@@ -12,8 +12,12 @@ from sanic import Request
 from sanic.headers import parse_content_header
 from sanic.request.form import parse_multipart_form
 
-from hookline.errors import InvalidBody, PayloadTooLarge
+from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
 from hookline_webhook.querystring import QueryError, parse_nested
+
+
+class InvalidQuery(BadRequest):
+    code = "invalid_query"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -63,7 +67,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
     try:
         query = parse_nested(request.query_string)
     except QueryError as exc:
-        raise InvalidBody(f"the query string is not valid: {exc}") from None
+        raise InvalidQuery(f"the query string is not valid: {exc}") from None
     context: dict[str, Any] = {
         "method": request.method,
         "headers": _headers(request),
@@ -76,7 +80,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         context["raw_body_base64"] = base64.b64encode(body).decode()
     problem = unstorable(query)
     if problem:
-        raise InvalidBody(f"the query string cannot be stored: it contains {problem}")
+        raise InvalidQuery(f"the query string cannot be stored: it contains {problem}")
     if not body:
         return context
     if is_json(content_type):
@@ -95,6 +99,9 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
             raise InvalidBody(f"the form body is not valid: {exc}") from None
     elif content_type == "multipart/form-data":
         context["body"], context["files"] = _multipart(request, body, keep_files)
+        if not keep_files:  # the raw body holds the files' bytes too
+            context["raw_body"] = None
+            context.pop("raw_body_base64", None)
     else:
         context["body"] = storable
     problem = unstorable(context["body"])

@@ -17,8 +17,8 @@ from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
 from hookline_webhook.auth import MisconfiguredSecret, basic_matches
-from hookline_webhook.capture import CaptureService
-from hookline_webhook.params import ParameterError, apply_parameters
+from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
+from hookline_webhook.params import apply_parameters
 from hookline_webhook.request import media_type, parse_request, read_body
 from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
 
@@ -34,8 +34,6 @@ RETRY_AFTER = 5
 #: Every answer names the execution it started, for support and for the API.
 EXECUTION_HEADER = "X-Hookline-Execution"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-#: The methods a sample capture takes (Mingdao: "a GET or POST request").
-CAPTURE_METHODS = ("GET", "POST")
 
 
 def build_blueprint(host: Host, captures: CaptureService) -> Blueprint:
@@ -68,6 +66,8 @@ class Webhooks:
             workflow = await self.host.workflows.find(key)
         except DefinitionError as exc:
             return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
+        except Exception:  # the database is unreachable: nothing was recorded, the sender retries
+            return _not_recorded(key)
         if workflow is None:
             return error_response(
                 404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
@@ -87,8 +87,8 @@ class Webhooks:
         workflow, config = found
         try:
             response = await self._answer(request, workflow, config)
-        except (HooklineError, ParameterError) as exc:
-            response = json_response(exc.to_dict(), status=getattr(exc, "status", 400))
+        except HooklineError as exc:
+            response = json_response(exc.to_dict(), status=exc.status)
         _add_cors(request, config, response)
         return response
 
@@ -197,12 +197,14 @@ class Webhooks:
             execution = await self.host.executions.get(execution_id)
         except HooklineError:
             execution = None
-        if execution is None or execution["workflow"] != key:
-            return error_response(404, "not_found", f"workflow {key!r} has no execution {execution_id}")
+        if execution is None or execution["workflow"] != key or execution["trigger"] != WebhookTrigger.name or execution["mode"] == "manual":
+            return error_response(404, "not_found", f"workflow {key!r} has no webhook execution {execution_id}")
         answer: dict[str, Any] = {"execution": execution_id, "status": execution["status"]}
         if execution["reply"] is not None:
             answer["reply"] = execution["reply"]
-        return json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
+        response = json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
+        _add_cors(request, config, response)
+        return response
 
 
 def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse | None:

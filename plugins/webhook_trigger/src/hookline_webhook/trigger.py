@@ -10,9 +10,16 @@ from typing import Any, ClassVar, Mapping
 
 from hookline import TriggerType
 from hookline.definitions import WorkflowDefinition
+from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
-from hookline_webhook.params import PARAMETER_SCHEMA, Parameter, compile_parameters, parameter_problems
+from hookline_webhook.params import (
+    PARAMETER_SCHEMA,
+    Parameter,
+    apply_parameters,
+    compile_parameters,
+    parameter_problems,
+)
 
 #: Both paths reach the same workflow: NocoBase's form and a plain REST one.
 PATHS = ("/api/webhook:trigger/{key}", "/api/webhooks/{key}")
@@ -131,6 +138,9 @@ class WebhookConfig:
         return any(fnmatch.fnmatchcase(content_type, pattern) for pattern in self.content_types)
 
 
+#: What the trigger's own answers can use: the request, and the execution's id and status URL.
+ANSWER_VARIABLES = ("$context", "$execution.id", "$execution.status_url", "$execution['id']", "$execution['status_url']")
+
 DEFAULT_TIMEOUT_RESPONSE: dict[str, Any] = {
     "status": 202,
     "body": {
@@ -162,9 +172,16 @@ class WebhookTrigger(TriggerType):
         for name in ("response", "timeout_response"):
             problems += response_header_problems((config.get(name) or {}).get("headers"))
             try:
-                compile_template(config.get(name) or {})
-            except Exception as exc:  # noqa: BLE001 - a TemplateError, reported as a problem
-                problems.append(f"{name}: {getattr(exc, 'message', exc)}")
+                template = compile_template(config.get(name) or {})
+            except TemplateError as exc:
+                problems.append(f"{name}: {exc.message}")
+                continue
+            for expression in template.expressions():
+                if not expression.startswith(ANSWER_VARIABLES):
+                    problems.append(
+                        f"{name}: {expression!r} is not known when the trigger answers; use "
+                        "$execution.id, $execution.status_url or $context"
+                    )
         cors = config.get("cors") or {}
         if cors.get("credentials") and "*" in cors.get("origins", []):
             problems.append("cors: 'credentials: true' needs explicit origins, not '*'")
@@ -182,14 +199,17 @@ class WebhookTrigger(TriggerType):
         optional); anything else is taken as the body."""
         keys = {"body", "query", "headers", "method"}
         parts = data if isinstance(data, dict) and data and set(data) <= keys else {"body": data}
-        return {
+        context = {
             "method": parts.get("method", "POST"),
             "headers": {str(k).lower(): str(v) for k, v in (parts.get("headers") or {}).items()},
             "query": parts.get("query") or {},
+            "content_type": "application/json",
             "body": parts.get("body"),
             "raw_body": None,
-            "params": {},
         }
+        # The declared parameters apply as they do to a call: required, typed, aliased.
+        context["params"] = apply_parameters(context, compile_parameters(workflow.trigger.config or {}), body_is_text=False)
+        return context
 
     def compiled(self, version_id: int, workflow: WorkflowDefinition) -> WebhookConfig:
         """The compiled config of a workflow version (cached: versions never change)."""
