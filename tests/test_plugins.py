@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sanic import Blueprint
 from sanic.response import json
 
-from hookline import NodeResult, NodeRun, NodeType, PluginError, TriggerType, hookimpl
+from hookline import NodeResult, NodeRun, NodeType, PluginError, TriggerType, hookimpl, hookspec
 from hookline.cli.main import build_cli
 from hookline.host import Host
 from hookline.plugins import make_plugin_manager
@@ -364,3 +364,63 @@ def test_registering_a_loaded_plugin_again_is_a_plugin_error() -> None:
 
     with pytest.raises(PluginError, match="cannot be registered"):
         make_plugin_manager(extra_plugins=[condition_plugin])
+
+
+# --- register_hookspecs: a plugin extending a plugin ---------------------------------------
+
+
+class ColourSpecs:
+    """Hookspecs a 'paint' plugin declares for others."""
+
+    @hookspec
+    def register_colours(self, register: Callable[[str, str], None]) -> None:
+        """Add colours: register(name, hex)."""
+
+
+class PaintPlugin:
+    @hookimpl
+    def register_hookspecs(self, register: Callable[[object], None]) -> None:
+        register(ColourSpecs)
+
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None], host: Host) -> None:
+        colours: dict[str, str] = {}
+        host.pm.hook.register_colours(register=colours.__setitem__)
+
+        class PaintNode(NodeType):
+            name = "paint"
+            config_schema = {"type": "object", "properties": {"colour": {"enum": sorted(colours)}}}
+
+            async def execute(self, run: NodeRun) -> NodeResult:
+                return NodeResult(result={"hex": colours[run.config["colour"]]})
+
+        register(PaintNode)
+
+
+class MoreColours:
+    @hookimpl
+    def register_colours(self, register: Callable[[str, str], None]) -> None:
+        register("teal", "#008080")
+
+
+def test_register_hookspecs() -> None:  # hookspec: register_hookspecs
+    host = host_with(PaintPlugin(), MoreColours())
+    node = host.registry.nodes["paint"]
+    assert node.config_schema["properties"]["colour"]["enum"] == ["teal"]
+    # the node types of two hosts do not share what their plugins registered
+    assert host_with(PaintPlugin()).registry.nodes["paint"].config_schema["properties"]["colour"]["enum"] == []
+
+
+def test_an_implementation_of_an_undeclared_hook_still_fails() -> None:
+    with pytest.raises(PluginError, match="register_colours"):
+        host_with(MoreColours())
+
+
+def test_invalid_hookspecs_are_a_plugin_error() -> None:
+    class Bad:
+        @hookimpl
+        def register_hookspecs(self, register: Callable[[object], None]) -> None:
+            register(object())
+
+    with pytest.raises(PluginError, match="declared invalid hookspecs"):
+        host_with(Bad())

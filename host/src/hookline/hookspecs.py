@@ -36,11 +36,29 @@ hookspec = pluggy.HookspecMarker("hookline")
 hookimpl = pluggy.HookimplMarker("hookline")
 
 
+# --- Extending plugins: hooks a plugin declares for other plugins ----------------------------
+
+
+@hookspec
+def register_hookspecs(register: Callable[[object], None]) -> None:
+    """Declare hooks of your own, for other plugins to implement (pytest's ``pytest_addhooks``).
+
+    Called once, right after every plugin is loaded and before hook implementations are
+    checked, so that an implementation of your hook in another plugin is accepted.
+
+    :param register: call ``register(my_hookspecs_module)`` with a module (or class) holding
+        functions marked with ``hookline.hookspec``. Call your hook later through
+        ``host.pm.hook.<name>(...)``, for example in ``register_node_types``.
+
+    Return nothing; the return value is ignored.
+    """
+
+
 # --- Registering types: what workflows can be built from -----------------------------------
 
 
 @hookspec
-def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> None:
+def register_trigger_types(register: Callable[[type[TriggerType]], None], host: Host) -> None:
     """Register trigger types: what starts a workflow (a webhook call, a schedule, ...).
 
     Called once when the host builds its type registry (app start, every CLI command).
@@ -49,19 +67,24 @@ def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> Non
         :class:`hookline.TriggerType` for each type. Its ``name`` must be unique among all
         installed plugins; a duplicate raises :class:`hookline.PluginError` naming both
         plugins. A class without a ``name`` or ``config_schema`` is refused the same way.
+    :param host: the :class:`hookline.Host` being built: its ``settings`` and ``pm`` are
+        ready (call hooks your plugin declared through ``host.pm.hook``); its registry is not.
 
     Return nothing; the return value is ignored.
     """
 
 
 @hookspec
-def register_node_types(register: Callable[[type[NodeType]], None]) -> None:
+def register_node_types(register: Callable[[type[NodeType]], None], host: Host) -> None:
     """Register node types: the steps a workflow runs (a condition, a response, an HTTP call).
 
     Called once when the host builds its type registry (app start, every CLI command).
 
     :param register: call ``register(MyNode)`` with a subclass of :class:`hookline.NodeType`
         for each type. Names are unique across plugins, as for :func:`register_trigger_types`.
+    :param host: as for :func:`register_trigger_types`. A node type that needs what other
+        plugins contribute (the condition node's extra operators) builds a subclass bound to
+        it here, rather than keeping it in a global.
 
     Return nothing; the return value is ignored.
     """
@@ -150,6 +173,7 @@ def register_commands(register: Callable[[click.Command], None]) -> None:
 
 #: The hooks that exist, in the order the guide presents them. Used by tests and docs checks.
 HOOK_NAMES: tuple[str, ...] = (
+    "register_hookspecs",
     "register_trigger_types",
     "register_node_types",
     "register_models",

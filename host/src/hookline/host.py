@@ -32,7 +32,7 @@ class Host:
         self.settings = settings or Settings.from_env()
         self.pm = pm or make_plugin_manager(disabled=self.settings.disable_plugins)
         self.hooks = PluginHooks(self.pm)
-        self.registry = self.hooks.build_registry()
+        self.registry = self.hooks.build_registry(self)
         self.model_apps = self.hooks.model_apps()
         self.engine = Engine()
         self.workflows = WorkflowService(self)

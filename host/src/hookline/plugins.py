@@ -60,6 +60,7 @@ def make_plugin_manager(
             pm.register(import_module(module_name), name=module_name)
     for plugin in extra_plugins:
         _register(pm, plugin, _plugin_name(pm, plugin))
+    _add_plugin_hookspecs(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -99,6 +100,20 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
         culprit = next((ep for ep in found if ep.name not in disabled and not pm.has_plugin(ep.name)), None)
         where = f"plugin {culprit.name!r} ({culprit.value}, from {owners[culprit.name]})" if culprit else "a plugin"
         raise PluginError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def _add_plugin_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Hooks that plugins declare for other plugins (``register_hookspecs``)."""
+    for impl in pm.hook.register_hookspecs.get_hookimpls():
+        others = [p for p in pm.get_plugins() if p is not impl.plugin]
+
+        def register(specs: object, _plugin: str = impl.plugin_name) -> None:
+            try:
+                pm.add_hookspecs(specs)
+            except (ValueError, pluggy.PluginValidationError) as exc:
+                raise PluginError(f"plugin {_plugin!r} declared invalid hookspecs: {_first_line(exc)}") from None
+
+        pm.subset_hook_caller("register_hookspecs", remove_plugins=others)(register=register)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -146,12 +161,12 @@ class PluginHooks:
 
     # --- types -------------------------------------------------------------------------
 
-    def build_registry(self) -> TypeRegistry:
+    def build_registry(self, host: Host) -> TypeRegistry:
         registry = TypeRegistry()
         for plugin, call in self._each("register_trigger_types"):
-            call(register=registry.trigger_registrar(plugin))
+            call(register=registry.trigger_registrar(plugin), host=host)
         for plugin, call in self._each("register_node_types"):
-            call(register=registry.node_registrar(plugin))
+            call(register=registry.node_registrar(plugin), host=host)
         return registry
 
     # --- storage -----------------------------------------------------------------------
