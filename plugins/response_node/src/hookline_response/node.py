@@ -7,19 +7,25 @@ from typing import Any, ClassVar, Iterable, Mapping
 
 from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
 from hookline.definitions import NodeDefinition
+from hookline.templates import as_text
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, header_value, response_header_problems
 
 #: A ``{{ }}`` template in place of a value, checked again once rendered.
 _TEMPLATE = r"^\s*\{\{.*\}\}\s*$"
 
 
-class ResponseNode(NodeType):
-    """Answers the waiting caller with ``status``, ``headers`` and ``body`` (templated).
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
-    A JSON value as ``body`` is sent as ``application/json``; a string as text; no body (or
-    ``null``) sends an empty one. With ``end: true`` (default) the workflow stops after
-    answering; with ``end: false`` it answers and goes on. Only the first Response node that
-    runs answers; a later one is recorded with ``sent: false``.
+
+class ResponseNode(NodeType):
+    """Answers the waiting caller with ``status``, ``headers`` and ``body`` (all templated).
+
+    ``format: auto`` (default) sends a string ``body`` as text and any other JSON value as
+    ``application/json``; ``json`` sends even a string as JSON; ``text`` sends the body's text
+    form. No body (or ``null``) sends an empty one. ``redirect: URL`` answers a redirect (302 by
+    default) with ``Location`` and no body. With ``end: true`` (default) the workflow stops after
+    answering; with ``end: false`` it answers and goes on. Only the first Response node that runs
+    answers; a later one is recorded with ``sent: false`` and the reason.
     """
 
     name = "response"
@@ -29,33 +35,63 @@ class ResponseNode(NodeType):
         "additionalProperties": False,
         "properties": {
             # A number, or a template whose value is checked when the node runs.
-            "status": {"type": ["integer", "string"], "minimum": 100, "maximum": 599, "pattern": _TEMPLATE, "default": 200},
+            "status": {"type": ["integer", "string"], "minimum": 100, "maximum": 599, "pattern": _TEMPLATE},
             "headers": RESPONSE_HEADERS_SCHEMA,
             "body": {},
-            "end": {"type": "boolean", "default": True},
+            "format": {"enum": ["auto", "json", "text"]},
+            "redirect": {"type": "string", "minLength": 1, "maxLength": 8192},
+            "end": {"type": "boolean"},
         },
     }
 
     @classmethod
     def check(cls, node: NodeDefinition, workflow: WorkflowDefinition) -> Iterable[str]:
+        config = node.config or {}
         if not workflow.sync:
             yield "a Response node answers a waiting caller, but this workflow is not synchronous (set 'sync: true')"
-        yield from response_header_problems((node.config or {}).get("headers"))
+        yield from response_header_problems(config.get("headers"))
+        if "redirect" in config:
+            if "body" in config or "format" in config:
+                yield "a redirect has no body: remove 'body' and 'format', or 'redirect'"
+            status = config.get("status")
+            if isinstance(status, int) and status not in REDIRECT_STATUSES:
+                yield f"a redirect's status is one of {', '.join(map(str, REDIRECT_STATUSES))}, not {status}"
+            if any(name.lower() == "location" for name in config.get("headers") or {}):
+                yield "'redirect' sets the Location header; do not set it in 'headers' too"
 
     async def execute(self, run: NodeRun) -> NodeResult:
         config = run.config
-        status = config.get("status", 200)
-        if isinstance(status, str) and status.strip().isdigit():
-            status = int(status)
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise NodeError(f"status must be a number from 100 to 599, got {json.dumps(status, default=str)}")
+        redirect = config.get("redirect")
+        status = _status(config.get("status", 302 if redirect is not None else 200))
         try:
             headers = {name: header_value(name, value) for name, value in (config.get("headers") or {}).items()}
+            if redirect is not None:
+                if status not in REDIRECT_STATUSES:
+                    raise ValueError(f"a redirect's status is one of {', '.join(map(str, REDIRECT_STATUSES))}, not {status}")
+                headers["Location"] = header_value("Location", redirect)
+                if not headers["Location"]:
+                    raise ValueError("the redirect URL is empty once rendered")
         except ValueError as exc:
             raise NodeError(str(exc)) from None
-        reply = Reply(status=status, headers=headers, body=config.get("body"))
+        body = None if redirect is not None else config.get("body")
+        if body is not None and config.get("format") == "json" and isinstance(body, str):
+            # A JSON string: sent encoded, as JSON (a str body alone would go out as text).
+            body = json.dumps(body, ensure_ascii=False)
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
+        elif body is not None and config.get("format") == "text" and not isinstance(body, str):
+            body = as_text(body)
+        reply = Reply(status=status, headers=headers, body=body)
         sent = run.reply(reply)
         result: dict[str, Any] = {**reply.to_dict(), "sent": sent}
         if not sent:
             result["reason"] = "an earlier node already answered" if run.replied else "nobody waits for an answer"
         return NodeResult(result=result, end=config.get("end", True))
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 100 <= value <= 599:
+        raise NodeError(f"status must be a number from 100 to 599, got {json.dumps(value, default=str)}")
+    return value
