@@ -1,6 +1,6 @@
 """The ``hookline`` command: a thin layer over the services the HTTP API uses.
 
-Every command prints JSON on stdout (the same shapes as the API) and errors as one line on
+Commands that read or change data print JSON on stdout (the same shapes as the API), and errors as one line on
 stderr with a non-zero exit code. Plugins add commands with the ``register_commands`` hook.
 """
 
@@ -14,6 +14,7 @@ import click
 import pluggy
 
 from hookline.cli.common import db_option, emit, make_host, run_with_database
+from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve
 from hookline.errors import HooklineError
 from hookline.host import Host
@@ -182,6 +183,7 @@ def token_rotate(ctx: click.Context, db_url: str | None) -> None:
 
 
 cli.add_command(serve)
+cli.add_command(plugin)
 
 
 def build_cli(pm: pluggy.PluginManager) -> click.Group:

@@ -1,0 +1,1 @@
+"""Set and Delay nodes for Hookline."""
