@@ -68,7 +68,7 @@ async def test_an_invalid_definition_lists_every_problem_with_its_location(hookl
     assert "allowed: " in problems[""]
     assert "700 is greater than the maximum of 599" in problems["nodes[0].branches.true[0].config.status"]
     assert problems["nodes[0].branches.false[0].type"] == (
-        "unknown node type 'respnse' (installed node types: condition, response)"
+        "unknown node type 'respnse' (installed node types: condition, response, switch)"
     )
     assert "duplicate node key 'check'" in problems["nodes[1].key"]
     assert problems["nodes[1].config.rules.op"].startswith("'almost' is not one of ['contains', 'eq',")
@@ -231,7 +231,7 @@ async def test_run_endpoint_runs_by_hand(hookline: HooklineTestApp) -> None:
 async def test_plugins_endpoint(hookline: HooklineTestApp) -> None:
     plugins = (await hookline.api("GET", "/api/plugins")).json()["plugins"]
     assert {p["name"]: p["node_types"] + p["trigger_types"] for p in plugins} == {
-        "condition": ["condition"],
+        "condition": ["condition", "switch"],
         "response": ["response"],
         "webhook": ["webhook"],
     }

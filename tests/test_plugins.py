@@ -51,7 +51,7 @@ def test_our_three_plugins_are_found_through_entry_points() -> None:
         "register_commands", "register_models", "register_routes", "register_trigger_types"
     ]
     assert described["response"]["node_types"] == ["response"]
-    assert described["condition"]["node_types"] == ["condition"]
+    assert described["condition"]["node_types"] == ["condition", "switch"]
     assert all(p["version"] == "0.1.0" and not p["default"] for p in described.values())
 
 
@@ -289,8 +289,8 @@ async def test_startup_and_shutdown(hookline_settings: Settings, lifecycle: Life
     app = create_app(host=host)
     app.config.TOUCHUP = False
     async with serve_in_process(app) as client:
-        assert (await client.get("/api/lifecycle/events")).json() == ["startup 2"]
-    assert lifecycle.events == ["startup 2", "shutdown"]
+        assert (await client.get("/api/lifecycle/events")).json() == ["startup 3"]
+    assert lifecycle.events == ["startup 3", "shutdown"]
 
 
 async def test_a_failing_startup_stops_the_server_naming_the_plugin(hookline_settings: Settings) -> None:

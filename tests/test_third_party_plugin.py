@@ -119,7 +119,7 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
     assert "shout" not in [p["name"] for p in json.loads(disabled.stdout)]
     refused = hookline(site, tmp_path, "workflows", "apply", "greet.yaml", disable="shout")
     assert refused.returncode == 1
-    assert "unknown node type 'shout' (installed node types: condition, response)" in refused.stderr
+    assert "unknown node type 'shout' (installed node types: condition, response, switch)" in refused.stderr
     # the stored workflow cannot run while its node type is missing: a clear error, no traceback
     stuck = hookline(site, tmp_path, "run", "greet", "--input", "input.json", disable="shout")
     assert stuck.returncode == 1

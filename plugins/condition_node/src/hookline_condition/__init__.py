@@ -1,5 +1,18 @@
-"""The Condition node for Hookline: compares values and runs the ``true`` or ``false`` branch."""
+"""The Condition and Switch nodes for Hookline: compare values, branch, or stop."""
 
 from hookline_condition.node import ConditionNode
+from hookline_condition.operators import BUILTIN_OPERATORS, Operator, OperatorTable, Options
+from hookline_condition.registry import collect_operators
+from hookline_condition.switch import SwitchNode
+from hookline_condition.values import Incomparable
 
-__all__ = ["ConditionNode"]
+__all__ = [
+    "BUILTIN_OPERATORS",
+    "ConditionNode",
+    "Incomparable",
+    "Operator",
+    "OperatorTable",
+    "Options",
+    "SwitchNode",
+    "collect_operators",
+]

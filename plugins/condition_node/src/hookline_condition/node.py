@@ -1,70 +1,84 @@
-"""The ``condition`` node type: nested ``and``/``or`` groups of comparisons."""
+"""The ``condition`` node type: nested ``and``/``or``/``not`` groups of comparisons, in
+``branch`` or ``continue`` mode."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
-from hookline import NodeError, NodeResult, NodeRun, NodeType
-from hookline_condition.operators import OPERATORS
+from hookline import NodeResult, NodeRun, NodeType
+from hookline_condition.operators import BUILTIN_OPERATORS, Operator
+from hookline_condition.rules import Evaluation, rule_problems, rule_schema
 
+if TYPE_CHECKING:
+    from hookline.definitions import NodeDefinition, WorkflowDefinition
 
-def _rule_schema() -> dict[str, Any]:
-    """A group (``and`` / ``or``) or a comparison. if/then/else rather than oneOf, so that an
-    error names what is wrong with the kind of rule written, not every kind it is not."""
-    group = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/rule"}}
-    comparison = {
-        "type": "object",
-        "required": ["left", "op", "right"],
-        "additionalProperties": False,
-        "properties": {"left": {}, "op": {"enum": sorted(OPERATORS)}, "right": {}},
-    }
-    return {
-        "type": "object",
-        "if": {"required": ["and"]},
-        "then": {"additionalProperties": False, "properties": {"and": group}},
-        "else": {
-            "if": {"required": ["or"]},
-            "then": {"additionalProperties": False, "properties": {"or": group}},
-            "else": comparison,
-        },
-    }
+MODES = ("branch", "continue")
 
 
-class ConditionNode(NodeType):
-    """Evaluates ``rules`` and runs the ``true`` or the ``false`` branch, then the nodes after it.
+class OperatorsMixin:
+    """Node types whose rules use an operator table. ``using(table)`` makes a subclass bound to
+    one host's table (built-ins plus plugin operators), so no table is shared between hosts."""
 
-    A rule is a comparison ``{left, op, right}`` (each side a literal or a ``{{ }}`` template)
-    or a group ``{and: [rules]}`` / ``{or: [rules]}``, nested as deep as needed. Groups stop at
-    the first rule that decides them. The result, ``$nodes.<key>.result``, is true or false;
-    ``checks`` lists each comparison made with its resolved values.
+    operators: ClassVar[Mapping[str, Operator]] = BUILTIN_OPERATORS
+
+    @classmethod
+    def using(cls, operators: Mapping[str, Operator]) -> type[Any]:
+        attributes = {
+            "operators": operators,
+            "config_schema": cls.schema_for(operators),
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+        }
+        return type(cls.__name__, (cls,), attributes)
+
+    @classmethod
+    def schema_for(cls, operators: Mapping[str, Operator]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ConditionNode(OperatorsMixin, NodeType):
+    """Evaluates ``rules``. In ``branch`` mode (the default) runs the ``true`` or the ``false``
+    branch, then the nodes after it. In ``continue`` mode goes on when true and otherwise ends
+    the execution (``succeeded``, the job result saying why).
+
+    A rule is a comparison ``{left, op, right, case_sensitive?, loose?}`` or a group
+    ``{and: [rules]}``, ``{or: [rules]}``, ``{not: rule}``, nested as deep as needed. The result
+    is ``{"result": bool, "checks": [...]}``: each comparison made, with its resolved values.
     """
 
     name = "condition"
-    title = "Condition: branch on comparisons"
+    title = "Condition: branch on comparisons, or stop when false"
     branches = ("true", "false")
-    config_schema: ClassVar[Mapping[str, Any]] = {
-        "type": "object",
-        "required": ["rules"],
-        "additionalProperties": False,
-        "properties": {"rules": {"$ref": "#/$defs/rule"}},
-        "$defs": {"rule": _rule_schema()},
-    }
+
+    @classmethod
+    def schema_for(cls, operators: Mapping[str, Operator]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["rules"],
+            "additionalProperties": False,
+            "properties": {"rules": {"$ref": "#/$defs/rule"}, "mode": {"enum": list(MODES)}},
+            "$defs": {"rule": rule_schema(operators)},
+        }
+
+    @classmethod
+    def check(cls, node: NodeDefinition, workflow: WorkflowDefinition) -> Iterable[str]:
+        yield from rule_problems(node.config["rules"], "rules", cls.operators)
+        if node.config.get("mode") == "continue" and node.branches:
+            yield "mode 'continue' runs no branches (it goes on when true, ends the execution when false); remove 'branches' or use mode 'branch'"
 
     async def execute(self, run: NodeRun) -> NodeResult:
-        checks: list[dict[str, Any]] = []
-        outcome = _evaluate(run.config["rules"], checks)
-        return NodeResult(result={"result": outcome, "checks": checks}, branch="true" if outcome else "false")
+        evaluation = Evaluation(type(self).operators)
+        outcome = evaluation.rule(run.config["rules"], "rules")
+        result: dict[str, Any] = {"result": outcome, "checks": evaluation.checks}
+        if run.config.get("mode") != "continue":
+            return NodeResult(result=result, branch="true" if outcome else "false")
+        if outcome:
+            return NodeResult(result=result)
+        result.update(
+            stopped=True,
+            reason=f"condition {run.node.key!r} was false in mode 'continue'; the execution ended here",
+        )
+        return NodeResult(result=result, end=True)
 
 
-def _evaluate(rule: Mapping[str, Any], checks: list[dict[str, Any]]) -> bool:
-    if "and" in rule:
-        return all(_evaluate(r, checks) for r in rule["and"])
-    if "or" in rule:
-        return any(_evaluate(r, checks) for r in rule["or"])
-    left, op, right = rule["left"], rule["op"], rule["right"]
-    try:
-        outcome = OPERATORS[op](left, right)
-    except TypeError as exc:
-        raise NodeError(f"cannot evaluate {op}: {exc}", left=left, op=op, right=right) from None
-    checks.append({"left": left, "op": op, "right": right, "result": outcome})
-    return outcome
+ConditionNode.config_schema = ConditionNode.schema_for(BUILTIN_OPERATORS)

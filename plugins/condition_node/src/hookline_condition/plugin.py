@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hookline import NodeType, hookimpl
+from hookline_condition import hookspecs
 from hookline_condition.node import ConditionNode
+from hookline_condition.registry import collect_operators, each_plugin
+from hookline_condition.switch import SwitchNode
+
+if TYPE_CHECKING:
+    from hookline import Host
 
 
 @hookimpl
-def register_node_types(register: Callable[[type[NodeType]], None]) -> None:
-    register(ConditionNode)
+def register_hookspecs(register: Callable[[object], None]) -> None:
+    # Other plugins add operators by implementing register_condition_operators.
+    register(hookspecs)
+
+
+@hookimpl
+def register_node_types(register: Callable[[type[NodeType]], None], host: Host) -> None:
+    # One operator table per host: built-ins plus every plugin's, bound into the node type.
+    operators = collect_operators(each_plugin(host.pm))
+    register(ConditionNode.using(operators))
+    register(SwitchNode.using(operators))
