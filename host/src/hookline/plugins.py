@@ -102,18 +102,27 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
         raise PluginError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
 
 
+def each_implementation(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
+    """``(plugin name, caller)`` for each plugin implementing ``hook_name``, where the caller
+    calls that plugin's implementation only: what a ``register`` callback needs to name the
+    plugin that registered something. Plugins that declare hooks of their own use it too."""
+    hook: pluggy.HookCaller = getattr(pm.hook, hook_name)
+    for impl in hook.get_hookimpls():
+        others = [p for p in pm.get_plugins() if p is not impl.plugin]
+        yield impl.plugin_name, pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+
 def _add_plugin_hookspecs(pm: pluggy.PluginManager) -> None:
     """Hooks that plugins declare for other plugins (``register_hookspecs``)."""
-    for impl in pm.hook.register_hookspecs.get_hookimpls():
-        others = [p for p in pm.get_plugins() if p is not impl.plugin]
+    for plugin, call in each_implementation(pm, "register_hookspecs"):
 
-        def register(specs: object, _plugin: str = impl.plugin_name) -> None:
+        def register(specs: object, _plugin: str = plugin) -> None:
             try:
                 pm.add_hookspecs(specs)
             except (ValueError, pluggy.PluginValidationError) as exc:
                 raise PluginError(f"plugin {_plugin!r} declared invalid hookspecs: {_first_line(exc)}") from None
 
-        pm.subset_hook_caller("register_hookspecs", remove_plugins=others)(register=register)
+        call(register=register)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -154,10 +163,7 @@ class PluginHooks:
     def _each(self, hook_name: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
         """One caller per plugin implementing the hook, so that what a plugin registers (and
         any error it raises) can be attributed to it by name."""
-        hook: pluggy.HookCaller = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
-            yield impl.plugin_name, self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+        return each_implementation(self.pm, hook_name)
 
     # --- types -------------------------------------------------------------------------
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import pluggy
 
+from hookline.plugins import each_implementation
 from hookline_condition.operators import OperatorTable
 
 #: ``each(hook_name)`` yields ``(plugin_name, caller)`` for every plugin implementing the hook,
@@ -15,13 +16,7 @@ HookEach = Callable[[str], Iterable[tuple[str, Callable[..., Any]]]]
 
 def each_plugin(pm: pluggy.PluginManager) -> HookEach:
     """One caller per implementing plugin, so a duplicate operator can name its plugin."""
-
-    def each(hook_name: str) -> Iterator[tuple[str, Callable[..., Any]]]:
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            others = [plugin for plugin in pm.get_plugins() if plugin is not impl.plugin]
-            yield impl.plugin_name, pm.subset_hook_caller(hook_name, remove_plugins=others)
-
-    return each
+    return lambda hook_name: each_implementation(pm, hook_name)
 
 
 def collect_operators(each: HookEach) -> OperatorTable:
