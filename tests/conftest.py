@@ -112,17 +112,12 @@ def sync_workflow(key: str = "pay", **extra: Any) -> dict[str, Any]:
     }
 
 
-def install_package(root: Path, name: str, files: dict[str, str]) -> Path:
-    """Build the package made of ``files`` (paths relative to its folder) and pip-install it
-    into a directory of its own, returned: put it on PYTHONPATH of a subprocess to use it."""
+def pip_install(package: Path, target: Path) -> Path:
+    """Build ``package`` and pip-install it into ``target`` alone (no dependencies, no index):
+    put ``target`` on PYTHONPATH of a subprocess to use it, as a stranger's installed package."""
     import subprocess
     import sys
 
-    package = root / name
-    for relative, text in files.items():
-        (package / relative).parent.mkdir(parents=True, exist_ok=True)
-        (package / relative).write_text(text)
-    target = root / f"{name}-site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--target", str(target), str(package)],
@@ -130,3 +125,13 @@ def install_package(root: Path, name: str, files: dict[str, str]) -> Path:
         timeout=300,
     )
     return target
+
+
+def install_package(root: Path, name: str, files: dict[str, str]) -> Path:
+    """Write the package made of ``files`` (paths relative to its folder) under ``root`` and
+    pip-install it into a directory of its own, returned (see :func:`pip_install`)."""
+    package = root / name
+    for relative, text in files.items():
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text(text)
+    return pip_install(package, root / f"{name}-site")

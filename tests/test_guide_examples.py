@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from hookline import NodeError
-from test_scaffold import pip_install, plugin_named, run_hookline, run_package_tests
+from conftest import pip_install
+from test_scaffold import plugin_named, run_hookline, run_package_tests
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "plugin-guide.md"

@@ -13,6 +13,8 @@ from pathlib import Path
 import zipfile
 
 import pytest
+
+from conftest import pip_install
 from click.testing import CliRunner
 
 from hookline.cli.main import cli
@@ -32,17 +34,6 @@ nodes:
     type: response
     config: {body: "{{ $nodes.hi.greeting }}"}
 """
-
-
-def pip_install(package: Path, target: Path) -> Path:
-    """Build ``package`` and install it into ``target`` alone (no dependencies, no index)."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(package)],
-        check=True,
-        timeout=300,
-    )
-    return target
 
 
 def run_hookline(
