@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Iterator
 
 from sanic import Blueprint, HTTPResponse, Request
@@ -20,6 +21,7 @@ from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
 from hookline_webhook.request import media_type, parse_request, read_body
+from hookline_webhook.signatures import verify
 from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
 
 log = logging.getLogger("hookline.webhook")
@@ -100,10 +102,13 @@ class Webhooks:
         refused = None if capturing else _refusal(request, workflow, config)
         if refused is not None:
             return refused
-        denied = self._authenticate(request, workflow.key, config)
+        denied = self._check_address(request, workflow.key, config) or self._authenticate(request, workflow.key, config)
         if denied is not None:
             return denied
         body = await read_body(request, config.max_body_size)
+        denied = self._check_signature(request, workflow.key, config, body)
+        if denied is not None:
+            return denied
         content_type = media_type(request)
         if not capturing:
             _check_content_type(config, body, content_type)
@@ -119,6 +124,9 @@ class Webhooks:
             if refused is not None:
                 return refused
             _check_content_type(config, body, content_type)
+        challenge = _slack_challenge(config, context)
+        if challenge is not None:
+            return challenge
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
         if workflow.definition.sync:
             return await self._run_sync(workflow, config, context)
@@ -139,6 +147,30 @@ class Webhooks:
             "this webhook needs HTTP Basic credentials (Authorization: Basic ...)",
             headers={"WWW-Authenticate": 'Basic realm="hookline", charset="UTF-8"'},
         )
+
+    def _check_address(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
+        allowlist = config.ip_allowlist
+        if allowlist is None or allowlist.allows(request.ip, request.headers.getall("x-forwarded-for", [])):
+            return None
+        log.info("webhook %r: caller refused by ip_allowlist (peer %s)", key, request.ip)
+        return error_response(403, "forbidden", "this webhook does not accept calls from your address")
+
+    def _check_signature(self, request: Request, key: str, config: WebhookConfig, body: bytes) -> HTTPResponse | None:
+        scheme = config.signature
+        if scheme is None:
+            return None
+        names = [name for name in (scheme.header, scheme.timestamp_header, scheme.id_header) if name]
+        headers = {name.lower(): request.headers.getall(name, []) for name in names}
+        try:
+            problem = verify(scheme, headers, body, time.time())
+        except MisconfiguredSecret as exc:
+            log.error("webhook %r: %s", key, exc)
+            return error_response(503, "misconfigured", "this webhook's signing secrets are not configured on the server")
+        if problem is None:
+            return None
+        # The cause is for the operator; the caller gets one answer whatever went wrong.
+        log.info("webhook %r: signature refused: %s", key, problem)
+        return error_response(401, "invalid_signature", "the request signature could not be verified")
 
     async def _run_sync(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
         try:
@@ -190,7 +222,7 @@ class Webhooks:
         workflow, config = found
         if not workflow.enabled:
             return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled")
-        denied = self._authenticate(request, key, config)
+        denied = self._check_address(request, key, config) or self._authenticate(request, key, config)
         if denied is not None:
             return denied
         try:
@@ -227,6 +259,16 @@ def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) 
             f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
             headers={"Allow": allow},
         )
+    return None
+
+
+def _slack_challenge(config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse | None:
+    """Slack's ``url_verification`` handshake (signed like any event) is answered, not run."""
+    if config.signature is None or config.signature.preset != "slack":
+        return None
+    body = context.get("body")
+    if isinstance(body, dict) and body.get("type") == "url_verification" and isinstance(body.get("challenge"), str):
+        return json_response({"challenge": body["challenge"]})
     return None
 
 

@@ -13,6 +13,7 @@ from hookline.definitions import WorkflowDefinition
 from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
+from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.params import (
     PARAMETER_SCHEMA,
     Parameter,
@@ -20,6 +21,7 @@ from hookline_webhook.params import (
     compile_parameters,
     parameter_problems,
 )
+from hookline_webhook.signatures import ALGORITHMS, ENCODINGS, PRESETS, SignatureScheme, compile_signature, signature_problems
 
 #: Both paths reach the same workflow: NocoBase's form and a plain REST one.
 PATHS = ("/api/webhook:trigger/{key}", "/api/webhooks/{key}")
@@ -42,6 +44,38 @@ SECRET_SCHEMA: dict[str, Any] = {
             "properties": {"env": {"type": "string", "pattern": _ENV_NAME}},
         },
     ]
+}
+
+_HEADER_NAME: dict[str, Any] = {"type": "string", "pattern": r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}
+
+_SIGNATURE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["secrets"],
+    "additionalProperties": False,
+    "description": "HMAC signature checked over the raw body (preset, or a generic scheme).",
+    "properties": {
+        "preset": {"enum": list(PRESETS)},
+        "algorithm": {"enum": list(ALGORITHMS)},
+        "encoding": {"enum": list(ENCODINGS)},
+        "header": _HEADER_NAME,
+        "prefix": {"type": "string", "maxLength": 64},
+        "signed": {"type": "string", "minLength": 1, "maxLength": 256},
+        "timestamp_header": _HEADER_NAME,
+        "id_header": _HEADER_NAME,
+        "tolerance": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "secrets": {"type": "array", "minItems": 1, "maxItems": 16, "items": SECRET_SCHEMA},
+    },
+}
+
+_IP_ALLOWLIST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["allow"],
+    "additionalProperties": False,
+    "description": "Caller addresses (CIDR) allowed; others get 403.",
+    "properties": {
+        "allow": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+        "trusted_proxies": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+    },
 }
 
 _RESPONSE_SCHEMA: dict[str, Any] = {
@@ -77,6 +111,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 }
             },
         },
+        "signature": _SIGNATURE_SCHEMA,
+        "ip_allowlist": _IP_ALLOWLIST_SCHEMA,
         "cors": {
             "type": "object",
             "required": ["origins"],
@@ -123,6 +159,8 @@ class WebhookConfig:
 
     methods: tuple[str, ...]
     basic: Mapping[str, Any] | None
+    signature: SignatureScheme | None
+    ip_allowlist: IpAllowlist | None
     cors: Cors | None
     content_types: tuple[str, ...] | None
     max_body_size: int
@@ -186,6 +224,10 @@ class WebhookTrigger(TriggerType):
         if cors.get("credentials") and "*" in cors.get("origins", []):
             problems.append("cors: 'credentials: true' needs explicit origins, not '*'")
         problems += parameter_problems(config)
+        if "signature" in config:
+            problems += signature_problems(config["signature"])
+        if "ip_allowlist" in config:
+            problems += allowlist_problems(config["ip_allowlist"])
         return problems
 
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
@@ -228,6 +270,8 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
     return WebhookConfig(
         methods=tuple(config.get("methods", ["POST"])),
         basic=(config.get("auth") or {}).get("basic"),
+        signature=compile_signature(config["signature"]) if "signature" in config else None,
+        ip_allowlist=compile_allowlist(config["ip_allowlist"]) if "ip_allowlist" in config else None,
         cors=Cors(
             origins=tuple(cors["origins"]),
             headers=tuple(cors.get("headers", ())),
