@@ -307,3 +307,27 @@ async def test_the_answer_matches_the_stored_history(hookline: HooklineTestApp) 
         assert execution["status"] == "error"
         assert execution["error"]["error"] == "outcome_not_stored"
         assert (response.status_code, response.json()["error"]) == (500, "workflow_error")
+
+
+async def test_credentials_and_signatures_never_reach_the_history(hookline: HooklineTestApp) -> None:
+    import hashlib
+    import hmac as hmac_module
+
+    await hookline.apply({"key": "basic", "trigger": {"type": "webhook", "config": {
+        "auth": {"basic": {"username": "hook", "password": "s3cret-pass"}}}}})
+    await hookline.apply({"key": "signed", "trigger": {"type": "webhook", "config": {
+        "signature": {"preset": "github", "secrets": ["gh-secret"]}}}})
+    answer = await hookline.webhook("basic", json={"a": 1}, auth=("hook", "s3cret-pass"))
+    body = b'{"b": 2}'
+    signature = "sha256=" + hmac_module.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+    signed = await hookline.client.post("/api/webhooks/signed", content=body, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": signature, "Proxy-Authorization": "Basic eDp5"})
+    for response in (answer, signed):
+        assert response.status_code == 200, response.text
+        stored = await hookline.wait_for_execution(int(response.headers["x-hookline-execution"]))
+        assert "s3cret" not in str(stored) and signature not in str(stored) and "eDp5" not in str(stored)
+    basic_headers = (await hookline.host.executions.get(answer.headers["x-hookline-execution"]))["context"]["headers"]
+    assert basic_headers["authorization"] == "[redacted]"
+    signed_headers = (await hookline.host.executions.get(signed.headers["x-hookline-execution"]))["context"]["headers"]
+    assert signed_headers["x-hub-signature-256"] == "[redacted]"
+    assert signed_headers["proxy-authorization"] == "[redacted]"

@@ -113,6 +113,7 @@ class Webhooks:
         if not capturing:
             _check_content_type(config, body, content_type)
         context = parse_request(request, body, keep_files=config.keep_files)
+        _redact(context["headers"], config)
         if capturing:
             captured = await self.captures.take(workflow.key, context)
             if captured is not None:
@@ -260,6 +261,22 @@ def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) 
             headers={"Allow": allow},
         )
     return None
+
+
+#: Headers that carry credentials: stored (and shown to nodes) as this, never as sent.
+REDACTED = "[redacted]"
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
+
+
+def _redact(headers: dict[str, str], config: WebhookConfig) -> None:
+    """Credentials and signatures never reach the execution history (or a captured sample):
+    they were checked already, and a stored copy would outlive their rotation."""
+    names = list(_CREDENTIAL_HEADERS)
+    if config.signature is not None:
+        names.append(config.signature.header.lower())
+    for name in names:
+        if name in headers:
+            headers[name] = REDACTED
 
 
 def _slack_challenge(config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse | None:
