@@ -307,3 +307,17 @@ async def test_a_rotated_token_stops_working(hookline_db_url: str, tmp_path) -> 
         await asyncio.sleep(1.1)
         assert (await client.get("/api/workflows", headers={"Authorization": f"Bearer {old}"})).status_code == 401
         assert (await client.get("/api/workflows", headers={"Authorization": f"Bearer {new}"})).status_code == 200
+
+
+async def test_every_answer_is_nosniff_and_no_store(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow())
+    answers = [
+        await hookline.client.get("/api/health"),
+        await hookline.client.get("/api/workflows"),  # 401
+        await hookline.client.get("/nowhere"),  # 404 from the router
+        await hookline.webhook("pay", json={"amount": 500}),
+        await hookline.client.post("/api/webhooks/pay", content=b"{", headers={"Content-Type": "application/json"}),
+    ]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
+        assert answer.headers["cache-control"] == "no-store", answer.request.url

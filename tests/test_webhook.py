@@ -331,3 +331,24 @@ async def test_credentials_and_signatures_never_reach_the_history(hookline: Hook
     signed_headers = (await hookline.host.executions.get(signed.headers["x-hookline-execution"]))["context"]["headers"]
     assert signed_headers["x-hub-signature-256"] == "[redacted]"
     assert signed_headers["proxy-authorization"] == "[redacted]"
+
+
+@pytest.mark.parametrize("depth", [65, 5000, 200_000])
+async def test_deeply_nested_json_is_a_400_not_a_crash(hookline: HooklineTestApp, depth: int) -> None:
+    await hookline.apply(sync_workflow())
+    body = b"[" * depth + b"]" * depth
+    response = await hookline.client.post("/api/webhooks/pay", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "nested deeper than 64 levels" in response.json()["message"]
+    await hookline.apply({"key": "obj", "trigger": {"type": "webhook", "config": {"query": [{"path": "x", "type": "object"}]}}})
+    query = await hookline.client.post("/api/webhooks/obj?x=" + "[" * 3000, json={})
+    assert (query.status_code, query.json()["error"]) == (400, "invalid_parameters")
+    api = await hookline.api("POST", "/api/workflows", content=body, headers={"Content-Type": "application/json"})
+    assert api.status_code == 400 and api.json()["error"] == "invalid_body"
+
+
+async def test_sixty_four_levels_are_fine(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook"}})
+    body = b"[" * 64 + b"]" * 64
+    response = await hookline.client.post("/api/webhooks/ev", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200

@@ -20,6 +20,7 @@ from hookline.hookspecs import hookimpl
 from hookline.host import Host
 from hookline.pagination import parse_limit
 from hookline.web.auth import require_token
+from hookline.web.limits import MAX_DEPTH, nesting_depth
 from hookline.web.openapi import openapi_document
 
 PUBLIC_PATHS = frozenset({"/openapi.json", "/api/health"})
@@ -109,6 +110,8 @@ def build_blueprint(host: Host) -> Blueprint:
 def _json_body(request: Request) -> Any:
     try:
         return json.loads(request.body)
+    except RecursionError:
+        raise InvalidBody("the request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
 
@@ -119,7 +122,13 @@ def _definition_body(request: Request) -> Any:
     content_type = (request.content_type or "").split(";")[0].strip().lower()
     if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
-            return yaml.safe_load(request.body)
+            data = yaml.safe_load(request.body)
+        except RecursionError:
+            raise InvalidBody("the request body is nested too deeply") from None
         except yaml.YAMLError as exc:
             raise InvalidBody(f"the request body is not valid YAML: {exc}") from None
-    return _json_body(request)
+    else:
+        data = _json_body(request)
+    if nesting_depth(data) > MAX_DEPTH:
+        raise InvalidBody(f"the definition is nested deeper than {MAX_DEPTH} levels")
+    return data

@@ -50,6 +50,12 @@ def create_app(
     for blueprint in host.hooks.blueprints(host):
         app.blueprint(blueprint)
 
+    @app.on_response
+    async def _no_sniffing_no_caching(request: Any, response: Any) -> None:
+        # Answers are data for programs: never sniffed as HTML, never cached by a proxy.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+
     @app.before_server_start
     async def _start(app: Sanic, _: Any = None) -> None:
         if manage_database:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from hookline.errors import BadRequest
+from hookline.web.limits import MAX_DEPTH, nesting_depth
 from hookline_webhook.paths import PathError, Segment, get_path, has_path, parse_path, set_path
 
 TYPES = ("string", "number", "integer", "boolean", "object", "array")
@@ -184,8 +185,10 @@ def _json_of(kind: str, check: Callable[[Any], bool]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError(f"expected {_article(kind)} (as JSON), got {_show(text)}") from None
+        if nesting_depth(value) > MAX_DEPTH:
+            raise ValueError(f"expected {_article(kind)} nested at most {MAX_DEPTH} levels deep")
         if not check(value):
             raise ValueError(f"expected {_article(kind)}, got {_show(text)}")
         return value

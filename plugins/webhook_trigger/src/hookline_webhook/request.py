@@ -13,6 +13,7 @@ from sanic.headers import parse_content_header
 from sanic.request.form import parse_multipart_form
 
 from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
+from hookline.web.limits import MAX_DEPTH, nesting_depth
 from hookline_webhook.querystring import QueryError, parse_nested
 
 
@@ -88,8 +89,12 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
             raise InvalidBody("the JSON body is not valid UTF-8")
         try:
             context["body"] = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:
             raise InvalidBody(f"the body is not valid JSON: {exc}") from None
+        if nesting_depth(context["body"]) > MAX_DEPTH:
+            raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
     elif content_type == "application/x-www-form-urlencoded":
         if text is None:
             raise InvalidBody("the form body is not valid UTF-8")
