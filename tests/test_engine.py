@@ -211,3 +211,21 @@ async def test_a_nodes_own_timeout_is_its_error_not_the_workflows(hookline: Hook
     detailed = await hookline.run_workflow(workflow(node("d", "detailed")))
     assert detailed["status"] == "failed"
     assert detailed["error"]["when"].startswith("<object object at")
+
+
+class BrokenInit(NodeType):
+    name = "broken_init"
+
+    def __init__(self, config: Any) -> None:
+        raise RuntimeError("cannot prepare")
+
+
+@pytest.mark.parametrize("hookline_plugins", [[type("BrokenPlugin", (), {
+    "register_node_types": hookimpl(lambda self, register: register(BrokenInit))})()]])
+async def test_a_node_type_that_cannot_be_prepared_makes_the_workflow_unavailable(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "wf", "sync": True, "trigger": {"type": "webhook"}, "nodes": [node("b", "broken_init")]})
+    answer = await hookline.webhook("wf", json={})
+    assert (answer.status_code, answer.json()["error"]) == (503, "workflow_unavailable")
+    assert "node type 'broken_init' could not be prepared: RuntimeError: cannot prepare" in answer.json()["message"]
+    run = await hookline.api("POST", "/api/workflows/wf/run", json={})
+    assert run.status_code == 422

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hookline.definitions import NodeDefinition, WorkflowDefinition
-from hookline.errors import NodeError
+from hookline.errors import DefinitionError, NodeError, Problem
 from hookline.registry import TypeRegistry
 from hookline.storage.models import ExecutionStatus, JobStatus
 from hookline.types import NodeResult, NodeRun, NodeType, Reply, ReplySlot
@@ -55,7 +55,12 @@ def compile_workflow(
     """Instantiate every node's type with its config. The definition must be valid."""
 
     def build(node: NodeDefinition) -> CompiledNode:
-        instance = registry.nodes[node.type](node.config)
+        try:
+            instance = registry.nodes[node.type](node.config)
+        except Exception as exc:  # a bug in the node type: the workflow cannot run here
+            log.exception("node type %r could not be prepared for node %r", node.type, node.key)
+            problem = Problem(node.location, f"node type {node.type!r} could not be prepared: {type(exc).__name__}: {exc}")
+            raise DefinitionError([problem], subject=f"workflow {definition.key!r}") from None
         return CompiledNode(
             definition=node,
             instance=instance,
