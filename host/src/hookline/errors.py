@@ -113,6 +113,13 @@ class UnsupportedMediaType(HooklineError):
     status = 415
 
 
+class Overloaded(HooklineError):
+    """Too much work is waiting in this process: the caller should retry later."""
+
+    code = "overloaded"
+    status = 503
+
+
 class Conflict(HooklineError):
     code = "conflict"
     status = 409

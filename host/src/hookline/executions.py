@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Coroutine
 from tortoise.transactions import in_transaction
 
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
-from hookline.errors import BadRequest, NotFound
+from hookline.errors import BadRequest, NotFound, Overloaded
 from hookline.pagination import Page, page_of
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
 from hookline.types import Reply, ReplySlot
@@ -59,6 +59,8 @@ class ExecutionService:
         self.host = host
         self._tasks: set[asyncio.Task[Any]] = set()
         self._slots: asyncio.Semaphore | None = None
+        #: Background runs created and not yet holding a slot (bounded by max_backlog).
+        self._waiting = 0
 
     # --- starting ----------------------------------------------------------------------
 
@@ -94,6 +96,11 @@ class ExecutionService:
         return await asyncio.shield(self._enqueue(workflow, context))
 
     async def _enqueue(self, workflow: ActiveWorkflow, context: Any) -> int:
+        limit = self.host.settings.max_backlog
+        if self._waiting >= limit:
+            raise Overloaded(
+                f"{self._waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
+            )
         row = await Execution.create(
             workflow_id=workflow.id,
             version_id=workflow.compiled.version_id,
@@ -103,7 +110,7 @@ class ExecutionService:
             context=context,
             created_at=utcnow(),
         )
-        self._spawn(self._run_queued(row.id, (workflow.compiled, context)))
+        self._spawn_queued(row.id, (workflow.compiled, context))
         return row.id
 
     async def run_manual(self, key: str, data: Any) -> dict[str, Any]:
@@ -122,7 +129,7 @@ class ExecutionService:
         """Run executions left ``queued`` by a previous process. Returns how many."""
         ids = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values_list("id", flat=True)
         for execution_id in ids:
-            self._spawn(self._run_queued(execution_id, None))
+            self._spawn_queued(execution_id, None)
         return len(ids)
 
     async def drain(self, grace: float) -> None:
@@ -144,22 +151,35 @@ class ExecutionService:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def _spawn_queued(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+        self._waiting += 1
+        self._spawn(self._run_queued(execution_id, preloaded))
+
     async def _run_queued(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.host.settings.max_concurrent_runs)
-        async with self._slots:
-            claimed = await Execution.filter(id=execution_id, status=ExecutionStatus.QUEUED).update(
-                status=ExecutionStatus.RUNNING, started_at=utcnow()
-            )
-            if not claimed:  # another process took it
-                return
-            if preloaded is None:
-                row = await Execution.get(id=execution_id)
-                compiled = await self.host.workflows.compiled_version(row.version_id)
-                context = row.context
-            else:
-                compiled, context = preloaded
-            await self._run(execution_id, compiled, context, "async", ReplySlot(waiting=False))
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            await self._claim_and_run(execution_id, preloaded)
+        finally:
+            self._slots.release()
+
+    async def _claim_and_run(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+        claimed = await Execution.filter(id=execution_id, status=ExecutionStatus.QUEUED).update(
+            status=ExecutionStatus.RUNNING, started_at=utcnow()
+        )
+        if not claimed:  # another process took it
+            return
+        if preloaded is None:
+            row = await Execution.get(id=execution_id)
+            compiled = await self.host.workflows.compiled_version(row.version_id)
+            context = row.context
+        else:
+            compiled, context = preloaded
+        await self._run(execution_id, compiled, context, "async", ReplySlot(waiting=False))
 
     async def _run(
         self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from hookline.errors import ConfigurationError
+
 DEFAULT_DB_URL = "sqlite://hookline.db"
 
 
@@ -26,6 +28,9 @@ class Settings:
     public_url: str | None = None
     #: Background (async) executions run at once per process; more wait, queued.
     max_concurrent_runs: int = 64
+    #: Background executions a process lets wait for a run slot; past it, new async calls are
+    #: refused (503, retry later) rather than held in memory without bound.
+    max_backlog: int = 10_000
     #: Seconds shutdown waits for running executions before re-queueing them.
     shutdown_grace: float = 10.0
 
@@ -44,6 +49,9 @@ class Settings:
             )
         if env.get("HOOKLINE_PUBLIC_URL"):
             values["public_url"] = env["HOOKLINE_PUBLIC_URL"]
+        for variable, name in (("HOOKLINE_MAX_CONCURRENT_RUNS", "max_concurrent_runs"), ("HOOKLINE_MAX_BACKLOG", "max_backlog")):
+            if env.get(variable):
+                values[name] = _positive_int(variable, env[variable])
         settings = cls(**values)
         return settings.with_overrides(**overrides)
 
@@ -60,3 +68,9 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite:")
+
+
+def _positive_int(variable: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{variable} must be a whole number of at least 1, not {text!r}")
+    return int(text)

@@ -24,9 +24,8 @@ def emit(value: Any) -> None:
 def make_host(ctx: click.Context, **overrides: Any) -> Host:
     """A host with the CLI's plugins and the settings from the environment and ``overrides``
     (the flags given). Plugin commands use it too: ``make_host(click.get_current_context())``."""
-    settings = Settings.from_env(**overrides)
     try:
-        return Host(settings, pm=ctx.obj["pm"])
+        return Host(Settings.from_env(**overrides), pm=ctx.obj["pm"])
     except HooklineError as exc:
         raise click.ClickException(exc.message) from None
 

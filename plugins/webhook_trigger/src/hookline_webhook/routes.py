@@ -13,7 +13,7 @@ from sanic.response import json as json_response
 from sanic.response import raw
 
 from hookline import ExecutionStatus, Host, HooklineError, Reply
-from hookline.errors import DefinitionError, UnsupportedMediaType
+from hookline.errors import DefinitionError, Overloaded, UnsupportedMediaType
 from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
@@ -206,6 +206,8 @@ class Webhooks:
     async def _run_async(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
         try:
             execution_id = await self.host.executions.enqueue(workflow, context)
+        except Overloaded as exc:
+            return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
             return _not_recorded(workflow.key)
         configured = config.response.render(self._scope(workflow.key, execution_id, context))

@@ -1,0 +1,63 @@
+"""A flood of async calls is refused with 503 and Retry-After once too many executions wait in
+this process (max_backlog), instead of piling up in memory; everything acknowledged still runs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import pytest
+
+from hookline import NodeResult, NodeRun, NodeType, hookimpl
+from hookline.settings import Settings
+from hookline.testing import TEST_TOKEN, HooklineTestApp
+
+
+class Slow(NodeType):
+    name = "slow"
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        await asyncio.sleep(0.2)
+        return NodeResult()
+
+
+class SlowNodes:
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
+        register(Slow)
+
+
+@pytest.fixture
+def hookline_plugins() -> list[object]:
+    return [SlowNodes()]
+
+
+@pytest.fixture
+def hookline_settings(hookline_db_url: str) -> Settings:
+    return Settings(db_url=hookline_db_url, api_token=TEST_TOKEN, max_concurrent_runs=1, max_backlog=3)
+
+
+async def test_a_full_backlog_is_a_503_and_acknowledged_calls_all_run(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "busy", "trigger": {"type": "webhook"}, "nodes": [{"key": "s", "type": "slow"}]})
+    answers = [await hookline.webhook("busy", json={"n": n}) for n in range(8)]
+    refused = [a for a in answers if a.status_code == 503]
+    accepted = [a for a in answers if a.status_code == 200]
+    assert refused and accepted and len(refused) + len(accepted) == 8
+    for answer in refused:
+        assert answer.json()["error"] == "overloaded" and answer.headers["retry-after"] == "5"
+    for answer in accepted:
+        execution = await hookline.wait_for_execution(int(answer.headers["x-hookline-execution"]), timeout=20)
+        assert execution["status"] == "succeeded"
+    # once drained, calls are accepted again
+    assert (await hookline.webhook("busy", json={})).status_code == 200
+    stored = (await hookline.api("GET", "/api/executions?workflow=busy&limit=500")).json()["items"]
+    assert len(stored) == len(accepted) + 1  # a refused call left nothing behind
+
+
+def test_limits_come_from_the_environment() -> None:
+    settings = Settings.from_env({"HOOKLINE_MAX_BACKLOG": "50", "HOOKLINE_MAX_CONCURRENT_RUNS": "4"})
+    assert (settings.max_backlog, settings.max_concurrent_runs) == (50, 4)
+    from hookline.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="HOOKLINE_MAX_BACKLOG must be a whole number"):
+        Settings.from_env({"HOOKLINE_MAX_BACKLOG": "lots"})
