@@ -352,3 +352,25 @@ async def test_sixty_four_levels_are_fine(hookline: HooklineTestApp) -> None:
     body = b"[" * 64 + b"]" * 64
     response = await hookline.client.post("/api/webhooks/ev", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200
+
+
+async def test_rate_limit_answers_429_with_retry_after(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "rl", "trigger": {"type": "webhook", "config": {"rate_limit": {"requests": 2, "per": 60}}}})
+    answers = [await hookline.webhook("rl", json={}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"] == "rate_limited"
+    assert answers[2].headers["retry-after"] == "30"
+    assert len((await hookline.api("GET", "/api/executions?workflow=rl")).json()["items"]) == 2
+    # another workflow has its own budget
+    await hookline.apply({"key": "other", "trigger": {"type": "webhook", "config": {"rate_limit": {"requests": 1, "per": 1}}}})
+    assert (await hookline.webhook("other", json={})).status_code == 200
+
+
+def test_token_buckets_refill_at_the_configured_rate() -> None:
+    from hookline_webhook.ratelimit import Buckets, RateLimit
+
+    buckets, limit = Buckets(), RateLimit(requests=3, per=3.0)
+    assert [buckets.take(("k", 1), limit, now=100.0) for _ in range(3)] == [0, 0, 0]
+    assert buckets.take(("k", 1), limit, now=100.0) == pytest.approx(1.0)
+    assert buckets.take(("k", 1), limit, now=101.0) == 0  # one second gave one token back
+    assert buckets.take(("k", 2), limit, now=101.0) == 0  # a new version starts full

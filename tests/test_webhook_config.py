@@ -40,6 +40,8 @@ def definition(config: dict[str, Any], *, sync: bool = False) -> dict[str, Any]:
         ({"keep_files": "yes"}, False, "trigger.config.keep_files", "is not of type 'boolean'"),
         ({"response": {"body": "{{ $workflow.key }}"}}, False, "trigger.config", "'$workflow.key' is not known when the trigger answers"),
         ({"colour": "blue"}, False, "trigger.config", "'colour' was unexpected"),
+        ({"rate_limit": {"requests": 0, "per": 1}}, False, "trigger.config.rate_limit.requests", "less than the minimum"),
+        ({"rate_limit": {"requests": 5}}, False, "trigger.config.rate_limit", "'per' is a required property"),
     ],
 )
 async def test_config_problems_are_located(

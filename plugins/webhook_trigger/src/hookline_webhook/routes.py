@@ -20,6 +20,7 @@ from hookline.workflows import ActiveWorkflow
 from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
+from hookline_webhook.ratelimit import Buckets, retry_after
 from hookline_webhook.request import media_type, parse_request, read_body
 from hookline_webhook.signatures import verify
 from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
@@ -61,6 +62,7 @@ class Webhooks:
     def __init__(self, host: Host, captures: CaptureService) -> None:
         self.host = host
         self.captures = captures
+        self.buckets = Buckets()
         self.trigger: WebhookTrigger = host.registry.triggers[WebhookTrigger.name]  # type: ignore[assignment]
 
     async def _workflow(self, key: str) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
@@ -105,6 +107,15 @@ class Webhooks:
         denied = self._check_address(request, workflow.key, config) or self._authenticate(request, workflow.key, config)
         if denied is not None:
             return denied
+        if config.rate_limit is not None:
+            wait = self.buckets.take((workflow.key, workflow.compiled.version_id), config.rate_limit)
+            if wait:
+                return error_response(
+                    429,
+                    "rate_limited",
+                    f"workflow {workflow.key!r} accepts {config.rate_limit.requests} calls per {config.rate_limit.per:g} s; retry later",
+                    headers={"Retry-After": retry_after(wait)},
+                )
         body = await read_body(request, config.max_body_size)
         denied = self._check_signature(request, workflow.key, config, body)
         if denied is not None:

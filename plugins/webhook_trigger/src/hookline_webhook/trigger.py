@@ -14,6 +14,7 @@ from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
+from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit
 from hookline_webhook.params import (
     PARAMETER_SCHEMA,
     Parameter,
@@ -138,6 +139,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "response": {**_RESPONSE_SCHEMA, "description": "Answer of an asynchronous workflow (default: 200, body 'ok')."},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
         "timeout_response": {**_RESPONSE_SCHEMA, "description": "Answer when a sync workflow outlasts 'timeout'."},
+        "rate_limit": {**RATE_LIMIT_SCHEMA, "description": "At most 'requests' calls per 'per' seconds (per process)."},
     },
 }
 
@@ -161,6 +163,7 @@ class WebhookConfig:
     basic: Mapping[str, Any] | None
     signature: SignatureScheme | None
     ip_allowlist: IpAllowlist | None
+    rate_limit: RateLimit | None
     cors: Cors | None
     content_types: tuple[str, ...] | None
     max_body_size: int
@@ -272,6 +275,7 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
         basic=(config.get("auth") or {}).get("basic"),
         signature=compile_signature(config["signature"]) if "signature" in config else None,
         ip_allowlist=compile_allowlist(config["ip_allowlist"]) if "ip_allowlist" in config else None,
+        rate_limit=RateLimit(config["rate_limit"]["requests"], float(config["rate_limit"]["per"])) if "rate_limit" in config else None,
         cors=Cors(
             origins=tuple(cors["origins"]),
             headers=tuple(cors.get("headers", ())),
