@@ -275,10 +275,6 @@ class PluginHooks:
         return sorted(rows, key=lambda row: row["name"])
 
 
-def blocked_plugins(pm: pluggy.PluginManager) -> list[str]:
-    return sorted(name for name, plugin in pm.list_name_plugin() if plugin is None)
-
-
 async def _maybe_await(value: Any) -> None:
     if inspect.isawaitable(value):
         await value
