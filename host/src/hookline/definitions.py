@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from hookline.durations import DURATION_SCHEMA, parse_duration
 from hookline.errors import DefinitionError, Problem, TemplateError
 from hookline.templates import compile_template
 
@@ -51,6 +53,27 @@ WORKFLOW_SCHEMA: dict[str, Any] = {
         "enabled": {"type": "boolean"},
         "sync": {"type": "boolean"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        "recovery": {
+            "enum": ["requeue", "interrupt"],
+            "description": "what happens to an execution whose process died while it ran",
+        },
+        "retention": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                name: {
+                    "anyOf": [
+                        {"type": "number", "exclusiveMinimum": 0},
+                        # Both alternatives anchored at both ends: a duration followed by
+                        # anything else passed the schema and then failed to parse (a 500).
+                        {"type": "string", "pattern": f"^(?:{DURATION_SCHEMA['anyOf'][1]['pattern'][1:-1]}|forever)$"},
+                    ],
+                    "description": "a duration ('90s', '15m', '12h', '7d', '2w', or seconds) or 'forever'",
+                }
+                for name in ("default", "succeeded", "failed", "error", "cancelled", "timed_out")
+            },
+            "description": "how long finished executions are kept, per status ('default' for the others)",
+        },
         "trigger": {
             "type": "object",
             "required": ["type"],
@@ -101,6 +124,12 @@ class WorkflowDefinition:
     trigger: TriggerDefinition
     nodes: list[NodeDefinition]
     description: str = ""
+    #: ``requeue`` (run again: at-least-once) or ``interrupt`` (end it ``error``/``interrupted``)
+    #: an execution left ``running`` by a process that died.
+    recovery: str = "requeue"
+    #: Finished status (or ``default``) -> how long its executions are kept; ``None``: forever.
+    #: Statuses not named follow ``default``, else the server's HOOKLINE_RETENTION.
+    retention: dict[str, timedelta | None] = field(default_factory=dict)
 
     def walk(self) -> Iterator[NodeDefinition]:
         """Every node of the workflow, branches included, in definition order."""
@@ -116,10 +145,46 @@ class WorkflowDefinition:
             enabled=self.enabled,
             sync=self.sync,
             timeout=self.timeout,
+            recovery=self.recovery,
+        )
+        if self.retention:
+            data["retention"] = {
+                name: "forever" if span is None else _format_span(span) for name, span in self.retention.items()
+            }
+        data.update(
             trigger={"type": self.trigger.type, "config": self.trigger.config},
             nodes=[_node_to_dict(n) for n in self.nodes],
         )
         return data
+
+
+def _format_span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    # Fixed-point, never an exponent ('1e+13s', '1e-05s'), which the duration syntax refuses.
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
+
+
+def _retention(data: dict[str, Any], problems: list[Problem]) -> dict[str, timedelta | None]:
+    """The retention spans; one the schema lets through but that no ``timedelta`` can hold
+    (``1e20``, ``99999999999w``) is a problem of the definition, not a server error."""
+    spans: dict[str, timedelta | None] = {}
+    for name, value in data.items():
+        try:
+            span = None if value == "forever" else parse_duration(value)
+        except ValueError as exc:
+            problems.append(Problem(f"retention.{name}", str(exc)))
+            continue
+        except OverflowError:
+            problems.append(Problem(f"retention.{name}", f"{value!r} is too long a duration (at most 999999999 days)"))
+            continue
+        if span is not None and span <= timedelta(0):  # below a microsecond
+            problems.append(Problem(f"retention.{name}", f"{value!r} is not a positive duration"))
+            continue
+        spans[name] = span
+    return spans
 
 
 def generate_key() -> str:
@@ -147,13 +212,18 @@ def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = Non
 
     given_key = data.get("key") or key
     trigger = data["trigger"]
+    sync = data.get("sync", False)
     definition = WorkflowDefinition(
         key=given_key if isinstance(given_key, str) else generate_key(),
         title=data.get("title", ""),
         description=data.get("description", ""),
         enabled=data.get("enabled", True),
-        sync=data.get("sync", False),
+        sync=sync,
         timeout=float(data.get("timeout", DEFAULT_TIMEOUT)),
+        # A sync caller whose process died got no answer and retries; running it again in the
+        # background as well would run the event twice. Background runs are re-queued.
+        recovery=data.get("recovery", "interrupt" if sync else "requeue"),
+        retention=_retention(data.get("retention") or {}, problems),
         trigger=TriggerDefinition(type=trigger["type"], config=trigger.get("config", {})),
         nodes=[_node(n, f"nodes[{i}]") for i, n in enumerate(data.get("nodes", []))],
     )
@@ -208,6 +278,10 @@ def _message(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         return f"{error.message} (allowed: {', '.join(allowed)})" if allowed else error.message
+    parent = error.parent.schema if error.parent is not None else {}
+    if error.validator == "pattern" and isinstance(parent, dict) and "description" in parent:
+        # An alternative of a described anyOf: say what was expected, not the regular expression.
+        return f"{error.instance!r} is not {parent['description']}"
     if error.validator == "pattern" and error.schema.get("pattern") == KEY_PATTERN:
         return (
             f"{error.instance!r} is not a valid key: use 1-128 letters, digits, '_', '-' or '.', "

@@ -3,22 +3,37 @@
 The one implementation behind triggers, the API and the CLI. An execution row is written
 before the workflow runs (``running`` for a waiting caller, ``queued`` for a background run);
 when the engine is done, its jobs and final status are written in one transaction.
+
+Idempotency: a trigger may pass a :class:`Dedup` key; the row carries its digest under a unique
+constraint, so a second delivery of the same event (even a concurrent one, from another process)
+fails to insert and gets :class:`Duplicate`, naming the first execution.
+
+Recovery: each process running executions is a :class:`~hookline.storage.models.Process` row
+with a heartbeat, and marks the executions it runs as its own. Executions left ``running`` by a
+process whose heartbeat stopped are re-queued or ended ``error`` (``interrupted``) by the others,
+or by the next process to start, as their workflow's ``recovery`` says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
-from dataclasses import replace
+import os
+import secrets
+import socket
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Coroutine
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
-from hookline.errors import BadRequest, NotFound, Overloaded
+from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
 from hookline.pagination import Page, page_of
-from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
+from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow
 from hookline.types import Reply, ReplySlot
 
 if TYPE_CHECKING:
@@ -26,6 +41,59 @@ if TYPE_CHECKING:
     from hookline.workflows import ActiveWorkflow
 
 log = logging.getLogger("hookline.executions")
+
+
+#: How long an idempotency key holds unless the trigger says otherwise.
+DEFAULT_DEDUP_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Dedup:
+    """The idempotency key of a delivery (a provider's event or delivery id). Within ``window``
+    of the first delivery, another with the same key for the same workflow runs nothing."""
+
+    key: str
+    window: timedelta = DEFAULT_DEDUP_WINDOW
+
+    @property
+    def digest(self) -> str:
+        # Keys come from callers: hashed, they fit the column whatever their length or bytes.
+        return hashlib.sha256(self.key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """Where an execution stands, as stored: what a trigger needs to answer a duplicate."""
+
+    id: int
+    status: ExecutionStatus
+    mode: str
+    reply: Reply | None
+    error: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+    @classmethod
+    def of(cls, row: Execution) -> ExecutionRecord:
+        reply = Reply(**row.reply) if isinstance(row.reply, dict) else None
+        return cls(id=row.id, status=row.status, mode=row.mode, reply=reply, error=row.error)
+
+
+class Duplicate(HooklineError):
+    """The delivery's idempotency key was seen within its window: nothing was started.
+    ``execution`` is the first delivery's execution."""
+
+    code = "duplicate"
+    status = 409
+
+    def __init__(self, execution: ExecutionRecord) -> None:
+        super().__init__(
+            f"this delivery was already received: execution {execution.id} ({execution.status.value})",
+            execution=execution.id,
+        )
+        self.execution = execution
 
 
 class RunHandle:
@@ -61,21 +129,30 @@ class ExecutionService:
         self._slots: asyncio.Semaphore | None = None
         #: Background runs created and not yet holding a slot (bounded by max_backlog).
         self._waiting = 0
+        #: This process, as the owner of the executions it runs (see :meth:`open`).
+        self.process_id = secrets.token_hex(16)
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- starting ----------------------------------------------------------------------
 
-    async def start(self, workflow: ActiveWorkflow, context: Any, *, mode: str = "sync") -> RunHandle:
+    async def start(
+        self, workflow: ActiveWorkflow, context: Any, *, mode: str = "sync", dedup: Dedup | None = None
+    ) -> RunHandle:
         """Record the execution as ``running`` and run it now, in this process.
 
         With ``mode="sync"`` (or a manual run of a sync workflow) nodes can reply to the caller.
         If the caller is cancelled meanwhile (the client went away), the execution is still
         recorded and run: a row is never left ``running`` with nothing running it.
-        """
-        return await asyncio.shield(self._start(workflow, context, mode))
 
-    async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str) -> RunHandle:
+        :raises Duplicate: ``dedup`` names a delivery already received; nothing was started.
+        """
+        return await asyncio.shield(self._start(workflow, context, mode, dedup))
+
+    async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str, dedup: Dedup | None) -> RunHandle:
         now = utcnow()
-        row = await Execution.create(
+        row = await self._insert(
+            dedup,
             workflow_id=workflow.id,
             version_id=workflow.compiled.version_id,
             status=ExecutionStatus.RUNNING,
@@ -84,34 +161,92 @@ class ExecutionService:
             context=context,
             created_at=now,
             started_at=now,
+            owner=self.process_id,
         )
         slot = ReplySlot(waiting=workflow.definition.sync)
         task = self._spawn(self._run(row.id, workflow.compiled, context, mode, slot))
         return RunHandle(row.id, task, slot)
 
-    async def enqueue(self, workflow: ActiveWorkflow, context: Any) -> int:
+    async def enqueue(
+        self,
+        workflow: ActiveWorkflow,
+        context: Any,
+        *,
+        dedup: Dedup | None = None,
+        compiled: CompiledWorkflow | None = None,
+        replay_of: int | None = None,
+    ) -> int:
         """Record the execution as ``queued`` (committed when this returns) and run it in the
         background. Returns its id. Like :meth:`start`, it completes even if the caller is
-        cancelled."""
-        return await asyncio.shield(self._enqueue(workflow, context))
+        cancelled.
 
-    async def _enqueue(self, workflow: ActiveWorkflow, context: Any) -> int:
+        :param compiled: the version to run, if not the workflow's current one (replays).
+        :param replay_of: the execution this one replays.
+        :raises Duplicate: ``dedup`` names a delivery already received; nothing was queued.
+        :raises Overloaded: too many executions already wait in this process.
+        """
+        return await asyncio.shield(self._enqueue(workflow, context, dedup, compiled or workflow.compiled, replay_of))
+
+    async def _enqueue(
+        self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow, replay_of: int | None
+    ) -> int:
         limit = self.host.settings.max_backlog
         if self._waiting >= limit:
             raise Overloaded(
                 f"{self._waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
             )
-        row = await Execution.create(
+        row = await self._insert(
+            dedup,
             workflow_id=workflow.id,
-            version_id=workflow.compiled.version_id,
+            version_id=compiled.version_id,
             status=ExecutionStatus.QUEUED,
-            mode="async",
-            trigger_type=workflow.definition.trigger.type,
+            mode="replay" if replay_of is not None else "async",
+            trigger_type=compiled.definition.trigger.type,
             context=context,
             created_at=utcnow(),
+            replay_of=replay_of,
         )
-        self._spawn_queued(row.id, (workflow.compiled, context))
+        self._spawn_queued(row.id, (compiled, context))
         return row.id
+
+    async def _insert(self, dedup: Dedup | None, **values: Any) -> Execution:
+        """Create the row; with ``dedup``, under the unique (workflow, key) constraint."""
+        if dedup is None:
+            return await Execution.create(**values)
+        digest = dedup.digest
+        workflow_id = values["workflow_id"]
+        for _ in range(5):
+            now = utcnow()
+            try:
+                return await Execution.create(**values, dedup_key=digest, dedup_until=now + dedup.window)
+            except IntegrityError:
+                first = await Execution.filter(workflow_id=workflow_id, dedup_key=digest).first()
+            if first is None:  # released meanwhile: try again
+                continue
+            if first.dedup_until is not None and first.dedup_until > now and not _released(first):
+                raise Duplicate(ExecutionRecord.of(first))
+            # Expired, or its caller was told to retry: the key moves to the new delivery. The
+            # condition on dedup_key makes one of several concurrent retries the winner.
+            await Execution.filter(id=first.id, dedup_key=digest).update(dedup_key=None)
+        raise Overloaded(f"idempotency key {dedup.key!r} is contended; retry later")
+
+    async def record(self, execution_id: int) -> ExecutionRecord | None:
+        """Where execution ``execution_id`` stands, or ``None`` if there is no such execution."""
+        row = await Execution.filter(id=execution_id).only("id", "status", "mode", "reply", "error").first()
+        return None if row is None else ExecutionRecord.of(row)
+
+    async def wait_finished(self, execution_id: int, timeout: float) -> ExecutionRecord | None:
+        """Wait up to ``timeout`` seconds for an execution (run by any process) to finish; its
+        record then, or as it stands at the timeout. Polls the database, with backoff."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pause = 0.02
+        while True:
+            record = await self.record(execution_id)
+            if record is None or record.finished or loop.time() >= deadline:
+                return record
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+            pause = min(pause * 2, 0.5)
 
     async def run_manual(self, key: str, data: Any) -> dict[str, Any]:
         """``hookline run KEY``: run now, through the same engine, and return the execution.
@@ -121,8 +256,16 @@ class ExecutionService:
             raise NotFound(f"no workflow with key {key!r}", key=key)
         trigger = self.host.registry.triggers[workflow.definition.trigger.type]
         context = await trigger.manual_context(workflow.definition, data)
-        handle = await self.start(workflow, context, mode="manual")
-        await handle.outcome()
+        # From the command line, this process runs it: it must be known alive meanwhile.
+        registered = self._heartbeat is None
+        if registered:
+            await self.open(recover=False)
+        try:
+            handle = await self.start(workflow, context, mode="manual")
+            await handle.outcome()
+        finally:
+            if registered:
+                await self.close()
         return await self.get(handle.execution_id)
 
     async def resume_queued(self) -> int:
@@ -132,9 +275,98 @@ class ExecutionService:
             self._spawn_queued(execution_id, None)
         return len(ids)
 
+    # --- this process: heartbeat and recovery --------------------------------------------
+
+    async def open(self, *, recover: bool = True) -> None:
+        """Register this process and keep its heartbeat; recover what dead processes left.
+
+        Called by the server at start (``Host.start``) before anything runs. Every
+        ``heartbeat_interval`` seconds the heartbeat is renewed, and every third beat the
+        executions of processes silent for ``3 * heartbeat_interval`` are recovered.
+        """
+        self._closing = False
+        now = utcnow()
+        await Process.create(
+            id=self.process_id, hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=now, heartbeat_at=now
+        )
+        if recover:
+            await self.recover()
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat(recover))
+
+    async def close(self) -> None:
+        """Stop the heartbeat and unregister (after :meth:`drain`)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+        try:
+            await Process.filter(id=self.process_id).delete()
+        except Exception:  # the database is gone; the row expires by itself
+            log.warning("could not unregister process %s", self.process_id, exc_info=True)
+
+    async def _beat(self, recover: bool) -> None:
+        interval = self.host.settings.heartbeat_interval
+        beats = 0
+        while True:
+            await asyncio.sleep(interval)
+            beats += 1
+            try:
+                updated = await Process.filter(id=self.process_id).update(heartbeat_at=utcnow())
+                if not updated:  # declared dead during a long pause (and our work recovered)
+                    log.warning("process %s was considered dead by another; registering again", self.process_id)
+                    now = utcnow()
+                    await Process.create(
+                        id=self.process_id, hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=now, heartbeat_at=now
+                    )
+                if recover and beats % 3 == 0:
+                    await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("heartbeat or recovery failed; trying again in %g s", interval, exc_info=True)
+
+    async def recover(self) -> tuple[int, int]:
+        """Recover executions left ``running`` by processes that died: re-queue them (and run
+        them here) or end them ``error`` (``interrupted``), per their workflow's ``recovery``.
+        Returns ``(requeued, interrupted)``."""
+        lease = timedelta(seconds=3 * self.host.settings.heartbeat_interval)
+        now = utcnow()
+        alive = set(await Process.filter(heartbeat_at__gte=now - lease).values_list("id", flat=True))
+        alive.add(self.process_id)
+        rows = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id")
+        requeued = interrupted = 0
+        for row in rows:
+            if row["owner"] in alive:
+                continue
+            try:
+                compiled = await self.host.workflows.compiled_version(row["version_id"])
+                recovery = compiled.definition.recovery
+            except HooklineError as exc:  # its version can no longer be compiled here
+                log.warning("execution %s: %s; ending it", row["id"], exc)
+                compiled, recovery = None, "interrupt"
+            claim = Execution.filter(id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"])
+            if recovery == "requeue" and compiled is not None:
+                if await claim.update(status=ExecutionStatus.QUEUED, owner=None, started_at=None):
+                    requeued += 1
+                    self._spawn_queued(row["id"], None)
+            elif await claim.update(
+                status=ExecutionStatus.ERROR,
+                error={"error": "interrupted", "message": "the process running it stopped before it finished"},
+                finished_at=now,
+            ):
+                interrupted += 1
+        # Processes silent for long are forgotten (their executions were recovered above).
+        await Process.filter(heartbeat_at__lt=now - 10 * lease).delete()
+        if requeued or interrupted:
+            log.warning(
+                "recovered executions of stopped processes: %d re-queued, %d interrupted", requeued, interrupted
+            )
+        return requeued, interrupted
+
     async def drain(self, grace: float) -> None:
-        """Wait up to ``grace`` seconds for running executions, then cancel the rest (background
-        ones go back to ``queued`` and run at the next start)."""
+        """Stop starting queued runs; wait up to ``grace`` seconds for running executions, then
+        cancel the rest (background ones go back to ``queued`` and run at the next start)."""
+        self._closing = True
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
@@ -168,8 +400,10 @@ class ExecutionService:
             self._slots.release()
 
     async def _claim_and_run(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+        if self._closing:  # shutting down: it stays queued for the next start
+            return
         claimed = await Execution.filter(id=execution_id, status=ExecutionStatus.QUEUED).update(
-            status=ExecutionStatus.RUNNING, started_at=utcnow()
+            status=ExecutionStatus.RUNNING, started_at=utcnow(), owner=self.process_id
         )
         if not claimed:  # another process took it
             return
@@ -211,9 +445,11 @@ class ExecutionService:
         return outcome
 
     async def _mark(self, execution_id: int, status: ExecutionStatus) -> None:
-        finished = None if status == ExecutionStatus.QUEUED else utcnow()
-        error = None if status == ExecutionStatus.QUEUED else {"message": "the server shut down while it ran"}
-        await Execution.filter(id=execution_id).update(status=status, finished_at=finished, error=error)
+        if status == ExecutionStatus.QUEUED:
+            await Execution.filter(id=execution_id).update(status=status, owner=None, started_at=None)
+            return
+        error = {"error": "shutdown", "message": "the server shut down while it ran"}
+        await Execution.filter(id=execution_id).update(status=status, finished_at=utcnow(), error=error)
 
     @staticmethod
     async def _store(execution_id: int, outcome: Outcome) -> None:
@@ -300,6 +536,18 @@ class ExecutionService:
         }
 
 
+def _released(first: Execution) -> bool:
+    """Whether a delivery's key is free again although within its window: its caller waited
+    (sync) and was told to retry, because the execution ended without success and without a
+    reply (an internal error, a shutdown, an interruption). Retrying is what it was asked to do."""
+    return (
+        first.mode == "sync"
+        and first.status.finished
+        and first.status != ExecutionStatus.SUCCEEDED
+        and first.reply is None
+    )
+
+
 def _summary(row: Execution, workflow_key: str, version: int | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": row.id,
@@ -312,6 +560,7 @@ def _summary(row: Execution, workflow_key: str, version: int | None = None) -> d
         "started_at": row.started_at.isoformat() if row.started_at else None,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
         "duration_ms": _ms(row.started_at, row.finished_at),
+        "replay_of": row.replay_of,
     }
     if version is not None:
         data["version"] = version

@@ -62,13 +62,16 @@ class Host:
     # --- serving -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Called by the server once the database is open: plugins' ``startup``, then the
-        executions a previous process left queued."""
+        """Called by the server once the database is open: plugins' ``startup``, then this
+        process registers (recovering what dead processes left running) and runs the
+        executions left queued."""
         await self.hooks.startup(self)
+        await self.executions.open()
         resumed = await self.executions.resume_queued()
         if resumed:
             log.info("resuming %d queued execution(s) left by a previous run", resumed)
 
     async def stop(self) -> None:
         await self.executions.drain(self.settings.shutdown_grace)
+        await self.executions.close()
         await self.hooks.shutdown(self)

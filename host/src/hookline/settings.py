@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Mapping
 
+from hookline.durations import parse_duration
 from hookline.errors import ConfigurationError
 
 DEFAULT_DB_URL = "sqlite://hookline.db"
@@ -33,6 +35,12 @@ class Settings:
     max_backlog: int = 10_000
     #: Seconds shutdown waits for running executions before re-queueing them.
     shutdown_grace: float = 10.0
+    #: Seconds between a process's heartbeats. A process silent for three intervals is taken
+    #: for dead, and the executions it was running are recovered by the others.
+    heartbeat_interval: float = 10.0
+    #: How long finished executions are kept unless their workflow's ``retention`` says
+    #: otherwise; ``None`` keeps them forever.
+    retention: timedelta | None = timedelta(days=30)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -52,6 +60,11 @@ class Settings:
         for variable, name in (("HOOKLINE_MAX_CONCURRENT_RUNS", "max_concurrent_runs"), ("HOOKLINE_MAX_BACKLOG", "max_backlog")):
             if env.get(variable):
                 values[name] = _positive_int(variable, env[variable])
+        if env.get("HOOKLINE_HEARTBEAT_INTERVAL"):
+            values["heartbeat_interval"] = _duration("HOOKLINE_HEARTBEAT_INTERVAL", env["HOOKLINE_HEARTBEAT_INTERVAL"]).total_seconds()
+        if env.get("HOOKLINE_RETENTION"):
+            text = env["HOOKLINE_RETENTION"].strip()
+            values["retention"] = None if text == "forever" else _duration("HOOKLINE_RETENTION", text)
         settings = cls(**values)
         return settings.with_overrides(**overrides)
 
@@ -68,6 +81,21 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite:")
+
+
+def _duration(variable: str, text: str) -> timedelta:
+    try:
+        return parse_duration(float(text) if _is_number(text) else text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{variable}: {exc}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _positive_int(variable: str, text: str) -> int:

@@ -92,10 +92,17 @@ class Execution(Model):
     created_at = fields.DatetimeField()
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # Idempotency: unique per workflow, so a concurrent duplicate fails to insert rather than
+    # running twice; after dedup_until the same key starts a new execution.
+    dedup_key = fields.CharField(max_length=64, null=True, description="sha256 of the delivery's idempotency key")
+    dedup_until = fields.DatetimeField(null=True, description="until when dedup_key holds")
+    owner = fields.CharField(max_length=32, null=True, description="id of the process running it")
+    replay_of = fields.BigIntField(null=True, description="the execution this one replays")
 
     class Meta:
         table = "hookline_execution"
-        indexes = (("workflow_id", "id"), ("status", "id"))
+        indexes = (("workflow_id", "id"), ("status", "id"), ("created_at",))
+        unique_together = (("workflow", "dedup_key"),)
 
 
 class Job(Model):
@@ -124,6 +131,20 @@ class Job(Model):
     class Meta:
         table = "hookline_job"
         indexes = (("execution_id", "position"),)
+
+
+class Process(Model):
+    """A server process that runs executions, alive while its heartbeat is recent. Executions
+    left ``running`` by a process whose heartbeat stopped are recovered by the others."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    hostname = fields.CharField(max_length=255)
+    pid = fields.IntField()
+    started_at = fields.DatetimeField()
+    heartbeat_at = fields.DatetimeField()
+
+    class Meta:
+        table = "hookline_process"
 
 
 class Setting(Model):
