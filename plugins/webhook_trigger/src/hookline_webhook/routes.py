@@ -14,6 +14,7 @@ from sanic.response import raw
 
 from hookline import ExecutionStatus, Host, HooklineError, Reply
 from hookline.errors import DefinitionError, Overloaded, UnsupportedMediaType
+from hookline.executions import Dedup, Duplicate, ExecutionRecord
 from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
@@ -36,6 +37,9 @@ _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 RETRY_AFTER = 5
 #: Every answer names the execution it started, for support and for the API.
 EXECUTION_HEADER = "X-Hookline-Execution"
+#: Set on the answer to a duplicate delivery (same idempotency key): it ran nothing, and
+#: X-Hookline-Execution names the first delivery's execution.
+DUPLICATE_HEADER = "X-Hookline-Duplicate"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -140,9 +144,10 @@ class Webhooks:
         if challenge is not None:
             return challenge
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
+        dedup = config.idempotency.dedup(context) if config.idempotency is not None else None
         if workflow.definition.sync:
-            return await self._run_sync(workflow, config, context)
-        return await self._run_async(workflow, config, context)
+            return await self._run_sync(workflow, config, context, dedup)
+        return await self._run_async(workflow, config, context, dedup)
 
     def _authenticate(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
         if config.basic is None:
@@ -184,9 +189,15 @@ class Webhooks:
         log.info("webhook %r: signature refused: %s", key, problem)
         return error_response(401, "invalid_signature", "the request signature could not be verified")
 
-    async def _run_sync(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
+    async def _run_sync(
+        self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any], dedup: Dedup | None
+    ) -> HTTPResponse:
         try:
-            handle = await self.host.executions.start(workflow, context, mode="sync")
+            handle = await self.host.executions.start(workflow, context, mode="sync", dedup=dedup)
+        except Duplicate as duplicate:
+            return await self._sync_duplicate(workflow, config, context, duplicate.execution)
+        except Overloaded as exc:
+            return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
             return _not_recorded(workflow.key)
         try:
@@ -198,31 +209,55 @@ class Webhooks:
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
         outcome = await handle.outcome()
-        headers = {EXECUTION_HEADER: str(handle.execution_id)}
-        if outcome.status is ExecutionStatus.SUCCEEDED:
-            return json_response({"execution": handle.execution_id, "status": "succeeded"}, headers=headers)
-        error = outcome.error or {}
-        # A NodeError's message is meant for people; anything else is an internal detail that
-        # stays in the execution history.
-        detail = f": {error['message']}" if outcome.status is ExecutionStatus.FAILED and "message" in error else ""
-        return error_response(
-            500,
-            "workflow_" + outcome.status.value,
-            f"workflow {workflow.key!r} ended {outcome.status.value}{detail}",
-            headers=headers,
-            execution=handle.execution_id,
-            node=error.get("node"),
-        )
+        return _ended(workflow.key, handle.execution_id, outcome.status, outcome.error)
 
-    async def _run_async(self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse:
+    async def _sync_duplicate(
+        self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any], first: ExecutionRecord
+    ) -> HTTPResponse:
+        """A sync delivery already received: the answer the first one got, never a second run.
+        While the first still runs, wait for it (up to the trigger's ``timeout``) or refuse."""
+        if not first.finished:
+            if config.idempotency is not None and config.idempotency.while_running == "reject":
+                return error_response(
+                    409,
+                    "duplicate_in_progress",
+                    f"this delivery is already being processed (execution {first.id}); retry later for its answer",
+                    headers={"Retry-After": "1", EXECUTION_HEADER: str(first.id), DUPLICATE_HEADER: "true"},
+                    execution=first.id,
+                )
+            try:
+                first = await self.host.executions.wait_finished(first.id, config.timeout) or first
+            except Exception:
+                return _not_recorded(workflow.key)
+        if first.reply is not None:
+            response = reply_response(first.reply, execution_id=first.id)
+        elif not first.finished:
+            # Still running at the timeout: what the first caller was told too.
+            fallback = config.timeout_response.render(self._scope(workflow.key, first.id, context))
+            response = reply_response(_reply(fallback, default_status=202), execution_id=first.id)
+        else:
+            response = _ended(workflow.key, first.id, first.status, first.error)
+        response.headers[DUPLICATE_HEADER] = "true"
+        return response
+
+    async def _run_async(
+        self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any], dedup: Dedup | None
+    ) -> HTTPResponse:
+        duplicate = False
         try:
-            execution_id = await self.host.executions.enqueue(workflow, context)
+            execution_id = await self.host.executions.enqueue(workflow, context, dedup=dedup)
+        except Duplicate as exc:
+            # The same configured answer as the first delivery got; nothing runs.
+            execution_id, duplicate = exc.execution.id, True
         except Overloaded as exc:
             return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
             return _not_recorded(workflow.key)
         configured = config.response.render(self._scope(workflow.key, execution_id, context))
-        return reply_response(_reply(configured, default_status=200, default_body="ok"), execution_id=execution_id)
+        response = reply_response(_reply(configured, default_status=200, default_body="ok"), execution_id=execution_id)
+        if duplicate:
+            response.headers[DUPLICATE_HEADER] = "true"
+        return response
 
     def _scope(self, key: str, execution_id: int, context: dict[str, Any]) -> dict[str, Any]:
         """What the trigger's own answers (``response``, ``timeout_response``) can use."""
@@ -251,6 +286,25 @@ class Webhooks:
         response = json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
         _add_cors(request, config, response)
         return response
+
+
+def _ended(key: str, execution_id: int, status: ExecutionStatus, error: dict[str, Any] | None) -> HTTPResponse:
+    """The answer of a sync execution that ended without a reply."""
+    headers = {EXECUTION_HEADER: str(execution_id)}
+    if status is ExecutionStatus.SUCCEEDED:
+        return json_response({"execution": execution_id, "status": "succeeded"}, headers=headers)
+    error = error or {}
+    # A NodeError's message is meant for people; anything else is an internal detail that
+    # stays in the execution history.
+    detail = f": {error['message']}" if status is ExecutionStatus.FAILED and "message" in error else ""
+    return error_response(
+        500,
+        "workflow_" + status.value,
+        f"workflow {key!r} ended {status.value}{detail}",
+        headers=headers,
+        execution=execution_id,
+        node=error.get("node"),
+    )
 
 
 def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse | None:

@@ -13,6 +13,7 @@ from hookline.definitions import WorkflowDefinition
 from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
+from hookline_webhook.idempotency import IDEMPOTENCY_SCHEMA, Idempotency, compile_idempotency, idempotency_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit
 from hookline_webhook.params import (
@@ -140,6 +141,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
         "timeout_response": {**_RESPONSE_SCHEMA, "description": "Answer when a sync workflow outlasts 'timeout'."},
         "rate_limit": {**RATE_LIMIT_SCHEMA, "description": "At most 'requests' calls per 'per' seconds (per process)."},
+        "idempotency": IDEMPOTENCY_SCHEMA,
     },
 }
 
@@ -172,6 +174,7 @@ class WebhookConfig:
     response: Template
     timeout: float
     timeout_response: Template
+    idempotency: Idempotency | None = None
 
     def accepts(self, content_type: str) -> bool:
         if self.content_types is None:
@@ -231,6 +234,10 @@ class WebhookTrigger(TriggerType):
             problems += signature_problems(config["signature"])
         if "ip_allowlist" in config:
             problems += allowlist_problems(config["ip_allowlist"])
+        if "idempotency" in config:
+            problems += idempotency_problems(
+                config["idempotency"], signature_preset=(config.get("signature") or {}).get("preset"), sync=workflow.sync
+            )
         return problems
 
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
@@ -291,4 +298,9 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
         response=compile_template(config.get("response", {})),
         timeout=float(config.get("timeout", DEFAULT_SYNC_TIMEOUT)),
         timeout_response=compile_template(config.get("timeout_response", DEFAULT_TIMEOUT_RESPONSE)),
+        idempotency=compile_idempotency(
+            config["idempotency"], signature_preset=(config.get("signature") or {}).get("preset")
+        )
+        if "idempotency" in config
+        else None,
     )
