@@ -35,6 +35,7 @@ from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
 from hookline.pagination import Page, page_of
 from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow
 from hookline.types import Reply, ReplySlot
+from hookline.workflows import is_workflow_key
 
 if TYPE_CHECKING:
     from hookline.host import Host
@@ -232,6 +233,8 @@ class ExecutionService:
 
     async def record(self, execution_id: int) -> ExecutionRecord | None:
         """Where execution ``execution_id`` stands, or ``None`` if there is no such execution."""
+        if not 0 < execution_id < 2**63:
+            return None
         row = await Execution.filter(id=execution_id).only("id", "status", "mode", "reply", "error").first()
         return None if row is None else ExecutionRecord.of(row)
 
@@ -289,6 +292,7 @@ class ExecutionService:
         await Process.create(
             id=self.process_id, hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=now, heartbeat_at=now
         )
+        _OPEN_HERE.add(self.process_id)
         if recover:
             await self.recover()
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat(recover))
@@ -299,6 +303,7 @@ class ExecutionService:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
             self._heartbeat = None
+        _OPEN_HERE.discard(self.process_id)
         try:
             await Process.filter(id=self.process_id).delete()
         except Exception:  # the database is gone; the row expires by itself
@@ -331,7 +336,13 @@ class ExecutionService:
         Returns ``(requeued, interrupted)``."""
         lease = timedelta(seconds=3 * self.host.settings.heartbeat_interval)
         now = utcnow()
-        alive = set(await Process.filter(heartbeat_at__gte=now - lease).values_list("id", flat=True))
+        hostname = socket.gethostname()[:255]
+        alive = {
+            process["id"]
+            for process in await Process.filter(heartbeat_at__gte=now - lease).values("id", "hostname", "pid")
+            # On this machine, a process that is gone is known dead without waiting for its lease.
+            if process["id"] in _OPEN_HERE or not (process["hostname"] == hostname and _gone(process["pid"]))
+        }
         alive.add(self.process_id)
         rows = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id")
         requeued = interrupted = 0
@@ -492,7 +503,7 @@ class ExecutionService:
     ) -> Page:
         query = Execution.all()
         if workflow:
-            workflow_id = await Workflow.filter(key=workflow).values_list("id", flat=True)
+            workflow_id = await Workflow.filter(key=workflow).values_list("id", flat=True) if is_workflow_key(workflow) else []
             if not workflow_id:
                 raise NotFound(f"no workflow with key {workflow!r}", key=workflow)
             query = query.filter(workflow_id=workflow_id[0])
@@ -510,6 +521,8 @@ class ExecutionService:
             number = int(execution_id)
         except (TypeError, ValueError):
             raise NotFound(f"no execution with id {execution_id!r}") from None
+        if not 0 < number < 2**63:  # ids are positive 64-bit integers; the database refuses more
+            raise NotFound(f"no execution with id {number}", id=number)
         row = await Execution.filter(id=number).prefetch_related("workflow", "version").first()
         if row is None:
             raise NotFound(f"no execution with id {number}", id=number)
@@ -534,6 +547,25 @@ class ExecutionService:
                 for job in jobs
             ],
         }
+
+
+#: Process ids registered by this interpreter (tests run several hosts in one).
+_OPEN_HERE: set[str] = set()
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` of this machine no longer exists (or is this very process, for a
+    row not registered by this interpreter: an earlier incarnation, as a restarted container
+    reuses its pid)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
 
 
 def _released(first: Execution) -> bool:

@@ -11,6 +11,7 @@ from tortoise.queryset import QuerySet
 from hookline.errors import BadRequest
 
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ async def page_of(query: QuerySet[Any], *, limit: int, cursor: str | None) -> tu
         try:
             before = int(cursor)
         except ValueError:
-            raise BadRequest(f"cursor {cursor!r} is not one this API gave out") from None
+            before = 0
+        # Ids are positive 64-bit integers; a larger number overflows the database's (a 500).
+        if not 0 < before <= MAX_ID:
+            raise BadRequest(f"cursor {cursor!r} is not one this API gave out")
         query = query.filter(id__lt=before)
     rows: list[Model] = await query.order_by("-id").limit(limit + 1)
     if len(rows) > limit:

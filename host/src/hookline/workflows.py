@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tortoise.transactions import in_transaction
 
-from hookline.definitions import WorkflowDefinition, parse_definition
+from hookline.definitions import KEY_PATTERN, WorkflowDefinition, parse_definition
 from hookline.engine import CompiledWorkflow, compile_workflow
-from hookline.errors import Conflict, DefinitionError, NotFound, Problem
+from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem
 from hookline.pagination import Page, page_of
 from hookline.storage.models import Workflow, WorkflowVersion
 
@@ -70,6 +71,8 @@ class WorkflowService:
     async def find(self, key: str) -> ActiveWorkflow | None:
         """The workflow ``key`` with its current version compiled, or ``None``. Disabled
         workflows are returned too (``enabled`` is False) so callers can say why they refuse."""
+        if not is_workflow_key(key):  # no such row; and the column refuses a longer value (a 500)
+            return None
         row = (
             await Workflow.filter(key=key)
             .only("id", "key", "enabled", "current_version_id")
@@ -113,6 +116,8 @@ class WorkflowService:
         query = Workflow.all()
         if q:
             needle = q.strip().lower()
+            if "\x00" in needle:  # PostgreSQL refuses NUL in text (a 500); no key or title holds one
+                raise BadRequest("q must not contain a NUL character")
             if "/" in needle:  # a pasted URL: its last path segment is the id
                 needle = needle.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
             query = query.filter(search_text__contains=needle)
@@ -202,7 +207,7 @@ class WorkflowService:
     # --- helpers -----------------------------------------------------------------------
 
     async def _row(self, key: str) -> Workflow:
-        row = await Workflow.filter(key=key).first()
+        row = await Workflow.filter(key=key).first() if is_workflow_key(key) else None
         if row is None:
             raise NotFound(f"no workflow with key {key!r}", key=key)
         return row
@@ -234,6 +239,15 @@ class WorkflowService:
             "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(),
         }
+
+
+_KEY = re.compile(KEY_PATTERN)
+
+
+def is_workflow_key(key: Any) -> bool:
+    """Whether ``key`` can be a workflow's key. A URL can hold any text, and looking up one
+    longer than the key column fails in the ORM's validation instead of finding nothing."""
+    return isinstance(key, str) and _KEY.fullmatch(key) is not None
 
 
 def _digest(definition: dict[str, Any]) -> str:
