@@ -321,3 +321,22 @@ async def test_every_answer_is_nosniff_and_no_store(hookline: HooklineTestApp) -
     for answer in answers:
         assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
         assert answer.headers["cache-control"] == "no-store", answer.request.url
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "fragment"),
+    [
+        ("application/json", b'{"trigger": {"type": "webhook"}, "title": NaN}', "NaN is not valid JSON"),
+        ("application/json", b'{"trigger": {"type": "webhook"}, "x": 1e999}', "out of range"),
+        ("application/yaml", b"trigger: {type: webhook}\ndescription: .nan\n", ".nan or .inf"),
+        ("application/yaml", b"trigger: {type: webhook}\nnodes: [{key: a, type: response, config: {body: 2026-11-22}}]\n", "JSON cannot store"),
+        ("application/json", b"[" + b"0," * 100_001 + b"0]", "too many values"),
+    ],
+)
+async def test_definitions_json_cannot_hold_are_a_400(
+    hookline: HooklineTestApp, content_type: str, body: bytes, fragment: str
+) -> None:
+    answer = await hookline.api("POST", "/api/workflows", content=body, headers={"Content-Type": content_type})
+    assert answer.status_code == 400 and fragment in answer.json()["message"], answer.text
+    run = await hookline.api("POST", "/api/workflows/x/run", content=b'{"a": NaN}')
+    assert run.status_code == 400 and run.json()["error"] == "invalid_body"

@@ -133,7 +133,7 @@ async def test_a_retention_round_trips_through_its_stored_form(hookline: Any, va
 async def test_an_execution_id_beyond_64_bits_is_not_found(hookline: Any, path: str) -> None:
     await hookline.apply(sync_workflow("pay"))
     response = await hookline.api("GET", path)
-    assert response.status_code == 404, response.text
+    assert response.status_code == (403 if "webhooks" in path else 404), response.text  # status URLs need a token
 
 
 async def test_a_workflow_filter_longer_than_any_key_is_not_a_server_error(hookline: Any) -> None:

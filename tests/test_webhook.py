@@ -320,8 +320,10 @@ async def test_credentials_and_signatures_never_reach_the_history(hookline: Hook
     answer = await hookline.webhook("basic", json={"a": 1}, auth=("hook", "s3cret-pass"))
     body = b'{"b": 2}'
     signature = "sha256=" + hmac_module.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+    legacy = "sha1=" + hmac_module.new(b"gh-secret", body, hashlib.sha1).hexdigest()  # GitHub sends both
     signed = await hookline.client.post("/api/webhooks/signed", content=body, headers={
-        "Content-Type": "application/json", "X-Hub-Signature-256": signature, "Proxy-Authorization": "Basic eDp5"})
+        "Content-Type": "application/json", "X-Hub-Signature-256": signature, "X-Hub-Signature": legacy,
+        "Proxy-Authorization": "Basic eDp5"})
     for response in (answer, signed):
         assert response.status_code == 200, response.text
         stored = await hookline.wait_for_execution(int(response.headers["x-hookline-execution"]))
@@ -329,7 +331,7 @@ async def test_credentials_and_signatures_never_reach_the_history(hookline: Hook
     basic_headers = (await hookline.host.executions.get(answer.headers["x-hookline-execution"]))["context"]["headers"]
     assert basic_headers["authorization"] == "[redacted]"
     signed_headers = (await hookline.host.executions.get(signed.headers["x-hookline-execution"]))["context"]["headers"]
-    assert signed_headers["x-hub-signature-256"] == "[redacted]"
+    assert signed_headers["x-hub-signature-256"] == signed_headers["x-hub-signature"] == "[redacted]"
     assert signed_headers["proxy-authorization"] == "[redacted]"
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from typing import Any
 
 import pytest
 
+from hookline.keys import server_secret
 from hookline.testing import HooklineTestApp
 
 
@@ -82,5 +86,14 @@ async def test_a_manual_run_applies_the_declared_parameters(hookline: HooklineTe
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_parameters"
     ran = await hookline.api("POST", "/api/workflows/m/run", json={"body": {"n": 2}})
     assert ran.json()["context"]["params"] == {"count": 2}
-    status = await hookline.client.get(f"/api/webhooks/m/executions/{ran.json()['id']}")
+    url = f"/api/webhooks/m/executions/{ran.json()['id']}"
+    assert (await hookline.client.get(url)).status_code == 403  # no token
+    token = await status_token("m", ran.json()["id"])
+    status = await hookline.client.get(url, params={"token": token})
     assert status.status_code == 404  # a manual run is not the webhook's to show
+
+
+async def status_token(key: str, execution_id: int) -> str:
+    """The token of a status URL, as the webhook signs it."""
+    digest = hmac.new(await server_secret("webhook-status"), f"{key}/{execution_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()

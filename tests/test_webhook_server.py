@@ -95,7 +95,7 @@ WORKFLOWS = [
         {"key": "nap", "type": "sleep", "config": {"seconds": 1.5}},
         {"key": "late", "type": "response", "config": {"body": {"late": True}}},
     ]),
-    wf("slow-custom", {"timeout": 0.3, "timeout_response": {"status": 200, "body": {"pending": "{{ $execution.id }}"}},
+    wf("slow-custom", {"timeout": 0.3, "timeout_response": {"status": 200, "body": {"pending": "{{ $execution.id }}", "url": "{{ $execution.status_url }}"}},
                        "auth": {"basic": {"username": "u", "password": "p"}}}, sync=True, nodes=[
         {"key": "nap", "type": "sleep", "config": {"seconds": 1}},
     ]),
@@ -423,11 +423,17 @@ def test_a_slow_sync_workflow_answers_202_then_finishes(client: httpx.Client, se
 def test_custom_timeout_answer_and_a_status_url_behind_the_same_auth(client: httpx.Client, server: HooklineServer) -> None:
     response = client.post("/api/webhooks/slow-custom", json={}, headers=basic("u", "p"))
     assert response.status_code == 200
-    execution_id = response.json()["pending"]
-    assert client.get(f"/api/webhooks/slow-custom/executions/{execution_id}").status_code == 401
-    assert client.get(f"/api/webhooks/slow-custom/executions/{execution_id}", headers=basic("u", "p")).status_code == 200
+    execution_id, url = response.json()["pending"], response.json()["url"]
+    assert url.startswith(f"{server.base_url}/api/webhooks/slow-custom/executions/{execution_id}?token=")
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=basic("u", "p")).status_code == 200
+    # without the token, or with another's, nothing is shown, whether the execution exists or not
+    for wrong in (f"/api/webhooks/slow-custom/executions/{execution_id}", url.replace("?token=", "?token=x"),
+                  url.replace(f"/{execution_id}?", f"/{execution_id - 1}?")):
+        refused = client.get(wrong, headers=basic("u", "p"))
+        assert (refused.status_code, refused.json()["error"]) == (403, "invalid_token")
     # another workflow's execution is not reachable through this URL
-    assert client.get(f"/api/webhooks/nb-async/executions/{execution_id}").status_code == 404
+    assert client.get(url.replace("slow-custom", "nb-async")).status_code == 403
     assert execution(server, execution_id)["status"] == "succeeded"
 
 

@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("hookline.executions")
 
 
+#: Modes of executions run from the queue, with no caller waiting.
+BACKGROUND_MODES = ("async", "replay")
+#: A queued execution's version, context and mode, when the process that queued it runs it.
+_Preloaded = tuple[CompiledWorkflow, Any, str]
+
 #: How long an idempotency key holds unless the trigger says otherwise.
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
 
@@ -134,6 +139,8 @@ class ExecutionService:
         self.process_id = secrets.token_hex(16)
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = False
+        #: Queued executions this process has a task for.
+        self._queued_here: set[int] = set()
 
     # --- starting ----------------------------------------------------------------------
 
@@ -207,7 +214,7 @@ class ExecutionService:
             created_at=utcnow(),
             replay_of=replay_of,
         )
-        self._spawn_queued(row.id, (compiled, context))
+        self._spawn_queued(row.id, (compiled, context, row.mode))
         return row.id
 
     async def _insert(self, dedup: Dedup | None, **values: Any) -> Execution:
@@ -366,6 +373,13 @@ class ExecutionService:
                 finished_at=now,
             ):
                 interrupted += 1
+        # Executions queued by a process that did not run them (it died, or was a command
+        # that only queued them) and that no one took since: run them here. Claiming is
+        # atomic, so one taken by another process meanwhile is skipped.
+        waiting = await Execution.filter(status=ExecutionStatus.QUEUED, created_at__lt=now - lease).order_by("id").values_list("id", flat=True)
+        for execution_id in waiting:
+            if execution_id not in self._queued_here and self._waiting < self.host.settings.max_backlog:
+                self._spawn_queued(execution_id, None)
         # Processes silent for long are forgotten (their executions were recovered above).
         await Process.filter(heartbeat_at__lt=now - 10 * lease).delete()
         if requeued or interrupted:
@@ -394,11 +408,13 @@ class ExecutionService:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _spawn_queued(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+    def _spawn_queued(self, execution_id: int, preloaded: _Preloaded | None) -> None:
+        self._queued_here.add(execution_id)
         self._waiting += 1
-        self._spawn(self._run_queued(execution_id, preloaded))
+        task = self._spawn(self._run_queued(execution_id, preloaded))
+        task.add_done_callback(lambda _: self._queued_here.discard(execution_id))
 
-    async def _run_queued(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+    async def _run_queued(self, execution_id: int, preloaded: _Preloaded | None) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.host.settings.max_concurrent_runs)
         try:
@@ -410,7 +426,7 @@ class ExecutionService:
         finally:
             self._slots.release()
 
-    async def _claim_and_run(self, execution_id: int, preloaded: tuple[CompiledWorkflow, Any] | None) -> None:
+    async def _claim_and_run(self, execution_id: int, preloaded: _Preloaded | None) -> None:
         if self._closing:  # shutting down: it stays queued for the next start
             return
         claimed = await Execution.filter(id=execution_id, status=ExecutionStatus.QUEUED).update(
@@ -420,11 +436,19 @@ class ExecutionService:
             return
         if preloaded is None:
             row = await Execution.get(id=execution_id)
-            compiled = await self.host.workflows.compiled_version(row.version_id)
-            context = row.context
+            try:
+                compiled = await self.host.workflows.compiled_version(row.version_id)
+            except HooklineError as exc:  # its version cannot run here (a node type is missing)
+                log.error("execution %s cannot run: %s", execution_id, exc.message)
+                error = {"error": exc.code, "message": exc.message}
+                await Execution.filter(id=execution_id).update(
+                    status=ExecutionStatus.ERROR, error=error, finished_at=utcnow()
+                )
+                return
+            context, mode = row.context, row.mode
         else:
-            compiled, context = preloaded
-        await self._run(execution_id, compiled, context, "async", ReplySlot(waiting=False))
+            compiled, context, mode = preloaded
+        await self._run(execution_id, compiled, context, mode, ReplySlot(waiting=False))
 
     async def _run(
         self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot
@@ -436,7 +460,7 @@ class ExecutionService:
         except asyncio.CancelledError:
             # Shutdown. A background run goes back to the queue (it runs again at the next
             # start: at-least-once); a caller waiting on a sync one has gone with the server.
-            status = ExecutionStatus.QUEUED if mode == "async" else ExecutionStatus.CANCELLED
+            status = ExecutionStatus.QUEUED if mode in BACKGROUND_MODES else ExecutionStatus.CANCELLED
             await asyncio.shield(self._mark(execution_id, status))
             raise
         try:

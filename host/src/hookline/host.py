@@ -8,6 +8,7 @@ reach it as ``request.app.ctx.hookline``. Its public surface for plugin authors:
 * ``host.workflows.find(key)`` — a workflow's current version, ready to run.
 * ``host.executions.start(workflow, context)`` — run now; await ``handle.reply()``.
 * ``host.executions.enqueue(workflow, context)`` — store as queued, run in the background.
+* ``host.replays`` — replay finished executions; ``host.retention`` — purge old ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import pluggy
 from hookline.engine import Engine
 from hookline.executions import ExecutionService
 from hookline.plugins import PluginHooks, make_plugin_manager
+from hookline.replay import ReplayService
+from hookline.retention import RetentionService
 from hookline.settings import Settings
 from hookline.storage.db import check_db_url, close_database, migrate_database, open_database, tortoise_config
 from hookline.workflows import WorkflowService
@@ -37,6 +40,8 @@ class Host:
         self.engine = Engine()
         self.workflows = WorkflowService(self)
         self.executions = ExecutionService(self)
+        self.replays = ReplayService(self)
+        self.retention = RetentionService(self)
 
     @property
     def tortoise_config(self) -> dict[str, Any]:
@@ -64,14 +69,16 @@ class Host:
     async def start(self) -> None:
         """Called by the server once the database is open: plugins' ``startup``, then this
         process registers (recovering what dead processes left running) and runs the
-        executions left queued."""
+        executions left queued; then the hourly purge of old executions is scheduled."""
         await self.hooks.startup(self)
         await self.executions.open()
         resumed = await self.executions.resume_queued()
         if resumed:
             log.info("resuming %d queued execution(s) left by a previous run", resumed)
+        self.retention.start()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.executions.drain(self.settings.shutdown_grace)
         await self.executions.close()
         await self.hooks.shutdown(self)

@@ -108,7 +108,7 @@ def workflows_delete(ctx: click.Context, key: str, db_url: str | None) -> None:
 
 @cli.group()
 def executions() -> None:
-    """Inspect executions."""
+    """Inspect, replay and purge executions."""
 
 
 @executions.command("list")
@@ -137,6 +137,137 @@ def executions_show(ctx: click.Context, execution_id: str, db_url: str | None) -
     """Show one execution with its context, reply and jobs."""
     host = make_host(ctx, db_url=db_url)
     emit(run_with_database(host, lambda h: h.executions.get(execution_id)))
+
+
+@executions.command("replay")
+@click.argument("execution_id", required=False)
+@click.option("--current", is_flag=True, help="Run the workflow's current version, not the one the execution ran.")
+@click.option("--wait", is_flag=True, help="Print the finished replay(s) in full, not only their ids and statuses.")
+@click.option("--workflow", "workflow_key", metavar="KEY", help="Replay this workflow's finished executions instead of one.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["succeeded", "failed", "error", "cancelled", "timed_out"]),
+    help="With --workflow: statuses to replay (repeatable).  [default: failed, error, timed_out]",
+)
+@click.option("--since", help="With --workflow: created at or after this ISO 8601 time.")
+@click.option("--until", help="With --workflow: created before this ISO 8601 time.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="With --workflow: at most this many.")
+@click.option("--include-replayed", is_flag=True, help="With --workflow: also executions that were already replayed.")
+@db_option
+@click.pass_context
+def executions_replay(
+    ctx: click.Context,
+    execution_id: str | None,
+    current: bool,
+    wait: bool,
+    workflow_key: str | None,
+    statuses: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    include_replayed: bool,
+    db_url: str | None,
+) -> None:
+    """Replay execution ID from its stored context, or (with --workflow) a workflow's failed
+    executions oldest first; the replays run in this process before the command returns.
+
+    Exits 1 when a replay does not succeed.
+    """
+    if (execution_id is None) == (workflow_key is None):
+        raise click.UsageError("give an execution ID or --workflow KEY (not both)")
+    if execution_id is not None and (statuses or since or until or include_replayed):
+        raise click.UsageError("--status, --since, --until and --include-replayed go with --workflow")
+    from hookline.replay import PartialReplay, parse_time
+
+    version = "current" if current else "original"
+
+    async def replay(host: Host) -> Any:
+        # This process queued them, so it runs them: another process would only find them at
+        # its next start. Registered (heartbeat) meanwhile, so that if it is killed, a server
+        # recovers what it left running.
+        await host.executions.open(recover=False)
+        try:
+            partial: PartialReplay | None = None
+            if execution_id is not None:
+                replays = [await host.replays.replay(execution_id, version=version)]
+            else:
+                try:
+                    replays = await host.replays.replay_many(
+                        workflow_key or "",
+                        statuses=statuses or None,
+                        since=parse_time(since, "--since"),
+                        until=parse_time(until, "--until"),
+                        limit=limit,
+                        version=version,
+                        skip_replayed=not include_replayed,
+                    )
+                except PartialReplay as exc:  # HOOKLINE_MAX_BACKLOG below --limit: run what was queued
+                    replays, partial = exc.done, exc
+            results = []
+            for replay in replays:
+                await host.executions.wait_finished(replay.execution, timeout=float("inf"))
+                execution = await host.executions.get(replay.execution)
+                results.append(execution if wait else {**replay.to_dict(), "status": execution["status"]})
+            return results, partial
+        finally:
+            await host.executions.close()
+
+    host = make_host(ctx, db_url=db_url)
+    results, partial = run_with_database(host, replay)
+    emit(results[0] if execution_id is not None else {"workflow": workflow_key, "count": len(results), "replays": results})
+    if partial is not None:
+        click.echo(f"Error: {partial.message}", err=True)
+    if partial is not None or any(r["status"] != "succeeded" for r in results):
+        sys.exit(1)
+
+
+@executions.command("purge")
+@click.option("--workflow", help="Only this workflow's executions.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["succeeded", "failed", "error", "cancelled", "timed_out"]),
+    help="Only executions with this status (repeatable).",
+)
+@click.option("--older-than", metavar="DURATION", help="Created longer ago than this ('30d', '12h', seconds), whatever the policies.")
+@click.option("--all", "everything", is_flag=True, help="Every finished execution, of any age.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Executions deleted per transaction.")
+@db_option
+@click.pass_context
+def executions_purge(
+    ctx: click.Context,
+    workflow: str | None,
+    statuses: tuple[str, ...],
+    older_than: str | None,
+    everything: bool,
+    dry_run: bool,
+    batch: int,
+    db_url: str | None,
+) -> None:
+    """Delete finished executions with their jobs: by the retention policies (each workflow's
+    'retention', else HOOKLINE_RETENTION), or older than --older-than, or --all.
+
+    Queued and running executions, and those whose idempotency key still holds, are kept.
+    """
+    from hookline.retention import parse_age
+
+    host = make_host(ctx, db_url=db_url)
+    result = run_with_database(
+        host,
+        lambda h: h.retention.purge(
+            workflow=workflow,
+            statuses=statuses or None,
+            older_than=parse_age(older_than) if older_than else None,
+            everything=everything,
+            dry_run=dry_run,
+            batch=batch,
+        ),
+    )
+    emit(result.to_dict())
 
 
 @cli.command()

@@ -2,12 +2,13 @@
 
 Every route but ``/openapi.json`` and ``/api/health`` needs ``Authorization: Bearer <token>``.
 Handlers only translate HTTP to the services the CLI uses too (``host.workflows``,
-``host.executions``).
+``host.executions``, ``host.replays``, ``host.retention``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Callable
 
 import yaml
@@ -15,15 +16,21 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import empty
 from sanic.response import json as json_response
 
-from hookline.errors import BadRequest, InvalidBody
+from hookline.errors import BadRequest, InvalidBody, Overloaded
 from hookline.hookspecs import hookimpl
 from hookline.host import Host
 from hookline.pagination import parse_limit
+from hookline.replay import BULK_REPLAY_SCHEMA, DEFAULT_WAIT, REPLAY_SCHEMA, check_body, parse_time
+from hookline.retention import DEFAULT_BATCH, parse_age
 from hookline.web.auth import require_token
-from hookline.web.limits import MAX_DEPTH, nesting_depth
+from hookline.web.errors import error_response
+from hookline.web.limits import check_json
 from hookline.web.openapi import openapi_document
 
 PUBLIC_PATHS = frozenset({"/openapi.json", "/api/health"})
+#: Seconds an overloaded caller is asked to wait before trying again.
+RETRY_AFTER = 5
+_TRUE = ("1", "true", "yes")
 
 
 @hookimpl
@@ -93,10 +100,60 @@ def build_blueprint(host: Host) -> Blueprint:
         )
         return json_response(page.to_dict())
 
+    @bp.delete("/api/executions")
+    async def purge_executions(request: Request) -> HTTPResponse:
+        """Delete finished executions: by retention policy, or older than ``older_than``, or
+        ``all``; narrowed by ``workflow`` and ``status``. ``dry_run`` only counts."""
+        older_than = request.args.get("older_than")
+        batch = request.args.get("batch")
+        result = await host.retention.purge(
+            workflow=request.args.get("workflow"),
+            statuses=_list_arg(request, "status"),
+            older_than=parse_age(older_than) if older_than not in (None, "") else None,
+            everything=_flag(request, "all"),
+            dry_run=_flag(request, "dry_run"),
+            batch=_int_arg("batch", batch) if batch not in (None, "") else DEFAULT_BATCH,
+        )
+        return json_response(result.to_dict())
+
     @bp.get("/api/executions/<execution_id>")
     async def get_execution(request: Request, execution_id: str) -> HTTPResponse:
         """One execution with its context, reply and jobs."""
         return json_response(await host.executions.get(execution_id))
+
+    @bp.post("/api/executions/<execution_id>/replay")
+    async def replay_execution(request: Request, execution_id: str) -> HTTPResponse:
+        """Queue a replay of a finished execution from its stored context; with ``wait``,
+        answer with the replay once it has finished."""
+        options = check_body(_json_body(request) if request.body else {}, REPLAY_SCHEMA)
+        try:
+            replay = await host.replays.replay(execution_id, version=options.get("version", "original"))
+        except Overloaded as exc:
+            return _overloaded(exc)
+        if not (options.get("wait") or _flag(request, "wait")):
+            return json_response(replay.to_dict(), status=202)
+        record = await host.executions.wait_finished(replay.execution, options.get("timeout", DEFAULT_WAIT))
+        execution = await host.executions.get(replay.execution)
+        return json_response(execution, status=200 if record is not None and record.finished else 202)
+
+    @bp.post("/api/workflows/<key>/replay")
+    async def replay_executions(request: Request, key: str) -> HTTPResponse:
+        """Queue replays of a workflow's finished executions (by default those that failed),
+        oldest first."""
+        options = check_body(_json_body(request) if request.body else {}, BULK_REPLAY_SCHEMA)
+        try:
+            replays = await host.replays.replay_many(
+                key,
+                statuses=options.get("status"),
+                since=parse_time(options.get("since"), "since"),
+                until=parse_time(options.get("until"), "until"),
+                limit=options.get("limit", 1000),
+                version=options.get("version", "original"),
+                skip_replayed=options.get("skip_replayed", True),
+            )
+        except Overloaded as exc:
+            return _overloaded(exc)
+        return json_response({"workflow": key, "count": len(replays), "replays": [r.to_dict() for r in replays]}, status=202)
 
     @bp.get("/api/plugins")
     async def list_plugins(request: Request) -> HTTPResponse:
@@ -107,13 +164,46 @@ def build_blueprint(host: Host) -> Blueprint:
     return bp
 
 
+def _flag(request: Request, name: str) -> bool:
+    return (request.args.get(name) or "").lower() in _TRUE
+
+
+def _list_arg(request: Request, name: str) -> list[str]:
+    """``?status=a&status=b`` or ``?status=a,b``."""
+    return [part.strip() for value in request.args.getlist(name, []) for part in value.split(",") if part.strip()]
+
+
+def _int_arg(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _overloaded(exc: Overloaded) -> HTTPResponse:
+    return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)}, **exc.details)
+
+
 def _json_body(request: Request) -> Any:
     try:
-        return json.loads(request.body)
+        data = json.loads(request.body, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise InvalidBody("the request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
+    check_json(data, "the request body")
+    return data
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def _definition_body(request: Request) -> Any:
@@ -127,8 +217,13 @@ def _definition_body(request: Request) -> Any:
             raise InvalidBody("the request body is nested too deeply") from None
         except yaml.YAMLError as exc:
             raise InvalidBody(f"the request body is not valid YAML: {exc}") from None
+        check_json(data, "the definition")
+        try:  # YAML has .nan and .inf, which JSON (and so storage) has not
+            json.dumps(data, allow_nan=False)
+        except ValueError:
+            raise InvalidBody("the definition holds .nan or .inf, which JSON cannot store") from None
+        except TypeError as exc:  # dates, binary and other YAML-only types
+            raise InvalidBody(f"the definition holds a value JSON cannot store: {exc}") from None
     else:
         data = _json_body(request)
-    if nesting_depth(data) > MAX_DEPTH:
-        raise InvalidBody(f"the definition is nested deeper than {MAX_DEPTH} levels")
     return data

@@ -13,6 +13,7 @@ from typing import Any
 
 import pluggy
 from sanic import Sanic
+from sanic.config import Config
 
 from hookline.host import Host
 from hookline.settings import Settings
@@ -20,6 +21,28 @@ from hookline.web.errors import JSONErrorHandler
 
 log = logging.getLogger("hookline")
 _app_numbers = itertools.count(1)
+
+#: Sanic's limits and timers, chosen rather than inherited. Each can be overridden from the
+#: environment as ``SANIC_<NAME>`` (``SANIC_REQUEST_TIMEOUT=5``), which Sanic reads over these.
+SERVER_LIMITS: dict[str, int | float] = {
+    # Bodies of the routes Sanic buffers: the management API (workflow definitions, manual run
+    # inputs). Webhook routes are streamed: Sanic lifts this limit for them and each workflow's
+    # max_body_size applies instead, however large; past it the connection is closed unread.
+    "REQUEST_MAX_SIZE": 10 * 1024 * 1024,
+    # The request line and headers (the query string included); Sanic answers 413 beyond.
+    "REQUEST_MAX_HEADER_SIZE": 8192,
+    # Silence allowed while headers arrive (then 408 and the connection closes), and, on
+    # webhook routes, while the body arrives. An idle timer: a client trickling a byte at a
+    # time is not cut off by it; a reverse proxy's absolute deadlines are the cure for that.
+    "REQUEST_TIMEOUT": 15,
+    # Silence allowed while a handler works. A sync webhook waits for its workflow's reply up
+    # to its trigger's timeout (at most 300 s), so this must be longer, or Sanic would answer
+    # 503 first; it also bounds a stalled body on the management API.
+    "RESPONSE_TIMEOUT": 330,
+    # Idle keep-alive connections: longer than the 60-75 s idle timeouts of load balancers and
+    # nginx, so that the proxy rather than us closes them (the other way round races into 502s).
+    "KEEP_ALIVE_TIMEOUT": 120,
+}
 
 
 def create_app(
@@ -40,7 +63,9 @@ def create_app(
         ``after_server_stop``. Tests that own the database pass ``False``.
     """
     host = host or Host(settings, pm=pm)
-    app = Sanic(name or f"hookline_{next(_app_numbers)}", error_handler=JSONErrorHandler())
+    app = Sanic(
+        name or f"hookline_{next(_app_numbers)}", config=Config(defaults=SERVER_LIMITS), error_handler=JSONErrorHandler()
+    )
     app.config.FALLBACK_ERROR_FORMAT = "json"
     # sanic-ext switches itself on when pydantic happens to be installed; we use none of it.
     app.config.AUTO_EXTEND = False

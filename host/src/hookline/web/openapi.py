@@ -13,6 +13,7 @@ from sanic import Sanic
 
 from hookline.definitions import WORKFLOW_SCHEMA
 from hookline.plugins import host_version
+from hookline.replay import BULK_REPLAY_SCHEMA, REPLAY_SCHEMA
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _KEY = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -36,6 +37,14 @@ def _page(item: str) -> dict[str, Any]:
         },
     }
 
+
+#: 503 with ``Retry-After``: too much work waits in the server process.
+_OVERLOADED = {
+    **_json({"$ref": "#/components/schemas/Error"}, "Overloaded: retry after Retry-After seconds"),
+    "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
+}
+_EXECUTION_ID = {"name": "execution_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_FLAG = {"type": "string", "enum": ["1", "true", "yes", "0", "false", "no"]}
 
 _DEFINITION_BODY = {
     "required": True,
@@ -78,6 +87,17 @@ MANAGEMENT_PATHS: dict[str, Any] = {
             "responses": {"200": _json({"$ref": "#/components/schemas/Execution"}), "400": _ERROR, "401": _ERROR, "404": _ERROR},
         },
     },
+    "/api/workflows/{key}/replay": {
+        "parameters": [_KEY],
+        "post": {
+            "summary": "Replay a workflow's finished executions (by default the failed ones), oldest first",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": BULK_REPLAY_SCHEMA}}},
+            "responses": {
+                "202": _json({"$ref": "#/components/schemas/BulkReplay"}, "Queued"),
+                "400": _ERROR, "401": _ERROR, "404": _ERROR, "503": _OVERLOADED,
+            },
+        },
+    },
     "/api/executions": {
         "get": {
             "summary": "List executions, newest first",
@@ -88,10 +108,44 @@ MANAGEMENT_PATHS: dict[str, Any] = {
             ],
             "responses": {"200": _json(_page("ExecutionSummary")), "400": _ERROR, "401": _ERROR, "404": _ERROR},
         },
+        "delete": {
+            "summary": "Delete finished executions: by retention policy, older than an age, or all",
+            "description": (
+                "Without `older_than` or `all`, applies the retention policies (each workflow's `retention`, "
+                "else the server's default), as the server does every hour. Queued and running executions, and "
+                "executions whose idempotency key still holds, are never deleted."
+            ),
+            "parameters": [
+                {"name": "older_than", "in": "query", "schema": {"type": "string"}, "description": "a duration ('30d', '12h', seconds): created longer ago, whatever the policies"},
+                {"name": "all", "in": "query", "schema": _FLAG, "description": "every finished execution, of any age"},
+                {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True, "description": "finished statuses (repeat, or comma-separated)"},
+                {"name": "dry_run", "in": "query", "schema": _FLAG, "description": "count, delete nothing"},
+                {"name": "batch", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}, "description": "executions deleted per transaction"},
+            ],
+            "responses": {"200": _json({"$ref": "#/components/schemas/PurgeResult"}), "400": _ERROR, "401": _ERROR, "404": _ERROR},
+        },
     },
     "/api/executions/{execution_id}": {
-        "parameters": [{"name": "execution_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "parameters": [_EXECUTION_ID],
         "get": {"summary": "One execution with its jobs", "responses": {"200": _json({"$ref": "#/components/schemas/Execution"}), "401": _ERROR, "404": _ERROR}},
+    },
+    "/api/executions/{execution_id}/replay": {
+        "parameters": [_EXECUTION_ID],
+        "post": {
+            "summary": "Replay a finished execution from its stored context",
+            "description": (
+                "Queues a new execution (mode `replay`, `replay_of` this one) of the original version or the current one. "
+                "With `wait` (body, or `?wait=true`), answers once it has finished (200), or as it stands after `timeout` (202)."
+            ),
+            "parameters": [{"name": "wait", "in": "query", "schema": _FLAG}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": REPLAY_SCHEMA}}},
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Execution"}, "The finished replay (with wait)"),
+                "202": _json({"oneOf": [{"$ref": "#/components/schemas/Replay"}, {"$ref": "#/components/schemas/Execution"}]}, "Queued (or, with wait, not finished yet)"),
+                "400": _ERROR, "401": _ERROR, "404": _ERROR, "409": _ERROR, "503": _OVERLOADED,
+            },
+        },
     },
     "/api/plugins": {
         "get": {
@@ -166,13 +220,45 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "integer"},
             "workflow": {"type": "string"},
             "status": {"$ref": "#/components/schemas/ExecutionStatus"},
-            "mode": {"type": "string", "enum": ["sync", "async", "manual"]},
+            "mode": {"type": "string", "enum": ["sync", "async", "manual", "replay"]},
             "trigger": {"type": "string"},
             "error": {"type": ["object", "null"]},
             "created_at": _TIMESTAMP,
             "started_at": _MAYBE_TIMESTAMP,
             "finished_at": _MAYBE_TIMESTAMP,
             "duration_ms": {"type": ["number", "null"]},
+            "replay_of": {"type": ["integer", "null"], "description": "the execution this one replays"},
+        },
+    },
+    "Replay": {
+        "type": "object",
+        "required": ["execution", "replay_of", "workflow", "version", "status"],
+        "properties": {
+            "execution": {"type": "integer", "description": "the new execution"},
+            "replay_of": {"type": "integer"},
+            "workflow": {"type": "string"},
+            "version": {"type": "integer", "description": "the version it runs"},
+            "status": {"type": "string", "enum": ["queued"]},
+        },
+    },
+    "BulkReplay": {
+        "type": "object",
+        "required": ["workflow", "count", "replays"],
+        "properties": {
+            "workflow": {"type": "string"},
+            "count": {"type": "integer"},
+            "replays": {"type": "array", "items": {"$ref": "#/components/schemas/Replay"}},
+        },
+    },
+    "PurgeResult": {
+        "type": "object",
+        "required": ["deleted", "dry_run", "protected", "workflows", "statuses"],
+        "properties": {
+            "deleted": {"type": "integer", "description": "executions deleted (with dry_run: that would be)"},
+            "dry_run": {"type": "boolean"},
+            "protected": {"type": "integer", "description": "matching executions kept because their idempotency key still holds"},
+            "workflows": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "statuses": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
     },
     "Execution": {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from hookline.errors import BadRequest
-from hookline.web.limits import MAX_DEPTH, nesting_depth
+from hookline.web.limits import MAX_DEPTH, MAX_VALUES, json_shape
 from hookline_webhook.paths import PathError, Segment, get_path, has_path, parse_path, set_path
 
 TYPES = ("string", "number", "integer", "boolean", "object", "array")
@@ -187,8 +187,11 @@ def _json_of(kind: str, check: Callable[[Any], bool]) -> Callable[[str], Any]:
             value = json.loads(text)
         except (ValueError, RecursionError):
             raise ValueError(f"expected {_article(kind)} (as JSON), got {_show(text)}") from None
-        if nesting_depth(value) > MAX_DEPTH:
+        shape = json_shape(value)
+        if shape.depth > MAX_DEPTH:
             raise ValueError(f"expected {_article(kind)} nested at most {MAX_DEPTH} levels deep")
+        if shape.values > MAX_VALUES:
+            raise ValueError(f"expected {_article(kind)} of at most {MAX_VALUES} values")
         if not check(value):
             raise ValueError(f"expected {_article(kind)}, got {_show(text)}")
         return value

@@ -14,14 +14,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+from hookline.web.limits import MAX_PARAMETERS
 from hookline_webhook.paths import MAX_INDEX, PathError, Segment, parse_path
 
 #: More pairs than this are refused (a query of a million pairs is an attack, not a webhook).
-MAX_PAIRS = 1000
+MAX_PAIRS = MAX_PARAMETERS
 
 
 class QueryError(ValueError):
     pass
+
+
+class TooManyPairs(QueryError):
+    """More than :data:`MAX_PAIRS` pairs."""
 
 
 def parse_nested(text: str) -> dict[str, Any]:
@@ -31,7 +36,7 @@ def parse_nested(text: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise QueryError("a percent-encoded value is not valid UTF-8") from None
     except ValueError as exc:
-        raise QueryError(f"too many parameters (more than {MAX_PAIRS})") from exc
+        raise TooManyPairs(f"too many parameters (more than {MAX_PAIRS})") from exc
     result: dict[str, Any] = {}
     for key, value in pairs:
         _insert(result, key, value)

@@ -3,18 +3,20 @@ method, headers, nested query, body by content type, raw body, multipart files."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 from urllib.parse import quote
 
 from sanic import Request
+from sanic.exceptions import RequestTimeout
 from sanic.headers import parse_content_header
 from sanic.request.form import parse_multipart_form
 
 from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
-from hookline.web.limits import MAX_DEPTH, nesting_depth
-from hookline_webhook.querystring import QueryError, parse_nested
+from hookline.web.limits import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json
+from hookline_webhook.querystring import QueryError, TooManyPairs, parse_nested
 
 
 class InvalidQuery(BadRequest):
@@ -23,27 +25,46 @@ class InvalidQuery(BadRequest):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it is known to exceed ``limit`` bytes: from
-    ``Content-Length`` before reading anything, or while reading a chunked body."""
+    ``Content-Length`` before reading anything, or while reading a chunked body. A sender that
+    goes silent mid-body for longer than the server's ``REQUEST_TIMEOUT`` gets a 408 (Sanic's
+    own timer on a streamed route is ``RESPONSE_TIMEOUT``, long enough for a sync answer)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(limit), limit=limit)
+        raise _too_large(request, limit)
     if request.stream is None:
         body = request.body or b""
         if len(body) > limit:
-            raise PayloadTooLarge(_too_large(limit), limit=limit)
+            raise _too_large(request, limit)
         return body
+    idle = float(request.app.config.REQUEST_TIMEOUT)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream:
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(_too_large(limit), limit=limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(idle) as deadline:
+            async for chunk in request.stream:
+                deadline.reschedule(asyncio.get_running_loop().time() + idle)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(request, limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        _close_after_answer(request)
+        raise RequestTimeout(f"the body stopped arriving for {idle:g} s") from None
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> str:
-    return f"the body is larger than this webhook accepts ({limit} bytes; see max_body_size)"
+def _too_large(request: Request, limit: int) -> PayloadTooLarge:
+    _close_after_answer(request)
+    return PayloadTooLarge(f"the body is larger than this webhook accepts ({limit} bytes; see max_body_size)", limit=limit)
+
+
+def _close_after_answer(request: Request) -> None:
+    """After answering, Sanic reads and discards what is left of a body, up to its
+    ``REQUEST_MAX_SIZE``. A body refused for its size or its pace is not worth that: a limit of
+    0 makes Sanic close the connection instead."""
+    stream = request.stream
+    if stream is not None and hasattr(stream, "request_max_size"):
+        stream.request_max_size = 0
 
 
 def media_type(request: Request) -> str:
@@ -67,6 +88,8 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
     storable = text if text is not None and "\x00" not in text else None
     try:
         query = parse_nested(request.query_string)
+    except TooManyPairs as exc:
+        raise TooManyParameters(f"the query string has {exc}", limit=MAX_PARAMETERS) from None
     except QueryError as exc:
         raise InvalidQuery(f"the query string is not valid: {exc}") from None
     context: dict[str, Any] = {
@@ -88,18 +111,19 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         if text is None:
             raise InvalidBody("the JSON body is not valid UTF-8")
         try:
-            context["body"] = json.loads(text, parse_constant=_reject_constant)
+            context["body"] = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
             raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:
             raise InvalidBody(f"the body is not valid JSON: {exc}") from None
-        if nesting_depth(context["body"]) > MAX_DEPTH:
-            raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
+        check_json(context["body"])
     elif content_type == "application/x-www-form-urlencoded":
         if text is None:
             raise InvalidBody("the form body is not valid UTF-8")
         try:
             context["body"] = parse_nested(text)
+        except TooManyPairs as exc:
+            raise TooManyParameters(f"the form body has {exc}", limit=MAX_PARAMETERS) from None
         except QueryError as exc:
             raise InvalidBody(f"the form body is not valid: {exc}") from None
     elif content_type == "multipart/form-data":
@@ -120,10 +144,17 @@ def _multipart(request: Request, body: bytes, keep_files: bool) -> tuple[dict[st
     boundary = options.get("boundary")
     if not boundary:
         raise InvalidBody("the multipart body has no boundary in its Content-Type")
+    delimiter = b"--" + str(boundary).encode("utf-8")
+    # Counted before parsing (a boundary never occurs inside a part), so that a flood of tiny
+    # parts is refused without building them; the last delimiter closes the body.
+    if body.count(delimiter) - 1 > MAX_PARAMETERS:
+        raise _too_many_parts()
     try:
-        fields, files = parse_multipart_form(body, str(boundary).encode("utf-8"))
+        fields, files = parse_multipart_form(body, delimiter[2:])
     except (ValueError, UnicodeDecodeError, LookupError) as exc:
         raise InvalidBody(f"the multipart body is not valid: {exc}") from None
+    if sum(map(len, fields.values())) + sum(map(len, files.values())) > MAX_PARAMETERS:
+        raise _too_many_parts()
     if not fields and not files and body.strip():
         raise InvalidBody("the multipart body has no parts (is the boundary right?)")
     pairs = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, values in fields.items() for value in values)
@@ -141,14 +172,34 @@ def _multipart(request: Request, body: bytes, keep_files: bool) -> tuple[dict[st
     return decoded, kept
 
 
+def _too_many_parts() -> TooManyParameters:
+    return TooManyParameters(
+        f"the multipart body has too many parts (more than {MAX_PARAMETERS})", limit=MAX_PARAMETERS
+    )
+
+
 def _headers(request: Request) -> dict[str, str]:
     """Names lower-cased; a header sent several times becomes one comma-separated value
     (RFC 9110 section 5.3)."""
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
-        name = name.lower()
+        name = _latin1(name).lower()
+        value = _latin1(value)
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def _latin1(text: str) -> str:
+    """A header that is not UTF-8 (HTTP allows any byte from 0x80 as obs-text) reaches us with
+    its bytes escaped as lone surrogates, which no database stores: read it as ISO-8859-1
+    instead, the historical charset of HTTP headers, which maps each byte to one character."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    return text
 
 
 def unstorable(value: Any) -> str | None:
@@ -168,3 +219,12 @@ def unstorable(value: Any) -> str | None:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number; one too large for a double (``1e999``) would become infinity, which JSON
+    cannot hold and PostgreSQL refuses to store."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value

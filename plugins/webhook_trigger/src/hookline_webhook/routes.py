@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import time
 from typing import Any, Iterator
@@ -15,6 +18,7 @@ from sanic.response import raw
 from hookline import ExecutionStatus, Host, HooklineError, Reply
 from hookline.errors import DefinitionError, Overloaded, UnsupportedMediaType
 from hookline.executions import Dedup, Duplicate, ExecutionRecord
+from hookline.keys import server_secret
 from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
@@ -68,6 +72,20 @@ class Webhooks:
         self.captures = captures
         self.buckets = Buckets()
         self.trigger: WebhookTrigger = host.registry.triggers[WebhookTrigger.name]  # type: ignore[assignment]
+        self._status_key: bytes | None = None
+
+    async def status_key(self) -> bytes:
+        """The key that signs status URLs (one per database, read once)."""
+        if self._status_key is None:
+            self._status_key = await server_secret("webhook-status")
+        return self._status_key
+
+    def status_token(self, key: str, execution_id: int) -> str:
+        """What a status URL carries so that only who was given it can read it (execution ids
+        are sequential: without it, any caller could read every answer)."""
+        assert self._status_key is not None, "status_key() is awaited before any execution starts"
+        digest = hmac.new(self._status_key, f"{key}/{execution_id}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
     async def _workflow(self, key: str) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
         try:
@@ -93,6 +111,11 @@ class Webhooks:
         if isinstance(found, HTTPResponse):
             return found
         workflow, config = found
+        if self._status_key is None:
+            try:
+                await self.status_key()
+            except Exception:  # the database is unreachable
+                return _not_recorded(key)
         try:
             response = await self._answer(request, workflow, config)
         except HooklineError as exc:
@@ -261,7 +284,8 @@ class Webhooks:
 
     def _scope(self, key: str, execution_id: int, context: dict[str, Any]) -> dict[str, Any]:
         """What the trigger's own answers (``response``, ``timeout_response``) can use."""
-        status_url = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}"
+        token = self.status_token(key, execution_id)
+        status_url = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}?token={token}"
         return {"execution": {"id": execution_id, "status_url": status_url}, "context": context}
 
     async def status(self, request: Request, key: str, execution_id: int) -> HTTPResponse:
@@ -274,6 +298,17 @@ class Webhooks:
         denied = self._check_address(request, key, config) or self._authenticate(request, key, config)
         if denied is not None:
             return denied
+        try:
+            await self.status_key()
+        except Exception:
+            return _not_recorded(key)
+        given = request.args.get("token") or ""
+        if not hmac.compare_digest(given.encode(), self.status_token(key, execution_id).encode()):
+            return error_response(
+                403,
+                "invalid_token",
+                "this status URL's token is missing or wrong; use the status_url the webhook answered with",
+            )
         try:
             execution = await self.host.executions.get(execution_id)
         except HooklineError:
@@ -341,6 +376,8 @@ def _redact(headers: dict[str, str], config: WebhookConfig) -> None:
     names = list(_CREDENTIAL_HEADERS)
     if config.signature is not None:
         names.append(config.signature.header.lower())
+        if config.signature.preset == "github":  # GitHub also sends the legacy SHA-1 signature
+            names.append("x-hub-signature")
     for name in names:
         if name in headers:
             headers[name] = REDACTED
