@@ -100,7 +100,7 @@ async def test_queued_executions_left_behind_run_at_start(hookline_db_url: str, 
         for row in rows:
             execution = await asyncio.to_thread(poll_execution, server, row.id)
             assert execution["status"] == "succeeded", execution
-        assert "resuming 3 queued execution(s)" in server.log()
+        assert "3 queued taken over" in server.log()
     finally:
         server.stop()
 

@@ -102,6 +102,10 @@ class Duplicate(HooklineError):
         self.execution = execution
 
 
+class _NotOwned(Exception):
+    """The execution is no longer this process's to finish."""
+
+
 class RunHandle:
     """A started execution. A trigger awaits :meth:`reply` to answer its caller."""
 
@@ -141,6 +145,8 @@ class ExecutionService:
         self._closing = False
         #: Queued executions this process has a task for.
         self._queued_here: set[int] = set()
+        #: Whether the heartbeat also recovers what dead processes left (every third beat).
+        self.recovering = False
 
     # --- starting ----------------------------------------------------------------------
 
@@ -155,7 +161,15 @@ class ExecutionService:
 
         :raises Duplicate: ``dedup`` names a delivery already received; nothing was started.
         """
+        self._check_open()
         return await asyncio.shield(self._start(workflow, context, mode, dedup))
+
+    def _check_open(self) -> None:
+        if self._heartbeat is None:
+            raise RuntimeError(
+                "executions can only start in a registered process: await host.executions.open() first "
+                "(the server does it at start)"
+            )
 
     async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str, dedup: Dedup | None) -> RunHandle:
         now = utcnow()
@@ -193,6 +207,7 @@ class ExecutionService:
         :raises Duplicate: ``dedup`` names a delivery already received; nothing was queued.
         :raises Overloaded: too many executions already wait in this process.
         """
+        self._check_open()
         return await asyncio.shield(self._enqueue(workflow, context, dedup, compiled or workflow.compiled, replay_of))
 
     async def _enqueue(
@@ -213,6 +228,8 @@ class ExecutionService:
             context=context,
             created_at=utcnow(),
             replay_of=replay_of,
+            # The process that will run it: if it dies first, another adopts it (recover).
+            owner=self.process_id,
         )
         self._spawn_queued(row.id, (compiled, context, row.mode))
         return row.id
@@ -278,34 +295,28 @@ class ExecutionService:
                 await self.close()
         return await self.get(handle.execution_id)
 
-    async def resume_queued(self) -> int:
-        """Run executions left ``queued`` by a previous process. Returns how many."""
-        ids = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values_list("id", flat=True)
-        for execution_id in ids:
-            self._spawn_queued(execution_id, None)
-        return len(ids)
-
     # --- this process: heartbeat and recovery --------------------------------------------
 
     async def open(self, *, recover: bool = True) -> None:
-        """Register this process and keep its heartbeat; recover what dead processes left.
+        """Register this process and keep its heartbeat; with ``recover``, take over what dead
+        processes left (see :meth:`recover`), now and every third heartbeat.
 
-        Called by the server at start (``Host.start``) before anything runs. Every
-        ``heartbeat_interval`` seconds the heartbeat is renewed, and every third beat the
-        executions of processes silent for ``3 * heartbeat_interval`` are recovered.
+        Called by the server at start (``Host.start``) before anything runs, and by commands
+        that run executions themselves (``hookline run``) with ``recover=False``. Starting an
+        execution before this is refused: another process would take it for abandoned.
         """
         self._closing = False
-        now = utcnow()
-        await Process.create(
-            id=self.process_id, hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=now, heartbeat_at=now
-        )
+        await self._register()
         _OPEN_HERE.add(self.process_id)
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
         if recover:
             await self.recover()
-        self._heartbeat = asyncio.get_running_loop().create_task(self._beat(recover))
+            self.recovering = True
 
     async def close(self) -> None:
-        """Stop the heartbeat and unregister (after :meth:`drain`)."""
+        """Stop the heartbeat and unregister (after :meth:`drain`): what this process left queued
+        is then any other process's to run."""
+        self.recovering = False
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
@@ -316,41 +327,60 @@ class ExecutionService:
         except Exception:  # the database is gone; the row expires by itself
             log.warning("could not unregister process %s", self.process_id, exc_info=True)
 
-    async def _beat(self, recover: bool) -> None:
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=3 * self.host.settings.heartbeat_interval)
+
+    async def _register(self) -> None:
+        now = utcnow()
+        await Process.create(
+            id=self.process_id,
+            hostname=socket.gethostname()[:255],
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
+            expires_at=now + self._lease,
+        )
+
+    async def _beat(self) -> None:
         interval = self.host.settings.heartbeat_interval
         beats = 0
         while True:
             await asyncio.sleep(interval)
             beats += 1
             try:
-                updated = await Process.filter(id=self.process_id).update(heartbeat_at=utcnow())
-                if not updated:  # declared dead during a long pause (and our work recovered)
-                    log.warning("process %s was considered dead by another; registering again", self.process_id)
-                    now = utcnow()
-                    await Process.create(
-                        id=self.process_id, hostname=socket.gethostname()[:255], pid=os.getpid(), started_at=now, heartbeat_at=now
-                    )
-                if recover and beats % 3 == 0:
+                now = utcnow()
+                renewed = await Process.filter(id=self.process_id).update(heartbeat_at=now, expires_at=now + self._lease)
+                if not renewed:
+                    # Taken for dead during a long pause: what it ran was recovered elsewhere,
+                    # and its outcomes will not be stored (see _store). Alive again from now.
+                    log.warning("process %s was taken for dead by another; registering again", self.process_id)
+                    await self._register()
+                if self.recovering and beats % 3 == 0:
                     await self.recover()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("heartbeat or recovery failed; trying again in %g s", interval, exc_info=True)
 
-    async def recover(self) -> tuple[int, int]:
-        """Recover executions left ``running`` by processes that died: re-queue them (and run
-        them here) or end them ``error`` (``interrupted``), per their workflow's ``recovery``.
-        Returns ``(requeued, interrupted)``."""
-        lease = timedelta(seconds=3 * self.host.settings.heartbeat_interval)
-        now = utcnow()
+    async def _alive(self) -> set[str]:
+        """Ids of the processes alive now: unexpired, and not known gone on this machine."""
         hostname = socket.gethostname()[:255]
         alive = {
             process["id"]
-            for process in await Process.filter(heartbeat_at__gte=now - lease).values("id", "hostname", "pid")
-            # On this machine, a process that is gone is known dead without waiting for its lease.
+            for process in await Process.filter(expires_at__gte=utcnow()).values("id", "hostname", "pid")
             if process["id"] in _OPEN_HERE or not (process["hostname"] == hostname and _gone(process["pid"]))
         }
         alive.add(self.process_id)
+        return alive
+
+    async def recover(self) -> tuple[int, int]:
+        """Take over what dead processes left: executions left ``running`` are re-queued (and run
+        here) or ended ``error`` (``interrupted``), per their workflow's ``recovery``; executions
+        they had queued and not started are run here. Each is claimed with a conditional update,
+        so processes recovering at once take each one once. Returns ``(requeued, interrupted)``."""
+        alive = await self._alive()
+        now = utcnow()
         rows = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id")
         requeued = interrupted = 0
         for row in rows:
@@ -364,7 +394,7 @@ class ExecutionService:
                 compiled, recovery = None, "interrupt"
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"])
             if recovery == "requeue" and compiled is not None:
-                if await claim.update(status=ExecutionStatus.QUEUED, owner=None, started_at=None):
+                if await claim.update(status=ExecutionStatus.QUEUED, owner=self.process_id, started_at=None):
                     requeued += 1
                     self._spawn_queued(row["id"], None)
             elif await claim.update(
@@ -373,20 +403,34 @@ class ExecutionService:
                 finished_at=now,
             ):
                 interrupted += 1
-        # Executions queued by a process that did not run them (it died, or was a command
-        # that only queued them) and that no one took since: run them here. Claiming is
-        # atomic, so one taken by another process meanwhile is skipped.
-        waiting = await Execution.filter(status=ExecutionStatus.QUEUED, created_at__lt=now - lease).order_by("id").values_list("id", flat=True)
-        for execution_id in waiting:
-            if execution_id not in self._queued_here and self._waiting < self.host.settings.max_backlog:
-                self._spawn_queued(execution_id, None)
-        # Processes silent for long are forgotten (their executions were recovered above).
-        await Process.filter(heartbeat_at__lt=now - 10 * lease).delete()
-        if requeued or interrupted:
+        resumed = await self._adopt_queued(alive)
+        # Processes long dead are forgotten (what they left was recovered above).
+        await Process.filter(expires_at__lt=now - 10 * self._lease).delete()
+        if requeued or interrupted or resumed:
             log.warning(
-                "recovered executions of stopped processes: %d re-queued, %d interrupted", requeued, interrupted
+                "recovered what stopped processes left: %d re-queued, %d interrupted, %d queued taken over",
+                requeued,
+                interrupted,
+                resumed,
             )
         return requeued, interrupted
+
+    async def _adopt_queued(self, alive: set[str]) -> int:
+        """Run here the queued executions whose process is gone (or that were queued by no
+        process), oldest first, as far as this process's backlog allows."""
+        rows = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values("id", "owner")
+        adopted = 0
+        for row in rows:
+            if row["owner"] in alive or row["id"] in self._queued_here:
+                continue
+            if self._waiting >= self.host.settings.max_backlog:
+                break
+            claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
+            claim = claim.filter(owner__isnull=True) if row["owner"] is None else claim.filter(owner=row["owner"])
+            if await claim.update(owner=self.process_id):
+                adopted += 1
+                self._spawn_queued(row["id"], None)
+        return adopted
 
     async def drain(self, grace: float) -> None:
         """Stop starting queued runs; wait up to ``grace`` seconds for running executions, then
@@ -465,6 +509,11 @@ class ExecutionService:
             raise
         try:
             await self._store(execution_id, outcome)
+        except _NotOwned:
+            # Taken for dead meanwhile (a pause longer than its lease): the execution was
+            # re-queued or interrupted by another process, whose record stands.
+            log.warning("execution %s was recovered by another process; this run's outcome is dropped", execution_id)
+            return replace(outcome, status=ExecutionStatus.ERROR, error={"error": "interrupted"}, reply=None)
         except Exception as exc:
             # Never leave the row "running": record that the outcome itself was lost.
             log.exception("could not store the outcome of execution %s", execution_id)
@@ -472,23 +521,37 @@ class ExecutionService:
             # What the caller is told must match the history: no reply from an unstored run.
             outcome = replace(outcome, status=ExecutionStatus.ERROR, error=error, reply=None)
             try:
-                await Execution.filter(id=execution_id).update(
+                await self._own(execution_id).update(
                     status=ExecutionStatus.ERROR, error=error, finished_at=outcome.finished_at
                 )
             except Exception:  # the database is gone; the row is found at the next start
                 log.exception("execution %s is left 'running' in the database", execution_id)
         return outcome
 
+    def _own(self, execution_id: int) -> Any:
+        """The execution's row, as long as this process runs it (fencing: after being taken for
+        dead, a process must not write over what another did with it)."""
+        return Execution.filter(id=execution_id, status=ExecutionStatus.RUNNING, owner=self.process_id)
+
     async def _mark(self, execution_id: int, status: ExecutionStatus) -> None:
         if status == ExecutionStatus.QUEUED:
-            await Execution.filter(id=execution_id).update(status=status, owner=None, started_at=None)
+            await self._own(execution_id).update(status=status, owner=None, started_at=None)
             return
         error = {"error": "shutdown", "message": "the server shut down while it ran"}
-        await Execution.filter(id=execution_id).update(status=status, finished_at=utcnow(), error=error)
+        await self._own(execution_id).update(status=status, finished_at=utcnow(), error=error)
 
-    @staticmethod
-    async def _store(execution_id: int, outcome: Outcome) -> None:
+    async def _store(self, execution_id: int, outcome: Outcome) -> None:
         async with in_transaction():
+            # First the status, on the condition that the row is still this process's; the
+            # jobs after it, in the same transaction (rolled back if it is not).
+            stored = await self._own(execution_id).update(
+                status=outcome.status,
+                error=outcome.error,
+                reply=outcome.reply.to_dict() if outcome.reply else None,
+                finished_at=outcome.finished_at,
+            )
+            if not stored:
+                raise _NotOwned(execution_id)
             if outcome.jobs:
                 await Job.bulk_create(
                     [
@@ -508,12 +571,6 @@ class ExecutionService:
                         for job in outcome.jobs
                     ]
                 )
-            await Execution.filter(id=execution_id).update(
-                status=outcome.status,
-                error=outcome.error,
-                reply=outcome.reply.to_dict() if outcome.reply else None,
-                finished_at=outcome.finished_at,
-            )
 
     # --- reading -----------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ class Host:
 
     @property
     def tortoise_config(self) -> dict[str, Any]:
-        return tortoise_config(self.settings.db_url, self.model_apps)
+        return tortoise_config(self.settings.db_url, self.model_apps, lock_timeout=self.settings.db_lock_timeout)
 
     def describe_plugins(self, *, include_default: bool = False) -> list[dict[str, Any]]:
         return self.hooks.describe(self.registry, include_default=include_default)
@@ -67,14 +67,18 @@ class Host:
     # --- serving -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Called by the server once the database is open: plugins' ``startup``, then this
-        process registers (recovering what dead processes left running) and runs the
-        executions left queued; then the hourly purge of old executions is scheduled."""
-        await self.hooks.startup(self)
-        await self.executions.open()
-        resumed = await self.executions.resume_queued()
-        if resumed:
-            log.info("resuming %d queued execution(s) left by a previous run", resumed)
+        """Called by the server once the database is open: this process registers (so that a
+        plugin's ``startup`` may start executions), plugins' ``startup`` run, then what dead
+        processes left (running or queued) is recovered, once every plugin is ready to run it;
+        then the hourly purge of old executions is scheduled."""
+        await self.executions.open(recover=False)
+        try:
+            await self.hooks.startup(self)
+            await self.executions.recover()
+        except BaseException:
+            await self.executions.close()
+            raise
+        self.executions.recovering = True
         self.retention.start()
 
     async def stop(self) -> None:

@@ -38,6 +38,9 @@ class Settings:
     #: Seconds between a process's heartbeats. A process silent for three intervals is taken
     #: for dead, and the executions it was running are recovered by the others.
     heartbeat_interval: float = 10.0
+    #: Seconds a database statement waits for a lock held elsewhere before failing (a webhook
+    #: then answers 503 to retry instead of hanging). PostgreSQL lock_timeout, SQLite busy_timeout.
+    db_lock_timeout: float = 3.0
     #: How long finished executions are kept unless their workflow's ``retention`` says
     #: otherwise; ``None`` keeps them forever.
     retention: timedelta | None = timedelta(days=30)
@@ -62,6 +65,10 @@ class Settings:
                 values[name] = _positive_int(variable, env[variable])
         if env.get("HOOKLINE_HEARTBEAT_INTERVAL"):
             values["heartbeat_interval"] = _duration("HOOKLINE_HEARTBEAT_INTERVAL", env["HOOKLINE_HEARTBEAT_INTERVAL"]).total_seconds()
+        if env.get("HOOKLINE_DB_LOCK_TIMEOUT"):
+            values["db_lock_timeout"] = _duration("HOOKLINE_DB_LOCK_TIMEOUT", env["HOOKLINE_DB_LOCK_TIMEOUT"]).total_seconds()
+        if env.get("HOOKLINE_SHUTDOWN_GRACE"):
+            values["shutdown_grace"] = _duration("HOOKLINE_SHUTDOWN_GRACE", env["HOOKLINE_SHUTDOWN_GRACE"]).total_seconds()
         if env.get("HOOKLINE_RETENTION"):
             text = env["HOOKLINE_RETENTION"].strip()
             values["retention"] = None if text == "forever" else _duration("HOOKLINE_RETENTION", text)

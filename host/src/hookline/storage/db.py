@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from tortoise import Tortoise
 from tortoise.backends.base import executor
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from hookline.errors import ConfigurationError
@@ -38,10 +39,29 @@ def check_db_url(db_url: str) -> None:
             raise ConfigurationError(f"database URL {db_url!r}: directory {str(Path(path).parent)!r} does not exist")
 
 
-def tortoise_config(db_url: str, apps: Iterable[ModelApp] = (HOST_APP,)) -> dict[str, Any]:
-    """The tortoise config for ``db_url`` and the given model apps."""
+def tortoise_config(
+    db_url: str, apps: Iterable[ModelApp] = (HOST_APP,), *, lock_timeout: float | None = None
+) -> dict[str, Any]:
+    """The tortoise config for ``db_url`` and the given model apps.
+
+    :param lock_timeout: seconds a statement waits for a lock held by another connection before
+        it fails (PostgreSQL ``lock_timeout``, SQLite ``busy_timeout``). A webhook whose execution
+        cannot be written in time answers 503 to retry, rather than keeping its caller waiting
+        for as long as someone holds the lock.
+    """
+    connection: str | dict[str, Any] = db_url
+    if lock_timeout is not None:
+        connection = expand_db_url(db_url)
+        credentials = connection["credentials"]
+        milliseconds = max(1, int(lock_timeout * 1000))
+        if connection["engine"] == "tortoise.backends.sqlite":
+            credentials.setdefault("busy_timeout", milliseconds)  # a PRAGMA, set on connecting
+        elif connection["engine"] in ("tortoise.backends.asyncpg", "tortoise.backends.psycopg"):
+            settings = dict(credentials.get("server_settings") or {})
+            settings.setdefault("lock_timeout", str(milliseconds))
+            credentials["server_settings"] = settings
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": connection},
         "apps": {
             app.label: {
                 "models": list(app.models),

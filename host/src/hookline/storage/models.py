@@ -142,6 +142,9 @@ class Process(Model):
     pid = fields.IntField()
     started_at = fields.DatetimeField()
     heartbeat_at = fields.DatetimeField()
+    # Renewed with each heartbeat, by the process's own interval: past it, others take the
+    # process for dead (each process is judged by its own heartbeat, not the judge's).
+    expires_at = fields.DatetimeField(description="when the process is taken for dead without a heartbeat")
 
     class Meta:
         table = "hookline_process"

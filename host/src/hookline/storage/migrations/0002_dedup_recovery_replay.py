@@ -18,6 +18,7 @@ class Migration(migrations.Migration):
                 ('pid', fields.IntField()),
                 ('started_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('heartbeat_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(description='when the process is taken for dead without a heartbeat', auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'hookline_process', 'app': 'hookline', 'pk_attr': 'id', 'table_description': 'A server process that runs executions, alive while its heartbeat is recent. Executions'},
             bases=['Model'],
