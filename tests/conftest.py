@@ -70,12 +70,29 @@ def require_postgres() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def postgres_db_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A database migrated once per session (the host and the installed plugins' tables), copied
+    for each test: copying is much faster than migrating every time."""
     require_postgres()
-    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
+    from hookline.host import Host
+    from hookline.settings import Settings
+
+    name = f"hookline_template_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}"')))
+    try:
+        asyncio.run(Host(Settings(db_url=_with_database(POSTGRES_URL, name))).migrate())
+        yield name
+    finally:
+        asyncio.run(_admin(lambda conn: conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+
+@pytest.fixture
+def postgres_db_url(postgres_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, with the host's and installed plugins' tables
+    (a copy of the session's template; migrating it again applies nothing); dropped afterwards."""
+    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')))
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:

@@ -91,7 +91,7 @@ async def left_running(host: Host, key: str, owner: str | None, *, silent_for: f
     if owner is not None and silent_for is not None:
         beat = now - timedelta(seconds=silent_for)
         await Process.update_or_create(
-            id=owner, defaults={"hostname": "elsewhere", "pid": 4242, "started_at": beat, "heartbeat_at": beat,
+            id=owner, defaults={"hostname": "elsewhere", "machine": "elsewhere", "pid": 4242, "started_at": beat, "heartbeat_at": beat,
                                 "expires_at": beat + timedelta(seconds=3 * INTERVAL)}
         )
     row = await Execution.create(
@@ -266,3 +266,20 @@ async def test_a_process_taken_for_dead_that_comes_back_does_not_write_over_the_
     assert naps.runs == [execution_id, execution_id]  # at least once: expected
     jobs = await Job.filter(execution_id=execution_id)
     assert len(jobs) == 1, f"{len(jobs)} jobs stored for one execution: {[(j.node, j.id) for j in jobs]}"
+
+
+async def test_a_process_recovers_its_own_rows_that_nothing_runs(processes: Callable[..., Host], naps: Naps) -> None:
+    """A run whose final writes all failed leaves its row 'running' under a live owner: the
+    owner's own recovery finds it (after a lease) and re-queues it."""
+    host = processes()
+    await host.workflows.save(napping("events", sync=False))
+    await host.executions.open(recover=False)
+    try:
+        execution_id = await left_running(host, "events", host.executions.process_id, silent_for=None)
+        assert await host.executions.recover() == (0, 0)  # too recent to tell
+        await Execution.filter(id=execution_id).update(started_at=utcnow() - timedelta(seconds=1))
+        assert await host.executions.recover() == (1, 0)
+        await finished(execution_id)
+        assert naps.runs == [execution_id]
+    finally:
+        await host.executions.close()

@@ -249,3 +249,47 @@ async def test_idempotency_config_is_checked_on_save(hookline: HooklineTestApp) 
     assert "while_running applies to sync workflows only" in message
     with pytest.raises(DefinitionError, match="say where the key is"):
         await hookline.apply(async_workflow("none", {}))
+
+
+async def test_a_duplicate_gets_the_reply_of_a_first_that_goes_on_after_answering(hookline: HooklineTestApp) -> None:
+    """The first answered early and keeps working: its reply is recorded at once, so a duplicate
+    gets it without waiting for the end (and it would survive the process dying)."""
+    await hookline.apply({
+        "key": "early",
+        "sync": True,
+        "trigger": {"type": "webhook", "config": {"idempotency": {"header": "X-Id"}, "timeout": 0.5}},
+        "nodes": [
+            {"key": "r", "type": "response", "config": {"status": 201, "body": {"run": "{{ $execution.id }}"}, "end": False}},
+            {"key": "s", "type": "slow", "config": {"seconds": 1.5}},
+        ],
+    })
+    first = await hookline.webhook("early", json={}, headers={"X-Id": "e"})
+    assert first.status_code == 201
+    again = await hookline.webhook("early", json={}, headers={"X-Id": "e"})
+    assert (again.status_code, again.json()) == (201, first.json())
+    rows = await executions("early")
+    assert len(rows) == 1 and rows[0].status.value == "running" and rows[0].reply["status"] == 201
+    await hookline.wait_for_execution(rows[0].id)
+
+
+async def test_hostile_windows_and_paths_are_refused_on_save_or_ignored(hookline: HooklineTestApp) -> None:
+    for window in (1e20, "600000w", "400d"):
+        with pytest.raises(DefinitionError, match=r"idempotency\.window"):
+            await hookline.apply(async_workflow("w", {"header": "X-Id", "window": window}))
+    # An extended JSONPath that fails on the body at hand finds no key (no 500).
+    await hookline.apply(async_workflow("sorted", {"body": "$.items[/n].id"}))
+    answer = await hookline.webhook("sorted", json={"items": [{"n": 1, "id": "a"}, {"n": "x", "id": "b"}]})
+    assert answer.status_code == 202
+    await hookline.apply(async_workflow("filtered", {"body": "$.items[?n > 1].id"}))
+    for body in ({"items": [{"n": 2, "id": "k"}]}, {"items": [{"n": 2, "id": "k"}]}, {"items": [{"n": "x", "id": "k"}]}):
+        assert (await hookline.webhook("filtered", json=body)).status_code == 202
+    assert len(await executions("filtered")) == 2  # the second was a duplicate; the third had no key
+
+
+async def test_a_stopping_server_starts_nothing_new(hookline: HooklineTestApp) -> None:
+    await hookline.apply(async_workflow("late", {"header": "X-Id"}))
+    await hookline.host.executions.drain(0)
+    answer = await hookline.webhook("late", json={}, headers={"X-Id": "1"})
+    assert answer.status_code == 503 and answer.json()["error"] == "shutting_down"
+    assert answer.headers["retry-after"] == "5"
+    assert await executions("late") == []

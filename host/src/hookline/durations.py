@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 from typing import Any
 
+#: The longest duration accepted (datetime arithmetic overflows not far beyond).
+MAX_SECONDS = 100 * 365 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
@@ -33,6 +35,6 @@ def parse_duration(value: Any) -> timedelta:
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration (use seconds, or a number with s, m, h, d or w: '7d')")
-    if seconds <= 0:
-        raise ValueError(f"{value!r} is not a positive duration")
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"{value!r} is not a positive duration of at most 100 years")
     return timedelta(seconds=seconds)

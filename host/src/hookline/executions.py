@@ -76,6 +76,8 @@ class ExecutionRecord:
     mode: str
     reply: Reply | None
     error: dict[str, Any] | None
+    workflow_id: int = 0
+    trigger_type: str = ""
 
     @property
     def finished(self) -> bool:
@@ -84,7 +86,15 @@ class ExecutionRecord:
     @classmethod
     def of(cls, row: Execution) -> ExecutionRecord:
         reply = Reply(**row.reply) if isinstance(row.reply, dict) else None
-        return cls(id=row.id, status=row.status, mode=row.mode, reply=reply, error=row.error)
+        return cls(
+            id=row.id,
+            status=row.status,
+            mode=row.mode,
+            reply=reply,
+            error=row.error,
+            workflow_id=row.workflow_id,
+            trigger_type=row.trigger_type,
+        )
 
 
 class Duplicate(HooklineError):
@@ -100,6 +110,12 @@ class Duplicate(HooklineError):
             execution=execution.id,
         )
         self.execution = execution
+
+
+class ShuttingDown(Overloaded):
+    """The process is stopping: it starts nothing new (503, retry later)."""
+
+    code = "shutting_down"
 
 
 class _NotOwned(Exception):
@@ -145,8 +161,11 @@ class ExecutionService:
         self._closing = False
         #: Queued executions this process has a task for.
         self._queued_here: set[int] = set()
-        #: Whether the heartbeat also recovers what dead processes left (every third beat).
+        #: Whether what dead processes left is recovered (every third heartbeat interval).
         self.recovering = False
+        self._recovery: asyncio.Task[None] | None = None
+        #: Executions this process is running (engine or storing their outcome).
+        self._running_here: set[int] = set()
 
     # --- starting ----------------------------------------------------------------------
 
@@ -165,6 +184,8 @@ class ExecutionService:
         return await asyncio.shield(self._start(workflow, context, mode, dedup))
 
     def _check_open(self) -> None:
+        if self._closing:
+            raise ShuttingDown("the server is shutting down; retry later")
         if self._heartbeat is None:
             raise RuntimeError(
                 "executions can only start in a registered process: await host.executions.open() first "
@@ -240,12 +261,17 @@ class ExecutionService:
             return await Execution.create(**values)
         digest = dedup.digest
         workflow_id = values["workflow_id"]
+        missing = 0
         for _ in range(5):
             now = utcnow()
             try:
                 return await Execution.create(**values, dedup_key=digest, dedup_until=now + dedup.window)
             except IntegrityError:
                 first = await Execution.filter(workflow_id=workflow_id, dedup_key=digest).first()
+                if first is None:
+                    missing += 1
+                    if missing > 1:  # not the key's constraint (the workflow was deleted?)
+                        raise
             if first is None:  # released meanwhile: try again
                 continue
             if first.dedup_until is not None and first.dedup_until > now and not _released(first):
@@ -259,18 +285,23 @@ class ExecutionService:
         """Where execution ``execution_id`` stands, or ``None`` if there is no such execution."""
         if not 0 < execution_id < 2**63:
             return None
-        row = await Execution.filter(id=execution_id).only("id", "status", "mode", "reply", "error").first()
+        row = (
+            await Execution.filter(id=execution_id)
+            .only("id", "status", "mode", "reply", "error", "workflow_id", "trigger_type")
+            .first()
+        )
         return None if row is None else ExecutionRecord.of(row)
 
-    async def wait_finished(self, execution_id: int, timeout: float) -> ExecutionRecord | None:
-        """Wait up to ``timeout`` seconds for an execution (run by any process) to finish; its
-        record then, or as it stands at the timeout. Polls the database, with backoff."""
+    async def wait_finished(self, execution_id: int, timeout: float, *, or_reply: bool = False) -> ExecutionRecord | None:
+        """Wait up to ``timeout`` seconds for an execution (run by any process) to finish, or
+        with ``or_reply`` to have replied; its record then, or as it stands at the timeout.
+        Polls the database, with backoff."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         pause = 0.02
         while True:
             record = await self.record(execution_id)
-            if record is None or record.finished or loop.time() >= deadline:
+            if record is None or record.finished or (or_reply and record.reply) or loop.time() >= deadline:
                 return record
             await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
             pause = min(pause * 2, 0.5)
@@ -308,7 +339,10 @@ class ExecutionService:
         self._closing = False
         await self._register()
         _OPEN_HERE.add(self.process_id)
-        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+        loop = asyncio.get_running_loop()
+        self._heartbeat = loop.create_task(self._beat())
+        # Apart from the heartbeat, so that a long recovery never delays a renewal.
+        self._recovery = loop.create_task(self._recover_periodically())
         if recover:
             await self.recover()
             self.recovering = True
@@ -317,10 +351,11 @@ class ExecutionService:
         """Stop the heartbeat and unregister (after :meth:`drain`): what this process left queued
         is then any other process's to run."""
         self.recovering = False
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
-            self._heartbeat = None
+        for task in (self._heartbeat, self._recovery):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._heartbeat = self._recovery = None
         _OPEN_HERE.discard(self.process_id)
         try:
             await Process.filter(id=self.process_id).delete()
@@ -336,6 +371,7 @@ class ExecutionService:
         await Process.create(
             id=self.process_id,
             hostname=socket.gethostname()[:255],
+            machine=_MACHINE,
             pid=os.getpid(),
             started_at=now,
             heartbeat_at=now,
@@ -344,10 +380,8 @@ class ExecutionService:
 
     async def _beat(self) -> None:
         interval = self.host.settings.heartbeat_interval
-        beats = 0
         while True:
             await asyncio.sleep(interval)
-            beats += 1
             try:
                 now = utcnow()
                 renewed = await Process.filter(id=self.process_id).update(heartbeat_at=now, expires_at=now + self._lease)
@@ -356,20 +390,30 @@ class ExecutionService:
                     # and its outcomes will not be stored (see _store). Alive again from now.
                     log.warning("process %s was taken for dead by another; registering again", self.process_id)
                     await self._register()
-                if self.recovering and beats % 3 == 0:
-                    await self.recover()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("heartbeat or recovery failed; trying again in %g s", interval, exc_info=True)
+                log.warning("heartbeat failed; trying again in %g s", interval, exc_info=True)
+
+    async def _recover_periodically(self) -> None:
+        interval = 3 * self.host.settings.heartbeat_interval
+        while True:
+            await asyncio.sleep(interval)
+            if not self.recovering:
+                continue
+            try:
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("recovery failed; trying again in %g s", interval, exc_info=True)
 
     async def _alive(self) -> set[str]:
         """Ids of the processes alive now: unexpired, and not known gone on this machine."""
-        hostname = socket.gethostname()[:255]
         alive = {
             process["id"]
-            for process in await Process.filter(expires_at__gte=utcnow()).values("id", "hostname", "pid")
-            if process["id"] in _OPEN_HERE or not (process["hostname"] == hostname and _gone(process["pid"]))
+            for process in await Process.filter(expires_at__gte=utcnow()).values("id", "machine", "pid")
+            if process["id"] in _OPEN_HERE or not (_MACHINE and process["machine"] == _MACHINE and _gone(process["pid"]))
         }
         alive.add(self.process_id)
         return alive
@@ -377,14 +421,22 @@ class ExecutionService:
     async def recover(self) -> tuple[int, int]:
         """Take over what dead processes left: executions left ``running`` are re-queued (and run
         here) or ended ``error`` (``interrupted``), per their workflow's ``recovery``; executions
-        they had queued and not started are run here. Each is claimed with a conditional update,
-        so processes recovering at once take each one once. Returns ``(requeued, interrupted)``."""
-        alive = await self._alive()
+        they had queued and not started are run here. This process's own rows that nothing runs
+        any more (a run whose last writes failed) are treated the same. Each is claimed with a
+        conditional update, so processes recovering at once take each one once. Returns
+        ``(requeued, interrupted)``."""
         now = utcnow()
-        rows = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id")
+        # The rows first, the live processes after: a process registers before it writes a
+        # row, so every owner found alive below was alive when its row was read.
+        running = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id", "started_at")
+        queued = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values("id", "owner", "created_at")
+        alive = await self._alive()
+        stale = now - self._lease
         requeued = interrupted = 0
-        for row in rows:
-            if row["owner"] in alive:
+        for row in running:
+            if row["owner"] in alive and not (
+                row["owner"] == self.process_id and row["id"] not in self._running_here and _before(row["started_at"], stale)
+            ):
                 continue
             try:
                 compiled = await self.host.workflows.compiled_version(row["version_id"])
@@ -403,7 +455,20 @@ class ExecutionService:
                 finished_at=now,
             ):
                 interrupted += 1
-        resumed = await self._adopt_queued(alive)
+        resumed = 0
+        for row in queued:
+            if row["id"] in self._queued_here:
+                continue
+            mine = row["owner"] == self.process_id
+            if row["owner"] in alive and not (mine and _before(row["created_at"], stale)):
+                continue
+            if self._waiting >= self.host.settings.max_backlog or self._closing:
+                break
+            claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
+            claim = claim.filter(owner__isnull=True) if row["owner"] is None else claim.filter(owner=row["owner"])
+            if await claim.update(owner=self.process_id):
+                resumed += 1
+                self._spawn_queued(row["id"], None)
         # Processes long dead are forgotten (what they left was recovered above).
         await Process.filter(expires_at__lt=now - 10 * self._lease).delete()
         if requeued or interrupted or resumed:
@@ -415,30 +480,17 @@ class ExecutionService:
             )
         return requeued, interrupted
 
-    async def _adopt_queued(self, alive: set[str]) -> int:
-        """Run here the queued executions whose process is gone (or that were queued by no
-        process), oldest first, as far as this process's backlog allows."""
-        rows = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values("id", "owner")
-        adopted = 0
-        for row in rows:
-            if row["owner"] in alive or row["id"] in self._queued_here:
-                continue
-            if self._waiting >= self.host.settings.max_backlog:
-                break
-            claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
-            claim = claim.filter(owner__isnull=True) if row["owner"] is None else claim.filter(owner=row["owner"])
-            if await claim.update(owner=self.process_id):
-                adopted += 1
-                self._spawn_queued(row["id"], None)
-        return adopted
-
     async def drain(self, grace: float) -> None:
-        """Stop starting queued runs; wait up to ``grace`` seconds for running executions, then
-        cancel the rest (background ones go back to ``queued`` and run at the next start)."""
+        """Refuse new executions and stop taking queued ones; wait up to ``grace`` seconds for
+        running executions (those started meanwhile included), then cancel the rest (background
+        ones go back to ``queued``, for another process or the next start)."""
         self._closing = True
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        self.recovering = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
+        pending = set(self._tasks)
         for task in pending:
             task.cancel()
         if pending:
@@ -479,15 +531,19 @@ class ExecutionService:
         if not claimed:  # another process took it
             return
         if preloaded is None:
-            row = await Execution.get(id=execution_id)
             try:
+                row = await Execution.get(id=execution_id)
                 compiled = await self.host.workflows.compiled_version(row.version_id)
             except HooklineError as exc:  # its version cannot run here (a node type is missing)
                 log.error("execution %s cannot run: %s", execution_id, exc.message)
                 error = {"error": exc.code, "message": exc.message}
-                await Execution.filter(id=execution_id).update(
-                    status=ExecutionStatus.ERROR, error=error, finished_at=utcnow()
-                )
+                await self._own(execution_id).update(status=ExecutionStatus.ERROR, error=error, finished_at=utcnow())
+                return
+            except Exception:
+                # The database failed between the claim and the read: back to the queue (if
+                # this fails too, recovery finds the row running with nothing running it).
+                log.exception("execution %s could not be loaded; it goes back to the queue", execution_id)
+                await self._own(execution_id).update(status=ExecutionStatus.QUEUED, owner=None, started_at=None)
                 return
             context, mode = row.context, row.mode
         else:
@@ -497,6 +553,18 @@ class ExecutionService:
     async def _run(
         self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot
     ) -> Outcome:
+        self._running_here.add(execution_id)
+        try:
+            return await self._run_and_store(execution_id, compiled, context, mode, slot)
+        finally:
+            self._running_here.discard(execution_id)
+
+    async def _run_and_store(
+        self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot
+    ) -> Outcome:
+        # A reply let out before the end (the workflow goes on after answering) is recorded at
+        # once: a duplicate delivery gets it, and it survives this process dying meanwhile.
+        slot.on_release(lambda reply: self._spawn(self._record_reply(execution_id, reply)))
         try:
             outcome = await self.host.engine.run(
                 compiled, context, execution_id=execution_id, mode=mode, reply=slot
@@ -527,6 +595,12 @@ class ExecutionService:
             except Exception:  # the database is gone; the row is found at the next start
                 log.exception("execution %s is left 'running' in the database", execution_id)
         return outcome
+
+    async def _record_reply(self, execution_id: int, reply: Reply) -> None:
+        try:
+            await self._own(execution_id).update(reply=reply.to_dict())
+        except Exception:  # the whole outcome is stored at the end anyway
+            log.warning("could not record the early reply of execution %s", execution_id, exc_info=True)
 
     def _own(self, execution_id: int) -> Any:
         """The execution's row, as long as this process runs it (fencing: after being taken for
@@ -628,6 +702,24 @@ class ExecutionService:
                 for job in jobs
             ],
         }
+
+
+def _machine() -> str:
+    """What identifies this machine's process table: boot id and pid namespace (Linux). Two
+    processes with the same value can see each other's pids; empty where unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
+            boot = file.read().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"[:128]
+    except OSError:
+        return ""
+
+
+_MACHINE = _machine()
+
+
+def _before(moment: Any, limit: Any) -> bool:
+    return moment is not None and moment < limit
 
 
 #: Process ids registered by this interpreter (tests run several hosts in one).

@@ -56,7 +56,7 @@ def tortoise_config(
         milliseconds = max(1, int(lock_timeout * 1000))
         if connection["engine"] == "tortoise.backends.sqlite":
             credentials.setdefault("busy_timeout", milliseconds)  # a PRAGMA, set on connecting
-        elif connection["engine"] in ("tortoise.backends.asyncpg", "tortoise.backends.psycopg"):
+        elif connection["engine"] == "tortoise.backends.asyncpg":  # psycopg takes no server settings
             settings = dict(credentials.get("server_settings") or {})
             settings.setdefault("lock_timeout", str(milliseconds))
             credentials["server_settings"] = settings

@@ -139,6 +139,8 @@ class Process(Model):
 
     id = fields.CharField(max_length=32, primary_key=True)
     hostname = fields.CharField(max_length=255)
+    # Boot id and pid namespace: processes with the same one see each other's pids.
+    machine = fields.CharField(max_length=128, description="boot id and pid namespace of its process table")
     pid = fields.IntField()
     started_at = fields.DatetimeField()
     heartbeat_at = fields.DatetimeField()

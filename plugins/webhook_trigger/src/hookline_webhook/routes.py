@@ -249,10 +249,10 @@ class Webhooks:
                     execution=first.id,
                 )
             try:
-                first = await self.host.executions.wait_finished(first.id, config.timeout) or first
+                first = await self.host.executions.wait_finished(first.id, config.timeout, or_reply=True) or first
             except Exception:
                 return _not_recorded(workflow.key)
-        if first.reply is not None:
+        if first.reply is not None:  # also while it goes on after answering
             response = reply_response(first.reply, execution_id=first.id)
         elif not first.finished:
             # Still running at the timeout: what the first caller was told too.
@@ -293,6 +293,14 @@ class Webhooks:
         if isinstance(found, HTTPResponse):
             return found
         workflow, config = found
+        response = await self._status(request, workflow, config, execution_id)
+        _add_cors(request, config, response)  # errors too: a page must be able to read them
+        return response
+
+    async def _status(
+        self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig, execution_id: int
+    ) -> HTTPResponse:
+        key = workflow.key
         if not workflow.enabled:
             return error_response(404, "workflow_disabled", f"workflow {key!r} is disabled")
         denied = self._check_address(request, key, config) or self._authenticate(request, key, config)
@@ -301,7 +309,7 @@ class Webhooks:
         try:
             await self.status_key()
         except Exception:
-            return _not_recorded(key)
+            return _unavailable(key)
         given = request.args.get("token") or ""
         if not hmac.compare_digest(given.encode(), self.status_token(key, execution_id).encode()):
             return error_response(
@@ -310,17 +318,20 @@ class Webhooks:
                 "this status URL's token is missing or wrong; use the status_url the webhook answered with",
             )
         try:
-            execution = await self.host.executions.get(execution_id)
-        except HooklineError:
-            execution = None
-        if execution is None or execution["workflow"] != key or execution["trigger"] != WebhookTrigger.name or execution["mode"] == "manual":
+            execution = await self.host.executions.record(execution_id)
+        except Exception:
+            return _unavailable(key)
+        if (
+            execution is None
+            or execution.workflow_id != workflow.id
+            or execution.trigger_type != WebhookTrigger.name
+            or execution.mode == "manual"
+        ):
             return error_response(404, "not_found", f"workflow {key!r} has no webhook execution {execution_id}")
-        answer: dict[str, Any] = {"execution": execution_id, "status": execution["status"]}
-        if execution["reply"] is not None:
-            answer["reply"] = execution["reply"]
-        response = json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
-        _add_cors(request, config, response)
-        return response
+        answer: dict[str, Any] = {"execution": execution_id, "status": execution.status.value}
+        if execution.reply is not None:
+            answer["reply"] = execution.reply.to_dict()
+        return json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
 
 
 def _ended(key: str, execution_id: int, status: ExecutionStatus, error: dict[str, Any] | None) -> HTTPResponse:
@@ -454,6 +465,11 @@ def _not_recorded(key: str) -> HTTPResponse:
     return error_response(
         503, "unavailable", "the call could not be recorded; retry later", headers={"Retry-After": str(RETRY_AFTER)}
     )
+
+
+def _unavailable(key: str) -> HTTPResponse:
+    log.warning("webhook %r: the database could not be read", key, exc_info=True)
+    return error_response(503, "unavailable", "the status could not be read; retry later", headers={"Retry-After": str(RETRY_AFTER)})
 
 
 def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPResponse:

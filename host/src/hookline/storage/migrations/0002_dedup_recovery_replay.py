@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=32)),
                 ('hostname', fields.CharField(max_length=255)),
+                ('machine', fields.CharField(description='boot id and pid namespace of its process table', max_length=128)),
                 ('pid', fields.IntField()),
                 ('started_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('heartbeat_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
