@@ -61,3 +61,20 @@ def test_limits_come_from_the_environment() -> None:
 
     with pytest.raises(ConfigurationError, match="HOOKLINE_MAX_BACKLOG must be a whole number"):
         Settings.from_env({"HOOKLINE_MAX_BACKLOG": "lots"})
+
+
+def test_durations_come_from_the_environment() -> None:
+    from datetime import timedelta
+
+    from hookline.errors import ConfigurationError
+
+    settings = Settings.from_env({
+        "HOOKLINE_RETENTION": "90d", "HOOKLINE_HEARTBEAT_INTERVAL": "2.5",
+        "HOOKLINE_DB_LOCK_TIMEOUT": "1.5s", "HOOKLINE_SHUTDOWN_GRACE": "1m",
+    })
+    assert settings.retention == timedelta(days=90)
+    assert (settings.heartbeat_interval, settings.db_lock_timeout, settings.shutdown_grace) == (2.5, 1.5, 60.0)
+    assert Settings.from_env({"HOOKLINE_RETENTION": "forever"}).retention is None
+    for variable, value in (("HOOKLINE_RETENTION", "soon"), ("HOOKLINE_HEARTBEAT_INTERVAL", "0"), ("HOOKLINE_DB_LOCK_TIMEOUT", "-1")):
+        with pytest.raises(ConfigurationError, match=variable):
+            Settings.from_env({variable: value})

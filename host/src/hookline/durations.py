@@ -38,3 +38,14 @@ def parse_duration(value: Any) -> timedelta:
     if not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"{value!r} is not a positive duration of at most 100 years")
     return timedelta(seconds=seconds)
+
+
+def parse_duration_text(text: str) -> timedelta:
+    """A duration from a command line, an environment variable or a query string, where a
+    number of seconds arrives as text (``"90"``) as well as ``"90s"``."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return parse_duration(text)
+    return parse_duration(number)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from hookline.durations import parse_duration
+from hookline.durations import parse_duration, parse_duration_text
 from hookline.engine import utcnow
 from hookline.errors import BadRequest, NotFound
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
@@ -275,18 +275,7 @@ async def _workflow_id(key: str) -> int:
 
 def parse_age(value: Any) -> timedelta:
     """``older_than`` as given to the API or the CLI: ``"30d"``, ``"12h"``, or seconds."""
-    text = str(value).strip()
     try:
-        return parse_duration(float(text) if _is_number(text) else text)
+        return parse_duration_text(str(value))
     except ValueError as exc:
         raise BadRequest(f"older_than: {exc}") from None
-    except OverflowError:
-        raise BadRequest(f"older_than: {value!r} is too long a duration") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
 
-from hookline.durations import parse_duration
+from hookline.durations import parse_duration_text
 from hookline.errors import ConfigurationError
 
 DEFAULT_DB_URL = "sqlite://hookline.db"
@@ -92,17 +92,9 @@ class Settings:
 
 def _duration(variable: str, text: str) -> timedelta:
     try:
-        return parse_duration(float(text) if _is_number(text) else text)
+        return parse_duration_text(text)
     except ValueError as exc:
         raise ConfigurationError(f"{variable}: {exc}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _positive_int(variable: str, text: str) -> int:
