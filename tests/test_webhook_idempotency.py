@@ -293,3 +293,13 @@ async def test_a_stopping_server_starts_nothing_new(hookline: HooklineTestApp) -
     assert answer.status_code == 503 and answer.json()["error"] == "shutting_down"
     assert answer.headers["retry-after"] == "5"
     assert await executions("late") == []
+
+
+async def test_a_sync_caller_whose_run_is_cancelled_by_a_shutdown_still_gets_an_answer(hookline: HooklineTestApp) -> None:
+    await hookline.apply(sync_workflow("cut", {"header": "X-Id"}, seconds=2))
+    waiting = asyncio.create_task(hookline.webhook("cut", json={}, headers={"X-Id": "c"}))
+    await asyncio.sleep(0.3)
+    await hookline.host.executions.drain(0)
+    answer = await waiting
+    assert answer.status_code == 500 and answer.json()["error"] == "workflow_cancelled", answer.text
+    assert [r.status.value for r in await executions("cut")] == ["cancelled"]

@@ -74,6 +74,9 @@ def require_token(blueprint: Blueprint, host: Host, *, public: Iterable[str] = (
     API token: what a plugin adding admin routes calls."""
     verifier = TokenVerifier(host.settings.api_token)
     open_paths = frozenset(public)
+    # For /openapi.json: these routes need the bearer token, but for the public paths.
+    blueprint.ctx.hookline_token_required = True
+    blueprint.ctx.hookline_public_paths = open_paths
 
     @blueprint.on_request
     async def check_token(request: Request) -> HTTPResponse | None:

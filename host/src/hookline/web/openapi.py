@@ -323,16 +323,21 @@ def openapi_document(app: Sanic) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in re.findall(r"\{([^}]+)\}", path)
         ]
+        blueprint = app.blueprints.get(route.name.split(".")[1])
+        guarded = blueprint is not None and getattr(blueprint.ctx, "hookline_token_required", False)
+        public = guarded and "/" + route.path.lstrip("/") in blueprint.ctx.hookline_public_paths
         for method in sorted(route.methods):
             if method in ("HEAD", "OPTIONS"):
                 continue
-            paths.setdefault(path, {})[method.lower()] = {
+            operation: dict[str, Any] = {
                 "summary": doc.splitlines()[0],
                 "description": doc,
                 "parameters": parameters,
-                "security": [],
                 "responses": {"default": {"description": "see the plugin's documentation"}},
             }
+            if not guarded or public:  # routes of require_token() take the document's bearer
+                operation["security"] = []
+            paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "Hookline", "version": host_version()},

@@ -231,7 +231,14 @@ class Webhooks:
             return reply_response(_reply(fallback, default_status=202), execution_id=handle.execution_id)
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
-        outcome = await handle.outcome()
+        try:
+            outcome = await handle.outcome()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # this request is cancelled
+                raise
+            # The run was cancelled by a shutdown: the caller still gets an answer.
+            return _ended(workflow.key, handle.execution_id, ExecutionStatus.CANCELLED, None)
         return _ended(workflow.key, handle.execution_id, outcome.status, outcome.error)
 
     async def _sync_duplicate(
