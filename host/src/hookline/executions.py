@@ -33,6 +33,7 @@ from tortoise.transactions import in_transaction
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
 from hookline.pagination import Page, page_of
+from hookline.storage import sql
 from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow
 from hookline.types import Reply, ReplySlot
 from hookline.workflows import is_workflow_key
@@ -194,7 +195,7 @@ class ExecutionService:
 
     async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str, dedup: Dedup | None) -> RunHandle:
         now = utcnow()
-        row = await self._insert(
+        execution_id = await self._insert(
             dedup,
             workflow_id=workflow.id,
             version_id=workflow.compiled.version_id,
@@ -207,8 +208,8 @@ class ExecutionService:
             owner=self.process_id,
         )
         slot = ReplySlot(waiting=workflow.definition.sync)
-        task = self._spawn(self._run(row.id, workflow.compiled, context, mode, slot))
-        return RunHandle(row.id, task, slot)
+        task = self._spawn(self._run(execution_id, workflow.compiled, context, mode, slot))
+        return RunHandle(execution_id, task, slot)
 
     async def enqueue(
         self,
@@ -239,12 +240,13 @@ class ExecutionService:
             raise Overloaded(
                 f"{self._waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
             )
-        row = await self._insert(
+        mode = "replay" if replay_of is not None else "async"
+        execution_id = await self._insert(
             dedup,
             workflow_id=workflow.id,
             version_id=compiled.version_id,
             status=ExecutionStatus.QUEUED,
-            mode="replay" if replay_of is not None else "async",
+            mode=mode,
             trigger_type=compiled.definition.trigger.type,
             context=context,
             created_at=utcnow(),
@@ -252,20 +254,21 @@ class ExecutionService:
             # The process that will run it: if it dies first, another adopts it (recover).
             owner=self.process_id,
         )
-        self._spawn_queued(row.id, (compiled, context, row.mode))
-        return row.id
+        self._spawn_queued(execution_id, (compiled, context, mode))
+        return execution_id
 
-    async def _insert(self, dedup: Dedup | None, **values: Any) -> Execution:
-        """Create the row; with ``dedup``, under the unique (workflow, key) constraint."""
+    async def _insert(self, dedup: Dedup | None, **values: Any) -> int:
+        """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
+        constraint."""
         if dedup is None:
-            return await Execution.create(**values)
+            return await sql.insert_execution(values)
         digest = dedup.digest
         workflow_id = values["workflow_id"]
         missing = 0
         for _ in range(5):
             now = utcnow()
             try:
-                return await Execution.create(**values, dedup_key=digest, dedup_until=now + dedup.window)
+                return await sql.insert_execution({**values, "dedup_key": digest, "dedup_until": now + dedup.window})
             except IntegrityError:
                 first = await Execution.filter(workflow_id=workflow_id, dedup_key=digest).first()
                 if first is None:
@@ -615,36 +618,33 @@ class ExecutionService:
         await self._own(execution_id).update(status=status, finished_at=utcnow(), error=error)
 
     async def _store(self, execution_id: int, outcome: Outcome) -> None:
-        async with in_transaction():
-            # First the status, on the condition that the row is still this process's; the
-            # jobs after it, in the same transaction (rolled back if it is not).
-            stored = await self._own(execution_id).update(
-                status=outcome.status,
-                error=outcome.error,
-                reply=outcome.reply.to_dict() if outcome.reply else None,
-                finished_at=outcome.finished_at,
-            )
-            if not stored:
+        outcome_values = {
+            "status": outcome.status,
+            "error": outcome.error,
+            "reply": outcome.reply.to_dict() if outcome.reply else None,
+            "finished_at": outcome.finished_at,
+        }
+        jobs = [
+            {
+                "execution_id": execution_id,
+                "position": job.position,
+                "node": job.node,
+                "type": job.type,
+                "status": job.status,
+                "input": _encode(job.input),
+                "result": _encode(job.result),
+                "branch": job.branch,
+                "error": job.error,
+                "started_at": job.started_at,
+                "finished_at": job.finished_at,
+            }
+            for job in outcome.jobs
+        ]
+        # The status first, on the condition that the row is still this process's; the jobs
+        # after it, in the same transaction (rolled back if it is not).
+        async with in_transaction() as connection:
+            if not await sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs):
                 raise _NotOwned(execution_id)
-            if outcome.jobs:
-                await Job.bulk_create(
-                    [
-                        Job(
-                            execution_id=execution_id,
-                            position=job.position,
-                            node=job.node,
-                            type=job.type,
-                            status=job.status,
-                            input=_encode(job.input),
-                            result=_encode(job.result),
-                            branch=job.branch,
-                            error=job.error,
-                            started_at=job.started_at,
-                            finished_at=job.finished_at,
-                        )
-                        for job in outcome.jobs
-                    ]
-                )
 
     # --- reading -----------------------------------------------------------------------
 

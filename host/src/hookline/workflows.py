@@ -20,6 +20,7 @@ from hookline.definitions import KEY_PATTERN, WorkflowDefinition, parse_definiti
 from hookline.engine import CompiledWorkflow, compile_workflow
 from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem
 from hookline.pagination import Page, page_of
+from hookline.storage import sql
 from hookline.storage.models import Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -73,15 +74,11 @@ class WorkflowService:
         workflows are returned too (``enabled`` is False) so callers can say why they refuse."""
         if not is_workflow_key(key):  # no such row; and the column refuses a longer value (a 500)
             return None
-        row = (
-            await Workflow.filter(key=key)
-            .only("id", "key", "enabled", "current_version_id")
-            .first()
-        )
-        if row is None or row.current_version_id is None:
+        row = await sql.find_workflow(key)  # every call reads it: a change anywhere applies at once
+        if row is None or row["current_version_id"] is None:
             return None
-        compiled = await self.compiled_version(row.current_version_id)
-        return ActiveWorkflow(id=row.id, key=row.key, enabled=row.enabled, compiled=compiled)
+        compiled = await self.compiled_version(row["current_version_id"])
+        return ActiveWorkflow(id=row["id"], key=row["key"], enabled=row["enabled"], compiled=compiled)
 
     async def compiled_version(self, version_id: int) -> CompiledWorkflow:
         compiled = self._compiled.get(version_id)

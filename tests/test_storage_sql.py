@@ -1,0 +1,54 @@
+"""The hot path's hand-written SQL (hookline.storage.sql) stores what the ORM would, on SQLite
+and PostgreSQL: every value type, and more jobs than one INSERT takes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from hookline import NodeResult, NodeRun, NodeType, hookimpl
+from hookline.storage import sql
+from hookline.storage.models import Execution, Job
+from hookline.testing import HooklineTestApp
+
+
+class Echo(NodeType):
+    name = "echo"
+    config_schema = {}  # any JSON value
+
+    async def execute(self, run: NodeRun) -> NodeResult:
+        return NodeResult(result=run.config)
+
+
+class EchoPlugin:
+    @hookimpl
+    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
+        register(Echo)
+
+
+@pytest.fixture
+def hookline_plugins() -> list[object]:
+    return [EchoPlugin()]
+
+
+async def test_many_jobs_are_stored_in_order(hookline: HooklineTestApp) -> None:
+    count = sql.JOBS_PER_STATEMENT * 2 + 7
+    nodes = [{"key": f"n{i}", "type": "echo", "config": {"i": i}} for i in range(count)]
+    execution = await hookline.run_workflow({"key": "long", "trigger": {"type": "webhook"}, "nodes": nodes}, {"a": 1})
+    assert execution["status"] == "succeeded"
+    assert [job["result"] for job in execution["jobs"]] == [{"i": i} for i in range(count)]
+    assert await Job.filter(execution_id=execution["id"]).count() == count
+
+
+async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:
+    odd = {"text": "café 🙂 'quoted' \"double\"", "list": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
+    nodes = [{"key": "e", "type": "echo", "config": odd}, {"key": "s", "type": "echo", "config": "just text"}]
+    execution = await hookline.run_workflow({"key": "types", "trigger": {"type": "webhook"}, "nodes": nodes}, odd)
+    row = await Execution.get(id=execution["id"])
+    assert row.context["body"] == odd and row.status.value == "succeeded" and row.mode == "manual"
+    assert row.created_at.tzinfo is not None and row.finished_at >= row.started_at >= row.created_at
+    assert [job["result"] for job in execution["jobs"]] == [odd, "just text"]
+    found = await hookline.host.workflows.find("types")
+    assert found is not None and found.enabled is True and found.key == "types"
+    assert await hookline.host.workflows.find("nope") is None
