@@ -5,7 +5,6 @@ token; no answer may be a server error, and the answers must match what the docu
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
