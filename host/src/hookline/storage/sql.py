@@ -108,10 +108,15 @@ def _names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{name}"' for name in columns)
 
 
+_FIELDS: dict[type[Model], dict[str, Any]] = {}
+
+
 def _convert(model: type[Model], columns: Sequence[str], values: dict[str, Any]) -> list[Any]:
     """Values as the model's fields store them (what tortoise's executor does)."""
-    fields = model._meta.fields_map
-    by_column = {field.source_field or name: field for name, field in fields.items()}
+    by_column = _FIELDS.get(model)
+    if by_column is None:
+        fields = model._meta.fields_map
+        by_column = _FIELDS[model] = {field.source_field or name: field for name, field in fields.items()}
     return [
         None if values.get(column) is None else by_column[column].to_db_value(values[column], model)
         for column in columns
