@@ -8,7 +8,6 @@ Handlers only translate HTTP to the services the CLI uses too (``host.workflows`
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Callable
 
 import yaml
@@ -22,6 +21,7 @@ from hookline.host import Host
 from hookline.pagination import parse_limit
 from hookline.replay import BULK_REPLAY_SCHEMA, DEFAULT_WAIT, REPLAY_SCHEMA, check_body, parse_time
 from hookline.retention import DEFAULT_BATCH, parse_age
+from hookline.web import limits
 from hookline.web.auth import require_token
 from hookline.web.errors import error_response
 from hookline.web.limits import check_json
@@ -186,24 +186,13 @@ def _overloaded(exc: Overloaded) -> HTTPResponse:
 
 def _json_body(request: Request) -> Any:
     try:
-        data = json.loads(request.body, parse_constant=_not_json, parse_float=_finite)
+        data = limits.loads(request.body)
     except RecursionError:
         raise InvalidBody("the request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
     check_json(data, "the request body")
     return data
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return value
 
 
 def _definition_body(request: Request) -> Any:

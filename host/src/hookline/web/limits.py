@@ -3,6 +3,8 @@ it holds, how many parameters its query string and form carry."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,25 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000
 #: Most parameters in a query string, and most fields (or parts) in a form body.
 MAX_PARAMETERS = 1000
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` as JSON is written: ``NaN``, ``Infinity`` and numbers too large for a
+    double (``1e999``, which Python reads as infinity) are refused with ``ValueError``. None of
+    them is JSON, and PostgreSQL refuses to store them. ``RecursionError`` and
+    ``UnicodeDecodeError`` pass through as ``json.loads`` raises them."""
+    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 class TooManyParameters(BadRequest):

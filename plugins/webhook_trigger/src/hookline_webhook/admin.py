@@ -4,15 +4,15 @@ sample capture. Handlers translate HTTP to :mod:`hookline_webhook.samples` and
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from sanic import Blueprint, HTTPResponse, Request
-from sanic.response import json as json_response
 
 from hookline import Host
 from hookline.errors import BadRequest, InvalidBody, NotFound
+from hookline.web import limits
 from hookline.web.auth import require_token
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import json as json_response
+
 from hookline_webhook.capture import DEFAULT_WINDOW, CaptureService
 from hookline_webhook.samples import parse_sample
 
@@ -59,13 +59,9 @@ def _json_object(request: Request, *, required: bool) -> dict[str, Any]:
             raise BadRequest('send a JSON object such as {"json": {"a": 1}} as the request body')
         return {}
     try:
-        value = json.loads(request.body, parse_constant=_reject_constant)
+        value = limits.loads(request.body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest("the request body must be a JSON object")
     return value
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

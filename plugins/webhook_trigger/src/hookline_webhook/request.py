@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from typing import Any
 from urllib.parse import quote
 
+from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
+from hookline.web import limits
+from hookline.web.limits import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json
 from sanic import Request
 from sanic.exceptions import RequestTimeout
 from sanic.headers import parse_content_header
 from sanic.request.form import parse_multipart_form
 
-from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
-from hookline.web.limits import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json
 from hookline_webhook.querystring import QueryError, TooManyPairs, parse_nested
 
 
@@ -111,7 +111,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         if text is None:
             raise InvalidBody("the JSON body is not valid UTF-8")
         try:
-            context["body"] = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+            context["body"] = limits.loads(text)
         except RecursionError:
             raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:
@@ -215,16 +215,3 @@ def unstorable(value: Any) -> str | None:
     if isinstance(value, list):
         return next((p for p in map(unstorable, value) if p), None)
     return None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    """A JSON number; one too large for a double (``1e999``) would become infinity, which JSON
-    cannot hold and PostgreSQL refuses to store."""
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return value

@@ -21,7 +21,9 @@ from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from hookline.errors import BadRequest
+from hookline.web import limits
 from hookline.web.headers import HEADER_NAME_PATTERN
+
 from hookline_webhook.paths import PathError, Segment, format_path, parse_path
 from hookline_webhook.querystring import QueryError, parse_nested
 
@@ -79,7 +81,7 @@ def sample_from_json(sample: Any) -> dict[str, Any]:
         if not sample.strip():
             raise SampleError("the JSON sample is empty: give an object such as {\"a\": 1}")
         try:
-            value = json.loads(sample, parse_constant=_reject_constant)
+            value = limits.loads(sample)
         except RecursionError:
             raise SampleError("the JSON sample is nested too deeply") from None
         except ValueError as exc:
@@ -355,7 +357,3 @@ def _json_type(value: Any) -> str:
         return "null"
     names = {bool: "a boolean", str: "text", int: "a number", float: "a number", dict: "an object", list: "an array"}
     return names.get(type(value), type(value).__name__)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
