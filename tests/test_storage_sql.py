@@ -3,14 +3,15 @@ and PostgreSQL: every value type, and more jobs than one INSERT takes."""
 
 from __future__ import annotations
 
-from typing import Callable
+import asyncio
+from typing import Any, Callable
 
 import pytest
-
 from hookline import NodeResult, NodeRun, NodeType, hookimpl
 from hookline.storage import sql
-from hookline.storage.models import Execution, Job
+from hookline.storage.models import Execution, Job, Setting
 from hookline.testing import HooklineTestApp
+from tortoise.exceptions import IntegrityError
 
 
 class Echo(NodeType):
@@ -52,3 +53,26 @@ async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> N
     found = await hookline.host.workflows.find("types")
     assert found is not None and found.enabled is True and found.key == "types"
     assert await hookline.host.workflows.find("nope") is None
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_grouped_writes_fail_alone_and_whole(hookline: HooklineTestApp) -> None:
+    """On SQLite the hot path's writes are committed in groups: a write that fails leaves
+    nothing behind (its earlier statements included), and the others of its group are kept."""
+    group = sql.GroupCommit()
+    assert group.applies()
+
+    def insert(*keys: str) -> Callable[[Any], Any]:
+        async def write(connection: Any) -> str:
+            for key in keys:
+                await connection.execute_query('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', [key, "v"])
+            return "+".join(keys)
+
+        return write
+
+    results = await asyncio.gather(
+        group.run(insert("a")), group.run(insert("b", "a")), group.run(insert("c")), return_exceptions=True
+    )
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], IntegrityError)
+    assert sorted(await Setting.filter(key__in=["a", "b", "c"]).values_list("key", flat=True)) == ["a", "c"]

@@ -167,6 +167,8 @@ class ExecutionService:
         self._recovery: asyncio.Task[None] | None = None
         #: Executions this process is running (engine or storing their outcome).
         self._running_here: set[int] = set()
+        #: Commits the hot path's writes of concurrent calls together (SQLite).
+        self._group = sql.GroupCommit()
 
     # --- starting ----------------------------------------------------------------------
 
@@ -261,6 +263,8 @@ class ExecutionService:
         """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
         constraint."""
         if dedup is None:
+            if self._group.applies():
+                return await self._group.run(lambda connection: sql.insert_execution(values, connection))
             return await sql.insert_execution(values)
         digest = dedup.digest
         workflow_id = values["workflow_id"]
@@ -642,9 +646,16 @@ class ExecutionService:
         ]
         # The status first, on the condition that the row is still this process's; the jobs
         # after it, in the same transaction (rolled back if it is not).
-        async with in_transaction() as connection:
-            if not await sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs):
-                raise _NotOwned(execution_id)
+        def store(connection: Any) -> Any:
+            return sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs)
+
+        if self._group.applies():
+            stored = await self._group.run(store)
+        else:
+            async with in_transaction() as connection:
+                stored = await store(connection)
+        if not stored:
+            raise _NotOwned(execution_id)
 
     # --- reading -----------------------------------------------------------------------
 

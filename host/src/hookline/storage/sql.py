@@ -10,13 +10,19 @@ datetimes). Everything else goes through the ORM.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
+
+log = logging.getLogger("hookline.storage")
+T = TypeVar("T")
 
 #: Columns written when an execution is created (the others keep their defaults: NULL).
 EXECUTION_COLUMNS = (
@@ -123,10 +129,10 @@ def _convert(model: type[Model], columns: Sequence[str], values: dict[str, Any])
     ]
 
 
-async def insert_execution(values: dict[str, Any]) -> int:
+async def insert_execution(values: dict[str, Any], connection: BaseDBAsyncClient | None = None) -> int:
     """Create an execution row; returns its id. Raises tortoise's ``IntegrityError`` when a
     constraint refuses it (an idempotency key already held)."""
-    connection = default_connection()
+    connection = connection or default_connection()
     rows = await connection.execute_query_dict(
         _statements(connection).insert_execution, _convert(Execution, EXECUTION_COLUMNS, values)
     )
@@ -163,3 +169,68 @@ async def find_workflow(key: str) -> dict[str, Any] | None:
     row = dict(rows[0])
     row["enabled"] = bool(row["enabled"])
     return row
+
+
+class GroupCommit:
+    """Writes of concurrent calls committed together: one transaction, one commit (one fsync on
+    SQLite) for all the executions recorded or finished meanwhile, instead of one each. Each
+    caller's ``await`` returns once the transaction holding its write is committed, so an answer
+    still means the write is durable.
+
+    Each write is all or nothing (a savepoint): one that fails (a constraint) fails alone. Used
+    on SQLite, whose one connection runs statements one after another anyway and where a commit
+    costs an fsync. On PostgreSQL concurrent connections commit in parallel, and writes go
+    straight to the database.
+    """
+
+    #: Most writes in one transaction.
+    MAX_BATCH = 256
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Callable[[BaseDBAsyncClient], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def applies() -> bool:
+        return _dialect(default_connection()) == "sqlite"
+
+    async def run(self, write: Callable[[BaseDBAsyncClient], Awaitable[T]]) -> T:
+        """Run ``write(connection)`` in the next group's transaction; its result once committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        return await asyncio.shield(future)
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+            outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            try:
+                async with in_transaction() as connection:
+                    for write, future in batch:
+                        # Each write all or nothing, within the group's transaction.
+                        await connection.execute_query("SAVEPOINT hookline_write")
+                        try:
+                            result = await write(connection)
+                        except Exception as exc:  # this write fails alone
+                            await connection.execute_query("ROLLBACK TO hookline_write")
+                            await connection.execute_query("RELEASE hookline_write")
+                            outcomes.append((future, None, exc))
+                        else:
+                            await connection.execute_query("RELEASE hookline_write")
+                            outcomes.append((future, result, None))
+            except BaseException as exc:  # the commit failed: none of them is durable
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for future, result, error in outcomes:
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(error)
