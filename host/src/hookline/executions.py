@@ -25,7 +25,7 @@ import secrets
 import socket
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Coroutine
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from hookline.workflows import ActiveWorkflow
 
 log = logging.getLogger("hookline.executions")
+T = TypeVar("T")
 
 
 #: Modes of executions run from the queue, with no caller waiting.
@@ -263,9 +264,7 @@ class ExecutionService:
         """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
         constraint."""
         if dedup is None:
-            if self._group.applies():
-                return await self._group.run(lambda connection: sql.insert_execution(values, connection))
-            return await sql.insert_execution(values)
+            return await self._write(lambda connection: sql.insert_execution(values, connection))
         digest = dedup.digest
         workflow_id = values["workflow_id"]
         missing = 0
@@ -532,9 +531,7 @@ class ExecutionService:
     async def _claim_and_run(self, execution_id: int, preloaded: _Preloaded | None) -> None:
         if self._closing:  # shutting down: it stays queued for the next start
             return
-        claimed = await Execution.filter(id=execution_id, status=ExecutionStatus.QUEUED).update(
-            status=ExecutionStatus.RUNNING, started_at=utcnow(), owner=self.process_id
-        )
+        claimed = await self._write(lambda connection: sql.claim_queued(connection, execution_id, self.process_id, utcnow()))
         if not claimed:  # another process took it
             return
         if preloaded is None:
@@ -646,16 +643,22 @@ class ExecutionService:
         ]
         # The status first, on the condition that the row is still this process's; the jobs
         # after it, in the same transaction (rolled back if it is not).
-        def store(connection: Any) -> Any:
-            return sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs)
-
-        if self._group.applies():
-            stored = await self._group.run(store)
-        else:
-            async with in_transaction() as connection:
-                stored = await store(connection)
+        stored = await self._write(
+            lambda connection: sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs),
+            statements=2,
+        )
         if not stored:
             raise _NotOwned(execution_id)
+
+    async def _write(self, write: Callable[[Any], Awaitable[T]], *, statements: int = 1) -> T:
+        """A hot-path write: on SQLite in the next group commit; elsewhere on its own (in a
+        transaction when it takes several statements)."""
+        if self._group.applies():
+            return await self._group.run(write)
+        if statements == 1:
+            return await write(sql.default_connection())
+        async with in_transaction() as connection:
+            return await write(connection)
 
     # --- reading -----------------------------------------------------------------------
 

@@ -88,6 +88,11 @@ class _Statements:
         self.store_outcome = (
             f'UPDATE "{execution}" SET {sets} WHERE "id"={where[0]} AND "status"={where[1]} AND "owner"={where[2]}'
         )
+        claim = marks(5)
+        self.claim_queued = (
+            f'UPDATE "{execution}" SET "status"={claim[0]}, "started_at"={claim[1]}, "owner"={claim[2]} '
+            f'WHERE "id"={claim[3]} AND "status"={claim[4]}'
+        )
         workflow = Workflow._meta.db_table
         self.find_workflow = (
             f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks(1)[0]}'
@@ -158,6 +163,17 @@ async def store_outcome(
             params.extend(_convert(Job, JOB_COLUMNS, job))
         await connection.execute_query(statements.insert_jobs(len(chunk)), params)
     return True
+
+
+async def claim_queued(connection: BaseDBAsyncClient, execution_id: int, owner: str, now: Any) -> bool:
+    """Take a queued execution to run it (``running``, owned by ``owner``); ``False`` if another
+    process took it first."""
+    started = Execution._meta.fields_map["started_at"].to_db_value(now, Execution)
+    claimed, _ = await connection.execute_query(
+        _statements(connection).claim_queued,
+        [ExecutionStatus.RUNNING.value, started, owner, execution_id, ExecutionStatus.QUEUED.value],
+    )
+    return bool(claimed)
 
 
 async def find_workflow(key: str) -> dict[str, Any] | None:
