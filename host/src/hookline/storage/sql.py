@@ -237,9 +237,11 @@ class GroupCommit:
                             await connection.execute_query("RELEASE hookline_write")
                             outcomes.append((future, result, None))
             except BaseException as exc:  # the commit failed: none of them is durable
+                if not isinstance(exc, Exception):  # cancelled (shutdown): fail the waiting ones too
+                    batch, self._pending = batch + self._pending, []
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the writer stopped"))
                 if not isinstance(exc, Exception):
                     raise
                 continue
