@@ -19,6 +19,7 @@ from hookline.cli.serve import serve
 from hookline.errors import HooklineError
 from hookline.host import Host
 from hookline.plugins import PluginHooks, disabled_from_env, make_plugin_manager
+from hookline.storage.models import ExecutionStatus
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hookline")
@@ -139,6 +140,10 @@ def executions_show(ctx: click.Context, execution_id: str, db_url: str | None) -
     emit(run_with_database(host, lambda h: h.executions.get(execution_id)))
 
 
+#: Statuses an execution can end with: what replay and purge take.
+FINISHED_STATUSES = [status.value for status in ExecutionStatus if status.finished]
+
+
 @executions.command("replay")
 @click.argument("execution_id", required=False)
 @click.option("--current", is_flag=True, help="Run the workflow's current version, not the one the execution ran.")
@@ -148,7 +153,7 @@ def executions_show(ctx: click.Context, execution_id: str, db_url: str | None) -
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["succeeded", "failed", "error", "cancelled", "timed_out"]),
+    type=click.Choice(FINISHED_STATUSES),
     help="With --workflow: statuses to replay (repeatable).  [default: failed, error, timed_out]",
 )
 @click.option("--since", help="With --workflow: created at or after this ISO 8601 time.")
@@ -229,7 +234,7 @@ def executions_replay(
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["succeeded", "failed", "error", "cancelled", "timed_out"]),
+    type=click.Choice(FINISHED_STATUSES),
     help="Only executions with this status (repeatable).",
 )
 @click.option("--older-than", metavar="DURATION", help="Created longer ago than this ('30d', '12h', seconds), whatever the policies.")
