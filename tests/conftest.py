@@ -99,6 +99,47 @@ def postgres_db_url(postgres_template: str) -> Iterator[str]:
         asyncio.run(_admin(lambda conn: conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
 
 
+REDIS_URL = os.environ.get("HOOKLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("HOOKLINE_REQUIRE_REDIS") == "1"
+
+
+def redis_unavailable() -> str | None:
+    """Why Redis tests cannot run here, or None."""
+    try:
+        import redis
+    except ImportError:
+        return "redis is not installed (pip install 'hookline[redis]')"
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        return f"no Redis at {REDIS_URL} ({type(exc).__name__}: {exc})"
+    return None
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A Redis stream (and consumer group) of this test's own, deleted afterwards. Skips without
+    Redis, fails instead with ``HOOKLINE_REQUIRE_REDIS=1`` (CI)."""
+    problem = redis_unavailable()
+    if problem:
+        if REQUIRE_REDIS:
+            pytest.fail(f"HOOKLINE_REQUIRE_REDIS=1 but {problem}")
+        pytest.skip(problem)
+    import redis
+
+    name = f"hookline-test-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.delete(name, *client.keys(f"autoclaim:{name}:*"))
+    finally:
+        client.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hookline_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Overrides hookline.testing's fixture: every test using it runs on both databases."""

@@ -8,10 +8,15 @@ Idempotency: a trigger may pass a :class:`Dedup` key; the row carries its digest
 constraint, so a second delivery of the same event (even a concurrent one, from another process)
 fails to insert and gets :class:`Duplicate`, naming the first execution.
 
+Queue: a queued execution's id goes through :class:`~hookline.queue.ExecutionQueue` (taskiq) to
+the process that runs it: this one (``memory``) or any worker (Redis). The receiver claims the row
+with a conditional update, so a delivery repeated or lost is harmless: see :mod:`hookline.queue`.
+
 Recovery: each process running executions is a :class:`~hookline.storage.models.Process` row
 with a heartbeat, and marks the executions it runs as its own. Executions left ``running`` by a
 process whose heartbeat stopped are re-queued or ended ``error`` (``interrupted``) by the others,
-or by the next process to start, as their workflow's ``recovery`` says.
+or by the next process to start, as their workflow's ``recovery`` says. With a shared queue,
+executions queued for longer than ``redeliver_after`` are sent to it again.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
@@ -50,6 +56,9 @@ T = TypeVar("T")
 BACKGROUND_MODES = ("async", "replay")
 #: A queued execution's version, context and mode, when the process that queued it runs it.
 _Preloaded = tuple[CompiledWorkflow, Any, str]
+
+#: Most queued rows one recovery pass looks at (the rest wait for the next pass).
+RECOVERY_BATCH = 1000
 
 #: How long an idempotency key holds unless the trigger says otherwise.
 DEFAULT_DEDUP_WINDOW = timedelta(days=7)
@@ -170,6 +179,8 @@ class ExecutionService:
         self._running_here: set[int] = set()
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = sql.GroupCommit()
+        #: What this process queued for itself (memory queue), until the delivery runs it.
+        self._preloaded: dict[int, _Preloaded] = {}
 
     # --- starting ----------------------------------------------------------------------
 
@@ -238,12 +249,14 @@ class ExecutionService:
     async def _enqueue(
         self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow, replay_of: int | None
     ) -> int:
+        shared = self.host.queue.shared
         limit = self.host.settings.max_backlog
-        if self._waiting >= limit:
+        if not shared and self._waiting >= limit:
             raise Overloaded(
                 f"{self._waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
             )
         mode = "replay" if replay_of is not None else "async"
+        now = utcnow()
         execution_id = await self._insert(
             dedup,
             workflow_id=workflow.id,
@@ -252,12 +265,14 @@ class ExecutionService:
             mode=mode,
             trigger_type=compiled.definition.trigger.type,
             context=context,
-            created_at=utcnow(),
+            created_at=now,
             replay_of=replay_of,
-            # The process that will run it: if it dies first, another adopts it (recover).
-            owner=self.process_id,
+            # With the memory queue, the process that will run it: if it dies first, another
+            # adopts it (recover). A shared queue's executions are nobody's until claimed.
+            owner=None if shared else self.process_id,
+            queued_at=now,
         )
-        self._spawn_queued(execution_id, (compiled, context, mode))
+        await self._dispatch(execution_id, (compiled, context, mode))
         return execution_id
 
     async def _insert(self, dedup: Dedup | None, **values: Any) -> int:
@@ -334,24 +349,33 @@ class ExecutionService:
 
     # --- this process: heartbeat and recovery --------------------------------------------
 
-    async def open(self, *, recover: bool = True) -> None:
-        """Register this process and keep its heartbeat; with ``recover``, take over what dead
-        processes left (see :meth:`recover`), now and every third heartbeat.
+    async def open(self, *, recover: bool = True, receive: bool = False) -> None:
+        """Connect to the queue, register this process and keep its heartbeat; with ``recover``,
+        take over what dead processes left (see :meth:`recover`), now and every third
+        heartbeat; with ``receive``, run what a shared queue delivers (a worker).
 
         Called by the server at start (``Host.start``) before anything runs, and by commands
         that run executions themselves (``hookline run``) with ``recover=False``. Starting an
         execution before this is refused: another process would take it for abandoned.
         """
         self._closing = False
+        await self.host.queue.start()
         await self._register()
         _OPEN_HERE.add(self.process_id)
         loop = asyncio.get_running_loop()
         self._heartbeat = loop.create_task(self._beat())
         # Apart from the heartbeat, so that a long recovery never delays a renewal.
         self._recovery = loop.create_task(self._recover_periodically())
+        if receive:
+            self.receive()
         if recover:
             await self.recover()
             self.recovering = True
+
+    def receive(self) -> None:
+        """Run what a shared queue delivers (as a worker), up to ``max_concurrent_runs`` at once."""
+        settings = self.host.settings
+        self.host.queue.receive(concurrency=settings.max_concurrent_runs, grace=settings.shutdown_grace)
 
     async def close(self) -> None:
         """Stop the heartbeat and unregister (after :meth:`drain`): what this process left queued
@@ -367,6 +391,7 @@ class ExecutionService:
             await Process.filter(id=self.process_id).delete()
         except Exception:  # the database is gone; the row expires by itself
             log.warning("could not unregister process %s", self.process_id, exc_info=True)
+        await self.host.queue.close()
 
     @property
     def _lease(self) -> timedelta:
@@ -425,19 +450,32 @@ class ExecutionService:
         return alive
 
     async def recover(self) -> tuple[int, int]:
-        """Take over what dead processes left: executions left ``running`` are re-queued (and run
-        here) or ended ``error`` (``interrupted``), per their workflow's ``recovery``; executions
-        they had queued and not started are run here. This process's own rows that nothing runs
-        any more (a run whose last writes failed) are treated the same. Each is claimed with a
-        conditional update, so processes recovering at once take each one once. Returns
-        ``(requeued, interrupted)``."""
+        """Take over what dead processes left: executions left ``running`` are re-queued or ended
+        ``error`` (``interrupted``), per their workflow's ``recovery``; executions they had
+        queued and not started are queued again. This process's own rows that nothing runs
+        any more (a run whose last writes failed) are treated the same. With a shared queue,
+        executions waiting longer than ``redeliver_after`` are sent to it again (the message
+        may have been lost). Each is claimed with a conditional update, so processes
+        recovering at once take each one once. Returns ``(requeued, interrupted)``."""
         now = utcnow()
+        shared = self.host.queue.shared
         # The rows first, the live processes after: a process registers before it writes a
         # row, so every owner found alive below was alive when its row was read.
         running = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id", "started_at")
-        queued = await Execution.filter(status=ExecutionStatus.QUEUED).order_by("id").values("id", "owner", "created_at")
-        alive = await self._alive()
+        # Only the candidates (the decision is made below, with the live processes read after
+        # the rows): queued for a process that was not alive just now, or for this one long
+        # ago; with a shared queue, also whatever has waited longer than redeliver_after.
+        was_alive = await self._alive()
         stale = now - self._lease
+        candidate = Q(owner__isnull=True) | ~Q(owner__in=was_alive) | Q(owner=self.process_id, created_at__lt=stale)
+        queued = Execution.filter(status=ExecutionStatus.QUEUED)
+        if shared:
+            late = Q(queued_at__isnull=True) | Q(queued_at__lt=now - self._redeliver_after)
+            queued = queued.filter(Q(owner__isnull=False) & candidate | Q(owner__isnull=True) & late)
+        else:
+            queued = queued.filter(candidate)
+        queued_rows = await queued.order_by("id").limit(RECOVERY_BATCH).values("id", "owner", "created_at", "queued_at")
+        alive = await self._alive()
         requeued = interrupted = 0
         for row in running:
             if row["owner"] in alive and not (
@@ -452,9 +490,11 @@ class ExecutionService:
                 compiled, recovery = None, "interrupt"
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"])
             if recovery == "requeue" and compiled is not None:
-                if await claim.update(status=ExecutionStatus.QUEUED, owner=self.process_id, started_at=None):
+                if await claim.update(
+                    status=ExecutionStatus.QUEUED, owner=self._queue_owner, started_at=None, queued_at=now
+                ):
                     requeued += 1
-                    self._spawn_queued(row["id"], None)
+                    await self._dispatch(row["id"], None)
             elif await claim.update(
                 status=ExecutionStatus.ERROR,
                 error={"error": "interrupted", "message": "the process running it stopped before it finished"},
@@ -462,19 +502,24 @@ class ExecutionService:
             ):
                 interrupted += 1
         resumed = 0
-        for row in queued:
+        for row in queued_rows:
             if row["id"] in self._queued_here:
                 continue
-            mine = row["owner"] == self.process_id
-            if row["owner"] in alive and not (mine and _before(row["created_at"], stale)):
-                continue
-            if self._waiting >= self.host.settings.max_backlog or self._closing:
+            owner = row["owner"]
+            if owner is not None or not shared:
+                # Queued for a process's own (memory) queue: taken over if that process is gone.
+                mine = owner == self.process_id
+                if owner in alive and not (mine and _before(row["created_at"], stale)):
+                    continue
+            if self._closing or (not shared and self._waiting >= self.host.settings.max_backlog):
                 break
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
-            claim = claim.filter(owner__isnull=True) if row["owner"] is None else claim.filter(owner=row["owner"])
-            if await claim.update(owner=self.process_id):
+            claim = claim.filter(owner__isnull=True) if owner is None else claim.filter(owner=owner)
+            # queued_at as read: of several processes sending it again at once, one does.
+            claim = claim.filter(queued_at__isnull=True) if row["queued_at"] is None else claim.filter(queued_at=row["queued_at"])
+            if await claim.update(owner=self._queue_owner, queued_at=now):
                 resumed += 1
-                self._spawn_queued(row["id"], None)
+                await self._dispatch(row["id"], None)
         # Processes long dead are forgotten (what they left was recovered above).
         await Process.filter(expires_at__lt=now - 10 * self._lease).delete()
         if requeued or interrupted or resumed:
@@ -486,12 +531,23 @@ class ExecutionService:
             )
         return requeued, interrupted
 
+    @property
+    def _queue_owner(self) -> str | None:
+        """Who a queued execution belongs to: this process with the memory queue (it runs it),
+        nobody with a shared queue (whichever worker claims it)."""
+        return None if self.host.queue.shared else self.process_id
+
+    @property
+    def _redeliver_after(self) -> timedelta:
+        return timedelta(seconds=self.host.settings.redeliver_after)
+
     async def drain(self, grace: float) -> None:
         """Refuse new executions and stop taking queued ones; wait up to ``grace`` seconds for
         running executions (those started meanwhile included), then cancel the rest (background
         ones go back to ``queued``, for another process or the next start)."""
         self._closing = True
         self.recovering = False
+        self.host.queue.stop_receiving()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self._tasks and loop.time() < deadline:
@@ -510,19 +566,59 @@ class ExecutionService:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _spawn_queued(self, execution_id: int, preloaded: _Preloaded | None) -> None:
+    async def _dispatch(self, execution_id: int, preloaded: _Preloaded | None) -> None:
+        """Send a queued execution (committed) to the queue. With the memory queue this process
+        runs it (``preloaded`` spares reading it back); a shared queue that cannot be reached
+        now gets it again from :meth:`recover` after ``redeliver_after``."""
+        if self.host.queue.shared:
+            try:
+                await self.host.queue.send(execution_id)
+            except Exception as exc:
+                log.warning(
+                    "execution %s could not be sent to the queue (%s: %s); it stays queued and is sent again within %g s",
+                    execution_id,
+                    type(exc).__name__,
+                    exc,
+                    self.host.settings.redeliver_after + 3 * self.host.settings.heartbeat_interval,
+                )
+            return
         self._queued_here.add(execution_id)
         self._waiting += 1
-        task = self._spawn(self._run_queued(execution_id, preloaded))
-        task.add_done_callback(lambda _: self._queued_here.discard(execution_id))
+        if preloaded is not None:
+            self._preloaded[execution_id] = preloaded
+        try:
+            await self.host.queue.send(execution_id)
+        except BaseException:
+            self._queued_here.discard(execution_id)
+            self._waiting -= 1
+            self._preloaded.pop(execution_id, None)
+            raise
 
-    async def _run_queued(self, execution_id: int, preloaded: _Preloaded | None) -> None:
+    async def run_delivered(self, execution_id: int) -> None:
+        """Run a queued execution the queue delivered: claim it, run it, store its outcome. An
+        id delivered again, or already taken by another process, finds nothing to claim."""
+        task = asyncio.current_task()
+        if task is not None:  # waited for (and cancelled) by drain, like the runs it spawns
+            self._tasks.add(task)
+        counted = execution_id in self._queued_here
+        try:
+            await self._run_queued(execution_id, self._preloaded.pop(execution_id, None), counted=counted)
+        except Exception:  # taskiq would only log it; say which execution
+            log.exception("execution %s failed to run", execution_id)
+        finally:
+            if counted:
+                self._queued_here.discard(execution_id)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run_queued(self, execution_id: int, preloaded: _Preloaded | None, *, counted: bool) -> None:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.host.settings.max_concurrent_runs)
         try:
             await self._slots.acquire()
         finally:
-            self._waiting -= 1
+            if counted:
+                self._waiting -= 1
         try:
             await self._claim_and_run(execution_id, preloaded)
         finally:
@@ -613,7 +709,12 @@ class ExecutionService:
 
     async def _mark(self, execution_id: int, status: ExecutionStatus) -> None:
         if status == ExecutionStatus.QUEUED:
-            await self._own(execution_id).update(status=status, owner=None, started_at=None)
+            # Nobody's: the next process to recover takes it, or, with a shared queue, the
+            # worker that receives it (sent again at once; the delivery that brought it here is
+            # acknowledged when this run ends).
+            if await self._own(execution_id).update(status=status, owner=None, started_at=None, queued_at=utcnow()):
+                if self.host.queue.shared:
+                    await self._dispatch(execution_id, None)
             return
         error = {"error": "shutdown", "message": "the server shut down while it ran"}
         await self._own(execution_id).update(status=status, finished_at=utcnow(), error=error)

@@ -9,6 +9,7 @@ reach it as ``request.app.ctx.hookline``. Its public surface for plugin authors:
 * ``host.executions.start(workflow, context)`` — run now; await ``handle.reply()``.
 * ``host.executions.enqueue(workflow, context)`` — store as queued, run in the background.
 * ``host.replays`` — replay finished executions; ``host.retention`` — purge old ones.
+* ``host.queue`` — where queued executions go (``memory``, or Redis for several processes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pluggy
 from hookline.engine import Engine
 from hookline.executions import ExecutionService
 from hookline.plugins import PluginHooks, make_plugin_manager
+from hookline.queue import ExecutionQueue
 from hookline.replay import ReplayService
 from hookline.retention import RetentionService
 from hookline.settings import Settings
@@ -40,6 +42,7 @@ class Host:
         self.engine = Engine()
         self.workflows = WorkflowService(self)
         self.executions = ExecutionService(self)
+        self.queue = ExecutionQueue(self)
         self.replays = ReplayService(self)
         self.retention = RetentionService(self)
 
@@ -67,13 +70,17 @@ class Host:
     # --- serving -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Called by the server once the database is open: this process registers (so that a
-        plugin's ``startup`` may start executions), plugins' ``startup`` run, then what dead
-        processes left (running or queued) is recovered, once every plugin is ready to run it;
-        then the hourly purge of old executions is scheduled."""
+        """Called by the server (and ``hookline worker``) once the database is open: this
+        process connects to the queue and registers (so that a plugin's ``startup`` may start
+        executions), plugins' ``startup`` run; then, every plugin being ready, a process with
+        role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
+        left (running or queued) is recovered; then the hourly purge of old executions is
+        scheduled."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
+            if self.settings.role != "ingress":
+                self.executions.receive()
             await self.executions.recover()
         except BaseException:
             await self.executions.close()

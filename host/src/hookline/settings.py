@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Mapping
@@ -11,6 +12,8 @@ from hookline.durations import parse_duration_text
 from hookline.errors import ConfigurationError
 
 DEFAULT_DB_URL = "sqlite://hookline.db"
+#: What a process can do (``--role``).
+ROLES = ("all", "ingress", "worker")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,33 @@ class Settings:
     #: How long finished executions are kept unless their workflow's ``retention`` says
     #: otherwise; ``None`` keeps them forever.
     retention: timedelta | None = timedelta(days=30)
+    #: Where queued (async) executions go to be run: ``memory`` (this process runs what it
+    #: queues) or ``redis://HOST:PORT/DB`` (a Redis stream shared by ingress and worker processes).
+    queue_url: str = "memory"
+    #: Name of the Redis stream and of its consumer group.
+    queue_name: str = "hookline"
+    #: What this process does: ``all`` (answer HTTP and run queued executions), ``ingress``
+    #: (answer HTTP; queued executions are run by workers) or ``worker`` (run queued executions).
+    role: str = "all"
+    #: Seconds after which an execution still queued is sent to the queue again (a message lost
+    #: with Redis, or held by a dead worker). Deliveries are idempotent: at worst it is a no-op.
+    redeliver_after: float = 60.0
+
+    def __post_init__(self) -> None:
+        from hookline.queue import check_queue_url
+
+        check_queue_url(self.queue_url)
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", self.queue_name):
+            raise ConfigurationError(
+                f"queue name {self.queue_name!r}: use 1 to 100 letters, digits and _ . : - (HOOKLINE_QUEUE_NAME)"
+            )
+        if self.role not in ROLES:
+            raise ConfigurationError(f"unknown role {self.role!r} (known: {', '.join(ROLES)})")
+        if self.role != "all" and self.queue_url == "memory":
+            raise ConfigurationError(
+                f"role {self.role!r} needs a queue shared between processes: set HOOKLINE_QUEUE_URL=redis://HOST:PORT/DB "
+                "(with the in-memory queue, a process runs what it queues: role 'all')"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -72,8 +102,16 @@ class Settings:
         if env.get("HOOKLINE_RETENTION"):
             text = env["HOOKLINE_RETENTION"].strip()
             values["retention"] = None if text == "forever" else _duration("HOOKLINE_RETENTION", text)
-        settings = cls(**values)
-        return settings.with_overrides(**overrides)
+        if env.get("HOOKLINE_QUEUE_URL"):
+            values["queue_url"] = env["HOOKLINE_QUEUE_URL"].strip()
+        if env.get("HOOKLINE_QUEUE_NAME"):
+            values["queue_name"] = env["HOOKLINE_QUEUE_NAME"].strip()
+        if env.get("HOOKLINE_ROLE"):
+            values["role"] = env["HOOKLINE_ROLE"].strip()
+        if env.get("HOOKLINE_REDELIVER_AFTER"):
+            values["redeliver_after"] = _duration("HOOKLINE_REDELIVER_AFTER", env["HOOKLINE_REDELIVER_AFTER"]).total_seconds()
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -16,6 +16,14 @@ db_option = click.option(
     "--db", "db_url", metavar="URL", help="Database URL (default: $HOOKLINE_DB_URL or sqlite://hookline.db)."
 )
 
+queue_option = click.option(
+    "--queue",
+    "queue_url",
+    metavar="URL",
+    help="Where queued executions go: memory, or redis://HOST:PORT/DB shared by ingress and worker "
+    "processes (default: $HOOKLINE_QUEUE_URL or memory).",
+)
+
 
 def emit(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))

@@ -15,7 +15,7 @@ import pluggy
 
 from hookline.cli.common import db_option, emit, make_host, run_with_database
 from hookline.cli.scaffold import plugin
-from hookline.cli.serve import serve
+from hookline.cli.serve import serve, worker
 from hookline.errors import HooklineError
 from hookline.host import Host
 from hookline.plugins import PluginHooks, disabled_from_env, make_plugin_manager
@@ -319,6 +319,7 @@ def token_rotate(ctx: click.Context, db_url: str | None) -> None:
 
 
 cli.add_command(serve)
+cli.add_command(worker)
 cli.add_command(plugin)
 
 

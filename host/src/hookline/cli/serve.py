@@ -1,16 +1,20 @@
-"""``hookline serve``: migrate, make sure an API token exists, apply workflow files, serve."""
+"""``hookline serve``: migrate, make sure an API token exists, apply workflow files, serve.
+``hookline worker`` (or ``serve --role worker``): run queued executions, no HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from functools import partial
 from typing import Any
 
 import click
 
-from hookline.cli.common import db_option, make_host, run_with_database
+from hookline.cli.common import db_option, make_host, queue_option, run_with_database
+from hookline.errors import HooklineError
 from hookline.host import Host
+from hookline.settings import ROLES
 
 
 @click.command()
@@ -25,6 +29,15 @@ from hookline.host import Host
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.  [default: 1]")
 @click.option("--public-url", default=None, help="Base URL shown in endpoints ($HOOKLINE_PUBLIC_URL).")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=None,
+    help="all: answer HTTP and run queued executions; ingress: answer HTTP only; worker: run queued "
+    "executions only, no HTTP (as 'hookline worker'). ingress and worker need a shared --queue.  "
+    "[default: $HOOKLINE_ROLE or all]",
+)
+@queue_option
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -34,10 +47,19 @@ def serve(
     workflows_path: str | None,
     workers: int | None,
     public_url: str | None,
+    role: str | None,
+    queue_url: str | None,
 ) -> None:
     """Run the server (migrates the database first)."""
     _configure_logging()
-    host = make_host(ctx, db_url=db_url, host=bind_host, port=port, workers=workers, public_url=public_url)
+    host = make_host(
+        ctx, db_url=db_url, host=bind_host, port=port, workers=workers, public_url=public_url, role=role, queue_url=queue_url
+    )
+    if host.settings.role == "worker":
+        if workflows_path:
+            raise click.UsageError("--workflows goes with an ingress: a worker applies nothing")
+        _run_worker(host)
+        return
     try:
         applied = asyncio.run(host.migrate())
     except Exception as exc:
@@ -56,6 +78,66 @@ def serve(
         for name, url in result["endpoints"].items():
             click.echo(f"workflow {result['key']} v{result['version']}: {name} {url}", err=True)
     _run_server(host)
+
+
+@click.command()
+@db_option
+@queue_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Executions run at once.  [default: $HOOKLINE_MAX_CONCURRENT_RUNS or 64]",
+)
+@click.pass_context
+def worker(ctx: click.Context, db_url: str | None, queue_url: str | None, concurrency: int | None) -> None:
+    """Run queued executions from a shared queue (Redis), without answering HTTP.
+
+    Start as many as needed, on any machine that reaches the database and the queue. The
+    database must be migrated already (by 'hookline migrate' or an ingress's 'hookline serve').
+    Stops on SIGTERM or Ctrl-C, letting running executions finish for $HOOKLINE_SHUTDOWN_GRACE.
+    """
+    _configure_logging()
+    host = make_host(ctx, db_url=db_url, queue_url=queue_url, role="worker", max_concurrent_runs=concurrency)
+    _run_worker(host)
+
+
+def _run_worker(host: Host) -> None:
+    from hookline.queue import redact
+
+    settings = host.settings
+
+    async def main() -> None:
+        await host.open_database()
+        try:
+            await host.start()
+        except BaseException:
+            await host.close_database()
+            raise
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        logging.getLogger("hookline").info(
+            "worker %s: running executions from %s (queue %s), %d at a time",
+            host.executions.process_id,
+            redact(settings.queue_url),
+            settings.queue_name,
+            settings.max_concurrent_runs,
+        )
+        try:
+            await stop.wait()
+        finally:
+            logging.getLogger("hookline").info("worker %s stopping", host.executions.process_id)
+            try:
+                await host.stop()
+            finally:
+                await host.close_database()
+
+    try:
+        asyncio.run(main())
+    except HooklineError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def _configure_logging() -> None:

@@ -98,6 +98,7 @@ class Execution(Model):
     dedup_until = fields.DatetimeField(null=True, description="until when dedup_key holds")
     owner = fields.CharField(max_length=32, null=True, description="id of the process running it")
     replay_of = fields.BigIntField(null=True, description="the execution this one replays")
+    queued_at = fields.DatetimeField(null=True, description="when it was last sent to the queue")
 
     class Meta:
         table = "hookline_execution"

@@ -38,6 +38,7 @@ EXECUTION_COLUMNS = (
     "dedup_key",
     "dedup_until",
     "replay_of",
+    "queued_at",
 )
 JOB_COLUMNS = (
     "execution_id",
