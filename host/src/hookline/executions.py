@@ -625,7 +625,9 @@ class ExecutionService:
             self._slots.release()
 
     async def _claim_and_run(self, execution_id: int, preloaded: _Preloaded | None) -> None:
-        if self._closing:  # shutting down: it stays queued for the next start
+        if self._closing:  # shutting down: it stays queued, for another worker or the next start
+            if self.host.queue.shared:  # this delivery is acknowledged when it returns: send it again
+                await self._dispatch(execution_id, None)
             return
         claimed = await self._write(lambda connection: sql.claim_queued(connection, execution_id, self.process_id, utcnow()))
         if not claimed:  # another process took it

@@ -189,9 +189,10 @@ def executions_replay(
     version = "current" if current else "original"
 
     async def replay(host: Host) -> Any:
-        # This process queued them, so it runs them: another process would only find them at
-        # its next start. Registered (heartbeat) meanwhile, so that if it is killed, a server
-        # recovers what it left running.
+        # With the memory queue this process runs what it queues (another process would only
+        # find them at its next start); with a Redis queue the workers run them, and this waits.
+        # Registered (heartbeat) meanwhile, so that if it is killed, a server recovers what it
+        # left running.
         await host.executions.open(recover=False)
         try:
             partial: PartialReplay | None = None
