@@ -104,8 +104,24 @@ class ExecutionQueue:
             raise ConfigurationError(
                 "HOOKLINE_QUEUE_URL names Redis, but taskiq-redis is not installed: pip install 'hookline[redis]'"
             ) from None
+
+        class _RedisStreamBroker(RedisStreamBroker):  # type: ignore[misc]
+            def _ack_generator(self, id: str, queue_name: str) -> Any:  # noqa: A002 - taskiq-redis's name
+                acknowledge = super()._ack_generator(id, queue_name)
+
+                async def _ack() -> None:
+                    # A message not acknowledged (Redis away) is delivered again later and finds
+                    # nothing to claim: a warning, not an error of the execution (taskiq would
+                    # leave it as an exception nobody retrieves).
+                    try:
+                        await acknowledge()
+                    except Exception as exc:
+                        log.warning("could not acknowledge message %s (%s: %s)", id, type(exc).__name__, exc)
+
+                return _ack
+
         redeliver_ms = max(1000, int(settings.redeliver_after * 1000))
-        return RedisStreamBroker(
+        return _RedisStreamBroker(
             self.url,
             queue_name=settings.queue_name,
             consumer_group_name=settings.queue_name,
