@@ -4,6 +4,7 @@ and PostgreSQL: every value type, and more jobs than one INSERT takes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Callable
 
 import pytest
@@ -63,9 +64,9 @@ async def test_grouped_writes_fail_alone_and_whole(hookline: HooklineTestApp) ->
     assert group.applies()
 
     def insert(*keys: str) -> Callable[[Any], Any]:
-        async def write(connection: Any) -> str:
+        def write(connection: Any) -> str:
             for key in keys:
-                await connection.execute_query('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', [key, "v"])
+                connection.execute('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', [key, "v"])
             return "+".join(keys)
 
         return write
@@ -76,3 +77,42 @@ async def test_grouped_writes_fail_alone_and_whole(hookline: HooklineTestApp) ->
     assert results[0] == "a" and results[2] == "c"
     assert isinstance(results[1], IntegrityError)
     assert sorted(await Setting.filter(key__in=["a", "b", "c"]).values_list("key", flat=True)) == ["a", "c"]
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_a_writer_cancelled_while_its_group_is_written_tells_the_truth(hookline: HooklineTestApp) -> None:
+    """A shutdown cancelling the writer while the group is in the database thread: the group
+    commits all the same, so its callers get their results (not "the writer stopped"), and the
+    writes queued after it fail, unwritten."""
+    group = sql.GroupCommit()
+
+    def slow_insert(connection: Any) -> str:
+        time.sleep(0.3)
+        connection.execute('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', ["slow", "v"])
+        return "slow"
+
+    first = asyncio.ensure_future(group.run(slow_insert))
+    await asyncio.sleep(0.1)  # the group is in the thread
+    later = asyncio.ensure_future(group.run(lambda connection: "later"))
+    await asyncio.sleep(0)
+    group._writer.cancel()  # type: ignore[union-attr]
+    assert await first == "slow"
+    with pytest.raises(RuntimeError, match="the writer stopped"):
+        await later
+    assert await Setting.filter(key="slow").count() == 1
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_once(hookline: HooklineTestApp) -> None:
+    """The webhook lookup on SQLite uses a read-only connection of the loop's thread; it sees a
+    change committed through the ORM (another process's, as well) on the next call."""
+    from hookline.storage.models import Workflow
+
+    await hookline.host.workflows.save({"key": "looked-up", "trigger": {"type": "webhook"}, "nodes": []})
+    found = await sql.find_workflow("looked-up")
+    assert found is not None and found["enabled"] is True
+    assert sql._readers.by_path, "the read-only connection was not used"
+    await Workflow.filter(key="looked-up").update(enabled=False)
+    assert (await sql.find_workflow("looked-up"))["enabled"] is False  # type: ignore[index]
+    await Workflow.filter(key="looked-up").delete()
+    assert await sql.find_workflow("looked-up") is None

@@ -279,7 +279,9 @@ class ExecutionService:
         """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
         constraint."""
         if dedup is None:
-            return await self._write(lambda connection: sql.insert_execution(values, connection))
+            return await self._write(
+                lambda connection: sql.insert_execution(values, connection), lambda: sql.insert_execution_sqlite(values)
+            )
         digest = dedup.digest
         workflow_id = values["workflow_id"]
         missing = 0
@@ -629,7 +631,11 @@ class ExecutionService:
             if self.host.queue.shared:  # this delivery is acknowledged when it returns: send it again
                 await self._dispatch(execution_id, None)
             return
-        claimed = await self._write(lambda connection: sql.claim_queued(connection, execution_id, self.process_id, utcnow()))
+        now = utcnow()
+        claimed = await self._write(
+            lambda connection: sql.claim_queued(connection, execution_id, self.process_id, now),
+            lambda: sql.claim_queued_sqlite(execution_id, self.process_id, now),
+        )
         if not claimed:  # another process took it
             return
         if preloaded is None:
@@ -748,16 +754,20 @@ class ExecutionService:
         # after it, in the same transaction (rolled back if it is not).
         stored = await self._write(
             lambda connection: sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs),
+            lambda: sql.store_outcome_sqlite(execution_id, self.process_id, outcome_values, jobs),
             statements=2,
         )
         if not stored:
             raise _NotOwned(execution_id)
 
-    async def _write(self, write: Callable[[Any], Awaitable[T]], *, statements: int = 1) -> T:
-        """A hot-path write: on SQLite in the next group commit; elsewhere on its own (in a
-        transaction when it takes several statements)."""
+    async def _write(
+        self, write: Callable[[Any], Awaitable[T]], sqlite_write: Callable[[], sql.SqliteWrite], *, statements: int = 1
+    ) -> T:
+        """A hot-path write: on SQLite in the next group commit (``sqlite_write()`` makes it);
+        elsewhere ``write(connection)`` on its own (in a transaction when it takes several
+        statements)."""
         if self._group.applies():
-            return await self._group.run(write)
+            return await self._group.run(sqlite_write())
         if statements == 1:
             return await write(sql.default_connection())
         async with in_transaction() as connection:
