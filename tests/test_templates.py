@@ -94,3 +94,26 @@ def test_template_errors_know_where_they_are() -> None:
     with pytest.raises(TemplateError) as caught:
         compile_template({"body": {"items": ["ok", "{{ $nope }}"]}})
     assert caught.value.path == ["body", "items", 1]
+
+
+# Names-only paths render without jsonpath-ng: the same values as jsonpath-ng, whatever the data.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from hookline.templates import Expression, _compile_expression  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c d", "0"]), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(st.sampled_from(["a", "b", "c d", "0"]), _json, max_size=3),
+       names=st.lists(st.sampled_from(["a", "b", "c d", "0"]), min_size=1, max_size=4))
+def test_names_only_paths_render_as_jsonpath_ng_does(data: dict, names: list[str]) -> None:
+    source = "$context" + "".join(f"['{name}']" for name in names)
+    path, definite, fast = _compile_expression(source)
+    assert definite and fast == ("context", *names)
+    matches = path.find({"context": data})
+    assert Expression(source).render({"context": data}) == (matches[0].value if matches else None)

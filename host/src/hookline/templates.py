@@ -64,13 +64,23 @@ class _Constant(Template):
 class Expression(Template):
     """One JSONPath expression, such as ``$context.body.amount``."""
 
-    __slots__ = ("source", "_path", "_definite")
+    __slots__ = ("source", "_path", "_definite", "_names")
 
     def __init__(self, source: str) -> None:
         self.source = source.strip()
-        self._path, self._definite = _compile_expression(self.source)
+        self._path, self._definite, self._names = _compile_expression(self.source)
 
     def render(self, scope: Mapping[str, Any]) -> Any:
+        if self._names is not None:  # names only (most expressions): what jsonpath-ng does, directly
+            value: Any = scope
+            for name in self._names:
+                try:
+                    value = value.get(name, _MISSING)
+                except (TypeError, AttributeError):  # not an object: no match
+                    return None
+                if value is _MISSING:
+                    return None
+            return value
         matches = self._path.find(scope)
         if self._definite:
             return matches[0].value if matches else None
@@ -184,7 +194,7 @@ def _compile_string(text: str) -> Template:
 
 
 @lru_cache(maxsize=4096)
-def _compile_expression(source: str) -> tuple[jsonpath.JSONPath, bool]:
+def _compile_expression(source: str) -> tuple[jsonpath.JSONPath, bool, tuple[str, ...] | None]:
     root = _ROOT.match(source)
     if not source:
         raise TemplateError("empty expression '{{ }}'", expression=source)
@@ -209,7 +219,20 @@ def _compile_expression(source: str) -> tuple[jsonpath.JSONPath, bool]:
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # noqa: BLE001
         # jsonpath-ng raises plain Exception for some syntax errors.
         raise TemplateError(f"invalid expression {source!r}: {exc}", expression=source) from None
-    return path, _is_definite(path)
+    return path, _is_definite(path), _names(path)
+
+
+def _names(path: jsonpath.JSONPath) -> tuple[str, ...] | None:
+    """The field names of a path made only of ``$`` and single names (``$.context.body.id``),
+    which render without jsonpath-ng's machinery; ``None`` for any other path."""
+    if isinstance(path, jsonpath.Root):
+        return ()
+    if isinstance(path, jsonpath.Child):
+        left, right = _names(path.left), _names(path.right)
+        return None if left is None or right is None else left + right
+    if type(path) is jsonpath.Fields and len(path.fields) == 1 and path.fields[0] != "*":
+        return (path.fields[0],)
+    return None
 
 
 def _is_definite(path: jsonpath.JSONPath) -> bool:
