@@ -28,7 +28,7 @@ from hookline.plugins import make_plugin_manager
 from hookline.settings import Settings
 from hookline.storage.models import Execution, ExecutionStatus
 from hookline.testing import free_port
-from test_recovery import Naps, finished, napping
+from test_recovery import Naps, finished, left_running, napping
 
 INTERVAL = 0.2
 
@@ -115,11 +115,11 @@ async def cluster(hookline_db_url: str, queue_name: str) -> AsyncIterator[Callab
     made: list[Host] = []
     first: Host | None = None
 
-    async def make(role: str = "all", queue_url: str = REDIS_URL, **more: Any) -> Host:
+    async def make(role: str = "all", queue_url: str = REDIS_URL, with_naps: bool = True, **more: Any) -> Host:
         nonlocal first
         values = {"heartbeat_interval": INTERVAL, "shutdown_grace": 2, "redeliver_after": 1.0, **more}
         settings = Settings(db_url=hookline_db_url, queue_url=queue_url, queue_name=queue_name, role=role, **values)
-        host = Host(settings, pm=make_plugin_manager(extra_plugins=[naps]))
+        host = Host(settings, pm=make_plugin_manager(extra_plugins=[naps] if with_naps else []))
         if first is None:
             first = host
             await host.migrate()
@@ -265,3 +265,21 @@ async def test_redis_going_away_loses_nothing(cluster: Callable[..., Any], own_r
     rows = [await finished(i, timeout=20) for i in during]
     assert {(r.status, r.owner) for r in rows} == {(ExecutionStatus.SUCCEEDED, worker.executions.process_id)}
     assert sorted(cluster.naps.runs) == [before, *during]  # type: ignore[attr-defined]
+
+
+async def test_an_ingress_without_the_node_type_re_queues_a_dead_worker_s_run_for_the_others(
+    cluster: Callable[..., Any],
+) -> None:
+    """Ingresses need not have every node type installed: recovering a dead worker's execution
+    whose nodes it cannot compile, an ingress re-queues it (the workflow says ``requeue``) rather
+    than ending it; a worker that has the type runs it."""
+    ingress = await cluster("ingress", with_naps=False)
+    assert "nap" not in ingress.registry.nodes
+    with_nap = Host(ingress.settings, pm=make_plugin_manager(extra_plugins=[cluster.naps]))  # type: ignore[attr-defined]
+    await with_nap.workflows.save(napping("slow", sync=False))  # saved where the type is known
+    execution_id = await left_running(with_nap, "slow", "dead-worker", silent_for=5)
+    assert await ingress.executions.recover() == (1, 0)
+    assert (await Execution.get(id=execution_id)).status == ExecutionStatus.QUEUED
+    survivor = await cluster("worker")
+    row = await finished(execution_id, timeout=10)
+    assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, survivor.executions.process_id)

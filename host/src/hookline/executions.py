@@ -40,7 +40,7 @@ from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
 from hookline.pagination import Page, page_of
 from hookline.storage import sql
-from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow
+from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow, WorkflowVersion
 from hookline.types import Reply, ReplySlot
 from hookline.workflows import is_workflow_key
 
@@ -487,11 +487,17 @@ class ExecutionService:
             try:
                 compiled = await self.host.workflows.compiled_version(row["version_id"])
                 recovery = compiled.definition.recovery
-            except HooklineError as exc:  # its version can no longer be compiled here
-                log.warning("execution %s: %s; ending it", row["id"], exc)
-                compiled, recovery = None, "interrupt"
+                runnable = True
+            except HooklineError as exc:  # its version cannot be compiled here (a plugin missing)
+                recovery, runnable = await _stored_recovery(row["version_id"]), False
+                if shared and recovery == "requeue":
+                    # Another process (a worker with the plugin) may run it: the claim decides.
+                    log.warning("execution %s: %s here; re-queued for the workers", row["id"], exc.message)
+                else:
+                    log.warning("execution %s: %s; ending it", row["id"], exc.message)
+                    recovery = "interrupt"
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"])
-            if recovery == "requeue" and compiled is not None:
+            if recovery == "requeue" and (runnable or shared):
                 if await claim.update(
                     status=ExecutionStatus.QUEUED, owner=self._queue_owner, started_at=None, queued_at=now
                 ):
@@ -866,6 +872,16 @@ def _gone(pid: int) -> bool:
     except OSError:  # exists, owned by someone else
         return False
     return False
+
+
+async def _stored_recovery(version_id: int) -> str:
+    """A version's ``recovery``, read from its stored definition without compiling it."""
+    version = await WorkflowVersion.filter(id=version_id).only("id", "definition").first()
+    definition = version.definition if version is not None and isinstance(version.definition, dict) else {}
+    recovery = definition.get("recovery")
+    if recovery in ("requeue", "interrupt"):
+        return recovery
+    return "interrupt" if definition.get("sync") else "requeue"
 
 
 def _released(first: Execution) -> bool:
