@@ -1,22 +1,44 @@
 """Hookline vs bare Sanic: webhook throughput and latency on 127.0.0.1 (run it with bench/run).
 
-Per round, one server at a time on a free port: bare Sanic (bench/baseline.py), Hookline on
-SQLite, and Hookline on PostgreSQL when BENCH_POSTGRES_URL is set. For each: wait until it
-answers, check the answers, warm up, then wrk the sync and the async workflow; for Hookline also
-count the async executions in the database until the backlog has drained. Prints markdown
-tables and appends one JSON line per measurement to bench/results/<run id>.jsonl.
+Scenarios (SCENARIOS, or ``bench/run --all``, or ``bench/run SCENARIO...``):
+
+* ``main`` (the default): bare Sanic (bench/baseline.py), then Hookline on SQLite, and on
+  PostgreSQL when BENCH_POSTGRES_URL is set, each with ``hookline serve --workers N`` for each N
+  of WORKERS; sync and async webhooks, ratios against bare Sanic.
+* ``history``: the same sync and async loads on an empty database and on one holding
+  HISTORY_EXECUTIONS (1,000,000) finished executions with their jobs (bench/seed.py history).
+* ``workflows``: sync calls with 1 workflow, and with WORKFLOWS_COUNT (10,000) more workflows
+  (bench/seed.py workflows): on the same workflow, on one of the 10,000, and spread over all.
+* ``nodes``: CPU per node of a 3-, 10- and 100-node sync workflow (bench/scenarios/nodes),
+  in-process (bench/micro.py) and over HTTP (server CPU per request).
+
+Each measurement starts its target afresh on a fresh database (a SQLite file in a temp dir, or
+a PostgreSQL database created for it and dropped afterwards), seeds it if the scenario says so,
+starts the target's processes, waits until they answer, checks the answers, warms up, then runs
+wrk on each load; for Hookline it counts the run's executions in the database until the async
+backlog has drained. Prints markdown tables and appends one JSON line per measurement to
+bench/results/<run id>.jsonl.
+
+A target is a list of processes to start and, per workflow, the URL(s) to load (several URLs:
+one wrk per URL, the connections split between them): see ``Target``, ``BareSanic``,
+``HooklineServe`` and ``HooklineScaleOut`` (PostgreSQL + Redis: 2 ingress and 2 worker
+processes, in the main scenario when PostgreSQL is given and Redis answers).
 
 Settings (environment): DURATION=10s CONNS=32 ROUNDS=1 WARMUP=3s THREADS=1 DRAIN_MAX=60
-STOP_TIMEOUT=20 TARGETS="baseline sqlite postgres" BENCH_POSTGRES_URL=postgres://user@host:port/db
+STOP_TIMEOUT=20 TARGETS="baseline sqlite postgres redis" WORKERS="1 2" SCENARIOS=main
+SCENARIO_WORKERS=1 HISTORY_EXECUTIONS=1000000 WORKFLOWS_COUNT=10000 MICRO_CALLS=1500
+BENCH_POSTGRES_URL=postgres://user@host:port/db BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -27,7 +49,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -38,6 +62,7 @@ VENV_BIN = Path(sys.executable).parent
 PAYLOAD = {"id": "abc123", "amount": 150, "customer": {"email": "a@b.c"}}
 FINISHED = {"succeeded", "failed", "error", "cancelled", "timed_out"}
 BACKLOG = {"queued", "running"}
+ALL_SCENARIOS = ["main", "history", "workflows", "nodes"]
 
 DURATION = os.environ.get("DURATION", "10s")
 WARMUP = os.environ.get("WARMUP", "3s")
@@ -47,11 +72,40 @@ THREADS = int(os.environ.get("THREADS", "1"))
 DRAIN_MAX = float(os.environ.get("DRAIN_MAX", "60"))
 STALL_S = 5.0
 STOP_TIMEOUT = float(os.environ.get("STOP_TIMEOUT", "20"))
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0  # a server on a large database, or applying many workflows, starts slower
+SEED_TIMEOUT = 1200.0
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "")
-TARGETS = os.environ.get("TARGETS", "baseline sqlite postgres").split()
+TARGETS = os.environ.get("TARGETS", "baseline sqlite postgres redis").split()
 if not POSTGRES_URL and "postgres" in TARGETS:
     TARGETS.remove("postgres")
+#: Redis for the scale-out target (PostgreSQL + Redis, 2 ingresses + 2 workers); it runs when
+#: PostgreSQL is given and Redis answers here.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_answers() -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+if "redis" in TARGETS and not (POSTGRES_URL and _redis_answers()):
+    TARGETS.remove("redis")
+WORKERS = [int(n) for n in os.environ.get("WORKERS", "1 2").split()]
+SCENARIO_WORKERS = int(os.environ.get("SCENARIO_WORKERS", "1"))
+SCENARIOS = os.environ.get("SCENARIOS", "main").split()
+HISTORY_EXECUTIONS = int(os.environ.get("HISTORY_EXECUTIONS", "1000000"))
+WORKFLOWS_COUNT = int(os.environ.get("WORKFLOWS_COUNT", "10000"))
+MICRO_CALLS = int(os.environ.get("MICRO_CALLS", "1500"))
+NODE_WORKFLOWS = [BENCH / "workflows" / "bench-sync.yaml", BENCH / "scenarios" / "nodes" / "bench-nodes-10.yaml",
+                  BENCH / "scenarios" / "nodes" / "bench-nodes-100.yaml"]
 
 
 class BenchError(Exception):
@@ -72,19 +126,60 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# --- servers -----------------------------------------------------------------------------
+# --- processes ---------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [3] session,
+    [11] utime, [12] stime."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, steal / tick
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children: wrk once it ended
+    return usage.ru_utime + usage.ru_stime
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of session SID: a server started with start_new_session=True and every
+    process it started (Sanic's worker manager, workers, multiprocessing's helpers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(entry))
+    return sorted(pids)
 
 
 class Server:
-    """A server process in a session of its own, stopped by PID (SIGINT, then SIGKILL)."""
+    """A server process in a session of its own, stopped by PID (SIGINT, then SIGKILL).
+
+    With ``hookline serve --workers N`` (N > 1) Sanic's main process starts further processes
+    (a manager and N workers); memory and CPU are summed over the whole session, and any of
+    them left after the main process exits is killed by PID."""
 
     running: list[Server] = []
 
-    def __init__(self, name: str, argv: list[str], *, log: Path, cwd: Path | None = None, env: dict | None = None):
+    def __init__(self, name: str, argv: list[str], *, log: Path, cwd: Path | None = None, env: dict | None = None,
+                 health: str | None = None):
         self.name, self.argv, self.log_path, self.cwd, self.env = name, argv, log, cwd, env
+        self.health = health  # URL answering 2xx once it is ready; None: the target probes it
         self.proc: subprocess.Popen | None = None
         self.exit_code: int | None = None
         self.stop_s: float | None = None
+        self.left_behind: int = 0
 
     def start(self) -> None:
         self.log_file = open(self.log_path, "wb")
@@ -92,6 +187,7 @@ class Server:
             self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
             stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        self.started = time.monotonic()
         Server.running.append(self)
 
     def alive(self) -> bool:
@@ -109,24 +205,50 @@ class Server:
                 print(f"  {self.name}: no exit {STOP_TIMEOUT:.0f}s after SIGINT; SIGKILL", file=sys.stderr)
                 os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: pgid == pid
                 self.proc.wait(10)
+        deadline = time.monotonic() + 5  # workers that outlive their main process: by PID
+        while (rest := session_pids(self.proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in rest:
+            self.left_behind += 1
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.left_behind:
+            print(f"  {self.name}: {self.left_behind} process(es) left after the server exited; SIGKILL", file=sys.stderr)
         self.stop_s = round(time.monotonic() - t0, 2)
         self.exit_code = self.proc.returncode
         self.log_file.close()
         if self in Server.running:
             Server.running.remove(self)
 
+    def pids(self) -> list[int]:
+        return session_pids(self.proc.pid)
+
     def memory_mib(self) -> dict[str, float]:
-        """VmRSS (now) and VmHWM (peak) of the server process, in MiB."""
-        values = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = round(int(rest.split()[0]) / 1024, 1)
-        return values
+        """VmRSS (now) and VmHWM (peak) summed over the server's processes, in MiB (a sum of
+        RSS counts pages two processes share twice: an upper bound)."""
+        values = {"VmRSS": 0.0, "VmHWM": 0.0, "processes": 0}
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            values["processes"] += 1
+            for line in lines:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] += int(rest.split()[0]) / 1024
+        return {k: round(v, 1) for k, v in values.items()}
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        """utime + stime of the server's live processes."""
+        total = 0
+        for pid in self.pids():
+            fields = _stat(pid)
+            if fields:
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 40) -> str:
         self.log_file.flush()
@@ -135,7 +257,7 @@ class Server:
     def log_problems(self) -> dict[str, int]:
         """Error lines of the log, timestamps stripped, each with the last line of the traceback or
         exception text under it, counted."""
-        stamp = re.compile(r"^(Main\s+)?\d{4}-\d\d-\d\d[ T][\d:,.]+( \+\d{4})? ")
+        stamp = re.compile(r"^((Main|Srv \d+)\s+)?\d{4}-\d\d-\d\d[ T][\d:,.]+( \+\d{4})? ")
         lines = self.log_path.read_text(errors="replace").splitlines()
         problems: dict[str, int] = {}
         for i, line in enumerate(lines):
@@ -166,25 +288,139 @@ def wait_ready(server: Server, probe) -> None:
             time.sleep(0.2)
 
 
+# --- targets -----------------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    """What a target started for one measurement: its processes, and where to send each
+    workflow's calls (one or more URLs: several get one wrk each, connections split)."""
+
+    servers: list[Server]
+    url: Callable[[str], list[str]]  # workflow key -> URLs
+    prefix: Callable[[str], str]  # key prefix -> URL path prefix (for calls spread over many keys)
+    cleanup: Callable[[], None] | None = None  # after the servers stopped (a Redis stream to delete)
+
+
+class Target:
+    """What to start and where to send the load. ``db`` is the database it needs (None: none);
+    ``deploy`` makes the processes (not started yet) for a database URL and a directory."""
+
+    name = ""
+    db: str | None = None
+
+    def deploy(self, db_url: str | None, workflows: Path, tmp: Path, log_dir: Path, tag: str) -> Deployment:
+        raise NotImplementedError
+
+
+class BareSanic(Target):
+    name = "bare Sanic"
+
+    def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
+        port = free_port()
+        argv = [sys.executable, str(BENCH / "baseline.py"), str(port)]
+        server = Server(self.name, argv, log=log_dir / f"baseline-{tag}.log")
+        base = f"http://127.0.0.1:{port}"
+        return Deployment([server], url=lambda key: [f"{base}/{key}"], prefix=lambda p: f"/{p}")
+
+
+def hookline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    env["HOOKLINE_API_TOKEN"] = secrets.token_urlsafe(24)
+    return env
+
+
+class HooklineServe(Target):
+    """``hookline serve --workers N``: one process (N = 1), or Sanic's main process, its
+    manager and N workers, all on one port."""
+
+    def __init__(self, db: str, workers: int) -> None:
+        self.db, self.workers = db, workers
+        self.name = f"{db} w{workers}"
+
+    def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        argv = [str(VENV_BIN / "hookline"), "serve", "--port", str(port), "--db", db_url, "--workers", str(self.workers),
+                "--workflows", str(workflows)]
+        server = Server(self.name, argv, log=log_dir / f"{self.name.replace(' ', '-')}-{tag}.log", cwd=tmp,
+                        env=hookline_env(), health=f"{base}/api/health")
+        return Deployment([server], url=lambda key: [f"{base}/api/webhooks/{key}"],
+                          prefix=lambda p: f"/api/webhooks/{p}")
+
+
+class HooklineScaleOut(Target):
+    """PostgreSQL + Redis: ``ingresses`` × ``hookline serve --role ingress`` (one process each)
+    and ``workers`` × ``hookline worker``, on a Redis stream of the run's own; the load is split
+    between the ingresses (one wrk each). The database is migrated and the workflows applied
+    once, before the processes start."""
+
+    def __init__(self, ingresses: int = 2, workers: int = 2) -> None:
+        self.db = "postgres"
+        self.ingresses, self.workers = ingresses, workers
+        self.name = f"postgres+redis {ingresses}i+{workers}w"
+
+    def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
+        queue = f"hookline-bench-{secrets.token_hex(4)}"
+        env = {**hookline_env(), "HOOKLINE_QUEUE_URL": REDIS_URL, "HOOKLINE_QUEUE_NAME": queue}
+        hookline = str(VENV_BIN / "hookline")
+        for argv in ([hookline, "migrate", "--db", db_url], [hookline, "workflows", "apply", str(workflows), "--db", db_url]):
+            done = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, timeout=120)
+            if done.returncode:
+                raise BenchError(f"{' '.join(argv[1:3])} failed: {done.stderr[-2000:]}")
+        servers, bases = [], []
+        slug = self.name.replace(" ", "-").replace("+", "-")
+        for n in range(self.ingresses):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            argv = [hookline, "serve", "--role", "ingress", "--port", str(port), "--db", db_url]
+            servers.append(Server(f"ingress {n + 1}", argv, log=log_dir / f"{slug}-ingress{n + 1}-{tag}.log", cwd=tmp,
+                                  env=env, health=f"{base}/api/health"))
+            bases.append(base)
+        for n in range(self.workers):
+            argv = [hookline, "worker", "--db", db_url]
+            servers.append(Server(f"worker {n + 1}", argv, log=log_dir / f"{slug}-worker{n + 1}-{tag}.log", cwd=tmp,
+                                  env=env))
+
+        def cleanup() -> None:
+            import redis
+
+            client = redis.Redis.from_url(REDIS_URL)
+            try:
+                client.delete(queue, *client.keys(f"autoclaim:{queue}:*"))
+            finally:
+                client.close()
+
+        return Deployment(servers, url=lambda key: [f"{b}/api/webhooks/{key}" for b in bases],
+                          prefix=lambda p: f"/api/webhooks/{p}", cleanup=cleanup)
+
+
 # --- databases ---------------------------------------------------------------------------
 
 
-def execution_counts(db_url: str) -> dict[str, dict[str, int]]:
-    """{workflow key: {status: executions}} read straight from Hookline's tables."""
-    sql = (
-        "SELECT w.key, e.status, COUNT(*) FROM hookline_execution e "
-        "JOIN hookline_workflow w ON w.id = e.workflow_id GROUP BY w.key, e.status"
-    )
+def db_query(db_url: str, sql: str) -> list[tuple]:
     if db_url.startswith("sqlite://"):
         con = sqlite3.connect(db_url.removeprefix("sqlite://"), timeout=10)
         try:
-            rows = con.execute(sql).fetchall()
+            return con.execute(sql).fetchall()
         finally:
             con.close()
-    else:
-        rows = asyncio.run(_pg(db_url, sql))
+    return asyncio.run(_pg(db_url, sql))
+
+
+def last_execution_id(db_url: str) -> int:
+    return db_query(db_url, "SELECT COALESCE(MAX(id), 0) FROM hookline_execution")[0][0]
+
+
+def execution_counts(db_url: str, since_id: int) -> dict[str, dict[str, int]]:
+    """{workflow key: {status: executions}} of the executions after SINCE_ID, read straight
+    from Hookline's tables (by primary key: a large history is not scanned)."""
+    sql = (
+        "SELECT w.key, e.status, COUNT(*) FROM hookline_execution e "
+        f"JOIN hookline_workflow w ON w.id = e.workflow_id WHERE e.id > {int(since_id)} GROUP BY w.key, e.status"
+    )
     counts: dict[str, dict[str, int]] = {}
-    for key, status, n in rows:
+    for key, status, n in db_query(db_url, sql):
         counts.setdefault(key, {})[status] = n
     return counts
 
@@ -204,47 +440,138 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+_pg_names = itertools.count(1)
+
+
+class FreshDatabase:
+    """A SQLite file in TMP, or a PostgreSQL database created here; ``drop()`` removes it."""
+
+    def __init__(self, kind: str, tmp: Path) -> None:
+        self.kind, self.pg_db = kind, None
+        if kind == "sqlite":
+            self.url = f"sqlite://{tmp}/bench.db"
+        else:
+            self.pg_db = f"hookline_bench_{os.getpid()}_{next(_pg_names)}"
+            asyncio.run(_pg(POSTGRES_URL, f'CREATE DATABASE "{self.pg_db}"'))
+            self.url = with_database(POSTGRES_URL, self.pg_db)
+
+    def drop(self) -> None:
+        if self.pg_db:
+            asyncio.run(_pg(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)'))
+            self.pg_db = None
+
+
+def run_tool(argv: list[str], what: str) -> dict:
+    """Run a bench helper (seed.py, micro.py) that prints JSON lines; returns the last one with
+    the seconds it took, or raises BenchError with its output."""
+    t0 = time.monotonic()
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=SEED_TIMEOUT, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{what} took longer than {SEED_TIMEOUT:.0f}s") from None
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise BenchError(f"{what} failed (exit {out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return {"lines": lines, "seconds": round(time.monotonic() - t0, 1)}
+
+
+def seeder(*args: str) -> Callable[[str], dict]:
+    """A prepare step: bench/seed.py ARGS --db URL."""
+    def prepare(db_url: str) -> dict:
+        result = run_tool([sys.executable, str(BENCH / "seed.py"), *args, "--db", db_url], f"seed.py {args[0]}")
+        return {**result["lines"][-1], "seconds": result["seconds"]}
+    return prepare
+
+
 # --- load --------------------------------------------------------------------------------
 
 
-def wrk(url: str, duration: str, label: str) -> dict:
-    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNS}", f"-d{duration}", "--timeout", "10s", "--latency",
-           "-s", str(BENCH / "post.lua"), url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds(duration) + 60,
-                         env={**os.environ, "WRK_LABEL": label})
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line.removeprefix("RESULT "))
-            result["errors"] = sum(result[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout"))
-            return result
-    raise BenchError(f"wrk printed no RESULT line (exit {out.returncode}):\n{out.stdout}\n{out.stderr}")
+@dataclass
+class Load:
+    """One wrk run: ``name`` in the tables; calls to workflow ``key`` (or, with ``spread``,
+    to the keys ``key00001`` .. ``key{spread}``); ``kind`` sync (answers checked, high/low) or
+    async (200 ok; the backlog drained after the run)."""
+
+    name: str
+    key: str
+    kind: str = "sync"
+    spread: int = 0
+    nodes_run: int | None = None
+
+    def check_key(self) -> str:
+        return f"{self.key}{self.spread // 2:05d}" if self.spread else self.key
 
 
-def check(client: httpx.Client, sync_url: str, async_url: str) -> None:
-    """One request per answer shape; raises BenchError when an answer is wrong."""
+def wrk(urls: list[str], duration: str, label: str, env: dict | None = None) -> dict:
+    """wrk on each URL at once, CONNS split between them; one merged result (several URLs:
+    requests and errors summed; latency percentiles the worst of the wrk processes)."""
+    conns = [CONNS // len(urls) + (i < CONNS % len(urls)) for i in range(len(urls))]
+    procs = []
+    for url, c in zip(urls, conns):
+        cmd = ["wrk", f"-t{min(THREADS, c)}", f"-c{c}", f"-d{duration}", "--timeout", "10s", "--latency",
+               "-s", str(BENCH / "post.lua"), url]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, **(env or {}), "WRK_LABEL": label}))
+    results = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=seconds(duration) + 60)
+            line = next((line for line in stdout.splitlines() if line.startswith("RESULT ")), None)
+            if line is None:
+                raise BenchError(f"wrk printed no RESULT line (exit {proc.returncode}):\n{stdout}\n{stderr}")
+            results.append(json.loads(line.removeprefix("RESULT ")))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    errors = ("err_connect", "err_read", "err_write", "err_status", "err_timeout")
+    result = dict(results[0])
+    if len(results) > 1:
+        for k in ("requests", "rps", *errors):
+            result[k] = sum(r[k] for r in results)
+        for k in ("duration_s", "lat_p50_ms", "lat_p90_ms", "lat_p99_ms", "lat_max_ms"):
+            result[k] = max(r[k] for r in results)
+        result["lat_mean_ms"] = sum(r["lat_mean_ms"] * r["requests"] for r in results) / max(1, result["requests"])
+        result["urls"] = len(results)
+    result["errors"] = sum(result[k] for k in errors)
+    return result
+
+
+def check_sync(client: httpx.Client, url: str) -> None:
     for amount, tier in ((150, "high"), (50, "low")):
-        r = client.post(sync_url, json={**PAYLOAD, "amount": amount})
+        r = client.post(url, json={**PAYLOAD, "amount": amount})
         expected = {"ok": True, "tier": tier, "id": "abc123"}
         if r.status_code != 200 or r.headers.get("content-type", "").split(";")[0] != "application/json" \
                 or r.json() != expected:
-            raise BenchError(f"sync amount={amount}: HTTP {r.status_code} {r.text!r}, expected 200 {expected}")
-    r = client.post(async_url, json=PAYLOAD)
+            raise BenchError(f"{url} amount={amount}: HTTP {r.status_code} {r.text!r}, expected 200 {expected}")
+
+
+def check_async(client: httpx.Client, url: str) -> None:
+    r = client.post(url, json=PAYLOAD)
     if r.status_code != 200 or r.text != "ok":
-        raise BenchError(f"async: HTTP {r.status_code} {r.text!r}, expected 200 'ok'")
+        raise BenchError(f"{url}: HTTP {r.status_code} {r.text!r}, expected 200 'ok'")
 
 
-def drain(db_url: str, key: str, before: dict[str, int]) -> tuple[float, dict[str, int], str]:
-    """Poll until none of KEY's executions started since BEFORE is queued or running. Gives up when
+def check(client: httpx.Client, deployment: Deployment, loads: list[Load]) -> None:
+    """One request per answer shape and URL; raises BenchError when an answer is wrong."""
+    for load in loads:
+        for url in deployment.url(load.check_key()):
+            (check_sync if load.kind == "sync" else check_async)(client, url)
+
+
+def drain(db_url: str, key: str, since_id: int) -> tuple[float, dict[str, int], str]:
+    """Poll until none of KEY's executions after SINCE_ID is queued or running. Gives up when
     the counts have not moved for STALL_S seconds (stuck executions) or after DRAIN_MAX seconds.
     Returns (seconds until the last change, final counts, "drained" | "stalled" | "timeout")."""
     t0 = last_change = time.monotonic()
     previous = None
     while True:
-        counts = execution_counts(db_url).get(key, {})
+        counts = execution_counts(db_url, since_id).get(key, {})
         now = time.monotonic()
         if counts != previous:
             previous, last_change = counts, now
-        if sum(diff(counts, before).get(s, 0) for s in BACKLOG) <= 0:
+        if sum(counts.get(s, 0) for s in BACKLOG) <= 0:
             return round(now - t0, 2), counts, "drained"
         if now - last_change > STALL_S:
             return round(last_change - t0, 2), counts, "stalled"
@@ -253,142 +580,409 @@ def drain(db_url: str, key: str, before: dict[str, int]) -> tuple[float, dict[st
         time.sleep(0.25)
 
 
-def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {s: after.get(s, 0) - before.get(s, 0) for s in sorted(set(after) | set(before)) if after.get(s, 0) != before.get(s, 0)}
+# --- one measurement ---------------------------------------------------------------------
 
 
-def bench_target(target: str, round_no: int, run_dir: Path, emit) -> None:
-    port = free_port()
-    log = run_dir / f"{target}-r{round_no}.log"
+@dataclass
+class Measurement:
+    """A target started afresh for a scenario's variant: its database prepared by ``prepare``
+    (seed.py), serving ``workflows``, each load run in turn."""
+
+    scenario: str
+    variant: str
+    target: Target
+    loads: list[Load]
+    workflows: Path = BENCH / "workflows"
+    prepare: Callable[[str], dict] | None = None
+    extra: dict = field(default_factory=dict)  # copied into every record
+
+
+def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
+    target = m.target
+    tag = "-".join(filter(None, (m.scenario, m.variant, f"r{round_no}"))).replace(" ", "_").replace(",", "")
     tmp = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
-    pg_admin, pg_db, server = None, None, None
+    db, deployment = None, None
+    common = {"scenario": m.scenario, "variant": m.variant, "target": target.name, "round": round_no, **m.extra}
     try:
-        if target == "baseline":
-            server = Server(target, [sys.executable, str(BENCH / "baseline.py"), str(port)], log=log)
-            base = f"http://127.0.0.1:{port}"
-            urls = {"sync": f"{base}/bench-sync", "async": f"{base}/bench-async"}
-            db_url = None
-        else:
-            if target == "sqlite":
-                db_url = f"sqlite://{tmp}/bench.db"
-            else:
-                pg_admin, pg_db = POSTGRES_URL, f"hookline_bench_{os.getpid()}_{round_no}"
-                asyncio.run(_pg(pg_admin, f'CREATE DATABASE "{pg_db}"'))
-                db_url = with_database(POSTGRES_URL, pg_db)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
-            env["HOOKLINE_API_TOKEN"] = secrets.token_urlsafe(24)
-            argv = [str(VENV_BIN / "hookline"), "serve", "--port", str(port), "--db", db_url,
-                    "--workflows", str(BENCH / "workflows")]
-            server = Server(target, argv, log=log, cwd=tmp, env=env)
-            base = f"http://127.0.0.1:{port}"
-            urls = {w: f"{base}/api/webhooks/bench-{w}" for w in ("sync", "async")}
-
-        print(f"\n== {target} (round {round_no}) on port {port}; log: {log.relative_to(ROOT)}", file=sys.stderr)
-        server.start()
-        with httpx.Client(timeout=10, trust_env=False) as client:  # no proxies: loopback only
-            if db_url:
-                wait_ready(server, lambda: client.get(f"{base}/api/health").raise_for_status())
-            else:
-                wait_ready(server, lambda: client.post(urls["sync"], json=PAYLOAD))
-            check(client, urls["sync"], urls["async"])
-            for workflow in ("sync", "async"):
-                wrk(urls[workflow], WARMUP, f"warmup/{target}/{workflow}")
-            if db_url:
-                drain(db_url, "bench-async", {})
-            for workflow in ("sync", "async"):
-                key = f"bench-{workflow}"
-                before = execution_counts(db_url).get(key, {}) if db_url else {}
-                cpu0, t0 = server.cpu_s(), time.monotonic()
-                result = wrk(urls[workflow], DURATION, f"{target}/{workflow}/c{CONNS}")
+        print(f"\n== {m.scenario}: {target.name}, {m.variant} (round {round_no})", file=sys.stderr)
+        db_url = None
+        if target.db:
+            db = FreshDatabase(target.db, tmp)
+            db_url = db.url
+            if m.prepare:
+                print(f"  preparing the database ({db.kind}) ...", file=sys.stderr)
+                seeded = m.prepare(db_url)
+                emit({**common, "seed": seeded})
+                shown = {k: v for k, v in seeded.items() if k != "applied"}
+                print(f"  prepared in {seeded['seconds']} s: {json.dumps(shown)}", file=sys.stderr)
+        deployment = target.deploy(db_url, m.workflows, tmp, run_dir, tag)
+        for server in deployment.servers:
+            server.start()
+            print(f"  started {server.name}: pid {server.proc.pid}, log {os.path.relpath(server.log_path, ROOT)}",
+                  file=sys.stderr)
+        with httpx.Client(timeout=30, trust_env=False) as client:  # no proxies: loopback only
+            for server in deployment.servers:
+                if server.health:
+                    wait_ready(server, lambda: client.get(server.health).raise_for_status())
+            probe_url = deployment.url(m.loads[0].check_key())[0]
+            wait_ready(deployment.servers[0], lambda: client.post(probe_url, json=PAYLOAD))
+            ready_s = round(time.monotonic() - deployment.servers[0].started, 2)
+            check(client, deployment, m.loads)
+            for load in m.loads:
+                env = {"WRK_KEY_PREFIX": deployment.prefix(load.key), "WRK_KEY_COUNT": str(load.spread)} \
+                    if load.spread else {}
+                # each load warmed up right before it is measured, its backlog drained first
+                since = last_execution_id(db_url) if db_url else 0
+                wrk(deployment.url(load.check_key()), WARMUP, f"warmup/{target.name}/{load.name}", env)
+                if db_url and load.kind == "async":
+                    drain(db_url, load.key, since)
+                since = last_execution_id(db_url) if db_url else 0
+                cpu0, t0 = sum(s.cpu_s() for s in deployment.servers), time.monotonic()
+                (busy0, steal0), wrk0 = machine_cpu_s(), children_cpu_s()
+                result = wrk(deployment.url(load.check_key()), DURATION, f"{target.name}/{load.name}/c{CONNS}", env)
                 t1 = time.monotonic()
-                cpu1 = server.cpu_s()
-                if not server.alive():
-                    raise BenchError(f"{target} died during the {workflow} run:\n{server.log_tail()}")
-                mem = server.memory_mib()
-                record = {**result, "target": target, "workflow": workflow, "conns": CONNS, "threads": THREADS,
-                          "duration": DURATION, "round": round_no, "rss_mib": mem["VmRSS"], "hwm_mib": mem["VmHWM"],
-                          "server_cores_used": round((cpu1 - cpu0) / (t1 - t0), 2)}
-                if db_url:
-                    at_end = diff(execution_counts(db_url).get(key, {}), before)
+                cpu1 = sum(s.cpu_s() for s in deployment.servers)
+                (busy1, steal1), wrk1 = machine_cpu_s(), children_cpu_s()
+                # what else used the machine's CPU meanwhile (PostgreSQL's server included)
+                others = (busy1 - busy0) - (cpu1 - cpu0) - (wrk1 - wrk0)
+                for server in deployment.servers:
+                    if not server.alive():
+                        raise BenchError(f"{server.name} died during the {load.name} run:\n{server.log_tail()}")
+                mems = [s.memory_mib() for s in deployment.servers]
+                record = {**common, **result, "workflow": load.name, "key": load.key, "kind": load.kind,
+                          "spread": load.spread, "nodes_run": load.nodes_run, "conns": CONNS, "threads": THREADS,
+                          "duration": DURATION, "ready_s": ready_s,
+                          "rss_mib": round(sum(mem["VmRSS"] for mem in mems), 1),
+                          "hwm_mib": round(sum(mem["VmHWM"] for mem in mems), 1),
+                          "processes": sum(mem["processes"] for mem in mems),
+                          "server_cpu_s": round(cpu1 - cpu0, 2),
+                          "server_cores_used": round((cpu1 - cpu0) / (t1 - t0), 2),
+                          "wrk_cores_used": round((wrk1 - wrk0) / (t1 - t0), 2),
+                          "other_cores_used": round(max(0.0, others) / (t1 - t0), 2),
+                          "steal_cores": round((steal1 - steal0) / (t1 - t0), 2),
+                          "server_cpu_ms_per_request": round(1000 * (cpu1 - cpu0) / max(1, result["requests"]), 3)}
+                if db_url and not load.spread:
+                    at_end = execution_counts(db_url, since).get(load.key, {})
                     record["backlog_at_end"] = sum(at_end.get(s, 0) for s in BACKLOG)
                     record["completed_during_load"] = sum(at_end.get(s, 0) for s in FINISHED)
-                    drain_s, final, record["drain"] = drain(db_url, key, before)
-                    new = record["executions_by_status"] = diff(final, before)  # executions of this run
+                    drain_s, new, record["drain"] = drain(db_url, load.key, since)
+                    record["executions_by_status"] = new  # executions of this run
                     record["drain_s"] = drain_s
                     record["backlog_after_drain"] = sum(new.get(s, 0) for s in BACKLOG)
                     record["executions_created"] = sum(new.values())
                     record["completed"] = sum(new.get(s, 0) for s in FINISHED)
                     record["completed_per_s"] = round(record["completed"] / (t1 - t0 + drain_s), 1)
-                    record["rss_after_drain_mib"] = server.memory_mib()["VmRSS"]
+                    record["rss_after_drain_mib"] = round(sum(s.memory_mib()["VmRSS"] for s in deployment.servers), 1)
+                elif db_url:  # calls spread over many workflows: how many of them ran, and how
+                    by_key = {k: v for k, v in execution_counts(db_url, since).items() if k.startswith(load.key)}
+                    record["workflows_called"] = len(by_key)
+                    record["executions_by_status"] = {}
+                    for statuses in by_key.values():
+                        for status, n in statuses.items():
+                            record["executions_by_status"][status] = record["executions_by_status"].get(status, 0) + n
                 emit(record)
-                print(f"  {workflow}: {result['rps']:.0f} req/s, p99 {result['lat_p99_ms']:.1f} ms, "
-                      f"errors {result['errors']}" + (f", executions {record['executions_by_status']}, backlog at "
-                      f"end {record['backlog_at_end']}, {record['drain']} after {record['drain_s']} s" if db_url else ""),
+                print(f"  {load.name}: {result['rps']:.0f} req/s, p99 {result['lat_p99_ms']:.1f} ms, errors "
+                      f"{result['errors']}, server {record['server_cpu_ms_per_request']:.2f} CPU ms/request, RSS "
+                      f"{record['rss_mib']:.0f} MiB ({record['processes']} processes)"
+                      + (f", executions {record['executions_by_status']}, backlog at end {record['backlog_at_end']}, "
+                         f"{record['drain']} after {record['drain_s']} s" if "drain" in record else "")
+                      + (f", {record['workflows_called']} workflows called, executions {record['executions_by_status']}"
+                         if "workflows_called" in record else ""),
                       file=sys.stderr)
-            check(client, urls["sync"], urls["async"])  # still answering correctly after the load
-    except BenchError as exc:
-        print(f"  {target}: FAILED: {exc}", file=sys.stderr)
-        emit({"target": target, "round": round_no, "failed": str(exc)[:2000]})
+            check(client, deployment, m.loads)  # still answering correctly after the load
+    except Exception as exc:  # this measurement failed (a wrong answer, a server that died, a database away)
+        text = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        print(f"  {target.name}: FAILED: {text}", file=sys.stderr)
+        emit({**common, "failed": text[:2000]})
     finally:
-        if server and server.proc:
-            server.stop()
-            problems = server.log_problems()
-            emit({"target": target, "round": round_no, "server_exit_code": server.exit_code,
-                  "server_stop_s": server.stop_s, "server_log_errors": problems})
-        if pg_db:
-            asyncio.run(_pg(pg_admin, f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
+        for server in deployment.servers if deployment else []:
+            if server.proc:
+                server.stop()
+                emit({**common, "server": server.name, "server_exit_code": server.exit_code,
+                      "server_stop_s": server.stop_s, "server_left_behind": server.left_behind,
+                      "server_log_errors": server.log_problems()})
+        if deployment and deployment.cleanup:
+            try:
+                deployment.cleanup()
+            except Exception as exc:
+                print(f"  cleanup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if db:
+            try:
+                db.drop()
+            except Exception as exc:
+                print(f"  could not drop database {db.pg_db}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+def hookline_targets(workers: list[int]) -> list[Target]:
+    return [HooklineServe(db, n) for db in ("sqlite", "postgres") if db in TARGETS for n in workers]
+
+
+SYNC_ASYNC = [Load("sync", "bench-sync"), Load("async", "bench-async", "async")]
+
+
+def main_measurements() -> list[Measurement]:
+    targets: list[Target] = ([BareSanic()] if "baseline" in TARGETS else []) + hookline_targets(WORKERS)
+    if "postgres" in TARGETS and "redis" in TARGETS:
+        targets.append(HooklineScaleOut(ingresses=2, workers=2))
+    return [Measurement("main", "", t, SYNC_ASYNC) for t in targets]
+
+
+def history_measurements() -> list[Measurement]:
+    history = [BENCH / "workflows", BENCH / "scenarios" / "history"]
+    out = []
+    for t in hookline_targets([SCENARIO_WORKERS]):
+        # the same workflows on both sides; only the stored executions differ
+        out.append(Measurement("history", "empty", t, SYNC_ASYNC, prepare=seeder("apply", *map(str, history))))
+        out.append(Measurement("history", f"{HISTORY_EXECUTIONS:,} executions", t, SYNC_ASYNC,
+                               prepare=seeder("history", "--executions", str(HISTORY_EXECUTIONS))))
+    return out
+
+
+def workflows_measurements() -> list[Measurement]:
+    one = BENCH / "workflows" / "bench-sync.yaml"
+    n = WORKFLOWS_COUNT
+    out = []
+    for t in hookline_targets([SCENARIO_WORKERS]):
+        out.append(Measurement("workflows", "1 workflow", t, [Load("bench-sync", "bench-sync")], workflows=one))
+        out.append(Measurement("workflows", f"{n + 1:,} workflows", t, [
+            Load("bench-sync", "bench-sync"),
+            Load(f"bench-wf-{n // 2:05d}", f"bench-wf-{n // 2:05d}"),
+            Load(f"spread over {n:,}", "bench-wf-", spread=n),
+        ], workflows=one, prepare=seeder("workflows", "--count", str(n))))
+    return out
+
+
+def nodes_measurements() -> list[Measurement]:
+    loads = [Load("3 nodes", "bench-sync", nodes_run=2), Load("10 nodes", "bench-nodes-10", nodes_run=9),
+             Load("100 nodes", "bench-nodes-100", nodes_run=99)]
+    return [Measurement("nodes", "http", t, loads, prepare=seeder("apply", str(BENCH / "scenarios" / "nodes")))
+            for t in hookline_targets([SCENARIO_WORKERS])]
+
+
+def run_micro(db_kind: str, round_no: int, emit) -> None:
+    """bench/micro.py on the node workflows: CPU per call in-process, engine only and through
+    the host, on a fresh database."""
+    tmp = Path(tempfile.mkdtemp(prefix="hookline-bench-"))
+    db = None
+    common = {"scenario": "nodes", "variant": "in-process", "target": db_kind, "round": round_no}
+    try:
+        print(f"\n== nodes: in-process (bench/micro.py), {db_kind} (round {round_no})", file=sys.stderr)
+        db = FreshDatabase(db_kind, tmp)
+        argv = [sys.executable, str(BENCH / "micro.py"), "--db", db.url, "--json", "--calls", str(MICRO_CALLS)]
+        for path in NODE_WORKFLOWS:
+            argv += ["--workflow", str(path)]
+        result = run_tool(argv, "micro.py")
+        for line in result["lines"]:
+            emit({**common, "micro": line})
+            print(f"  {line['workflow']}: {line['nodes_run']} nodes run, host {line['host_cpu_ms']:.3f} CPU ms/call, "
+                  f"engine {line['engine_cpu_ms']:.3f}", file=sys.stderr)
+    except Exception as exc:
+        text = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        print(f"  micro.py {db_kind}: FAILED: {text}", file=sys.stderr)
+        emit({**common, "failed": text[:2000]})
+    finally:
+        if db:
+            db.drop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- report ------------------------------------------------------------------------------
 
 
-def report(records: list[dict]) -> str:
-    runs = [r for r in records if "rps" in r]
-    groups: dict[tuple[str, str], list[dict]] = {}
+def _median(rs: list[dict], k: str) -> float:
+    return statistics.median(r[k] for r in rs)
+
+
+def _groups(runs: list[dict], *keys: str) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["target"], r["workflow"]), []).append(r)
-    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-    baseline = {w: med(rs, "rps") for (t, w), rs in groups.items() if t == "baseline"}
-    label = {"baseline": "bare Sanic", "sqlite": "Hookline (SQLite)", "postgres": "Hookline (PostgreSQL)"}
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return groups
+
+
+def report_main(runs: list[dict]) -> list[str]:
+    groups = _groups(runs, "target", "workflow")
+    baseline = {w: _median(rs, "rps") for (t, w), rs in groups.items() if t == BareSanic.name}
     lines = [
-        "| target | workflow | conns | req/s | p50 ms | p99 ms | errors | RSS MiB | vs bare Sanic |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | workflow | conns | req/s | p50 ms | p99 ms | errors | RSS MiB | processes | vs bare Sanic |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (target, workflow), rs in groups.items():
-        ratio = f"{med(rs, 'rps') / baseline[workflow]:.2f}x" if workflow in baseline and target != "baseline" else ""
-        lines.append(f"| {label.get(target, target)} | {workflow} | {rs[0]['conns']} | {med(rs, 'rps'):.0f} | "
-                     f"{med(rs, 'lat_p50_ms'):.2f} | {med(rs, 'lat_p99_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
-                     f"{med(rs, 'rss_mib'):.0f} | {ratio} |")
+        compared = workflow in baseline and target != BareSanic.name
+        ratio = f"{_median(rs, 'rps') / baseline[workflow]:.2f}x" if compared else ""
+        lines.append(f"| {target} | {workflow} | {rs[0]['conns']} | {_median(rs, 'rps'):.0f} | "
+                     f"{_median(rs, 'lat_p50_ms'):.2f} | {_median(rs, 'lat_p99_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
+                     f"{_median(rs, 'rss_mib'):.0f} | {rs[0]['processes']} | {ratio} |")
+    lines.append("\nRSS: summed over the server's processes (with `--workers N`: main process, Sanic's manager, "
+                 "the N workers and multiprocessing's resource tracker).")
+    return lines
+
+
+def report_executions(runs: list[dict]) -> list[str]:
     hookline_runs = [r for r in runs if "drain_s" in r]
-    if hookline_runs:
-        lines += [
-            "",
-            "| target | workflow | accepted (2xx) | executions created | finished during load | backlog at end "
-            "| drain s | left queued/running | finished/s | not succeeded | RSS after drain MiB |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in hookline_runs:
-            not_ok = {s: n for s, n in r["executions_by_status"].items() if s != "succeeded"}
-            drained = r["drain_s"] if r["drain"] == "drained" else f"{r['drain_s']} ({r['drain']})"
-            lines.append(f"| {label.get(r['target'], r['target'])} | {r['workflow']} | {r['requests'] - r['err_status']} | "
-                         f"{r['executions_created']} | {r['completed_during_load']} | {r['backlog_at_end']} | "
-                         f"{drained} | {r['backlog_after_drain']} | {r['completed_per_s']} | "
-                         f"{json.dumps(not_ok) if not_ok else 0} | {r['rss_after_drain_mib']:.0f} |")
+    if not hookline_runs:
+        return []
+    lines = [
+        "",
+        "| scenario | target | variant | workflow | accepted (2xx) | executions created | finished during load "
+        "| backlog at end | drain s | left queued/running | finished/s | not succeeded | RSS after drain MiB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in hookline_runs:
+        not_ok = {s: n for s, n in r["executions_by_status"].items() if s != "succeeded"}
+        drained = r["drain_s"] if r["drain"] == "drained" else f"{r['drain_s']} ({r['drain']})"
+        lines.append(f"| {r['scenario']} | {r['target']} | {r['variant']} | {r['workflow']} | "
+                     f"{r['requests'] - r['err_status']} | {r['executions_created']} | {r['completed_during_load']} | "
+                     f"{r['backlog_at_end']} | {drained} | {r['backlog_after_drain']} | {r['completed_per_s']} | "
+                     f"{json.dumps(not_ok) if not_ok else 0} | {r['rss_after_drain_mib']:.0f} |")
+    return lines
+
+
+def report_runs(runs: list[dict]) -> list[str]:
+    """Every wrk run of a scenario (medians over rounds)."""
+    lines = ["| scenario | target | variant | workflow | req/s | p50 ms | p99 ms | errors | server CPU ms/req "
+             "| server cores | other cores | RSS MiB | server ready s |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (scenario, target, variant, workflow), rs in _groups(runs, "scenario", "target", "variant", "workflow").items():
+        lines.append(f"| {scenario} | {target} | {variant} | {workflow} | {_median(rs, 'rps'):.0f} | "
+                     f"{_median(rs, 'lat_p50_ms'):.2f} | "
+                     f"{_median(rs, 'lat_p99_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
+                     f"{_median(rs, 'server_cpu_ms_per_request'):.2f} | {_median(rs, 'server_cores_used'):.2f} | "
+                     f"{_median(rs, 'other_cores_used'):.2f} | {_median(rs, 'rss_mib'):.0f} | {_median(rs, 'ready_s'):.1f} |")
+    lines.append("\nserver cores: the server's CPU seconds per second of the run; other cores: the rest of the "
+                 "machine's busy CPU minus wrk's (PostgreSQL's server, anything else running): a noise gauge.")
+    return lines
+
+
+def _seed_seconds(records: list[dict], scenario: str, target: str, variant: str) -> str:
+    s = [r["seed"]["seconds"] for r in records
+         if r.get("scenario") == scenario and r.get("target") == target and r.get("variant") == variant and "seed" in r]
+    return f"{statistics.median(s):.0f}" if s else ""
+
+
+def report_history(runs: list[dict], records: list[dict]) -> list[str]:
+    lines = ["| target | workflow | req/s empty | req/s with history | history/empty | p99 ms empty | p99 ms with history "
+             "| server CPU ms/req empty | with history | seed s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    groups = _groups(runs, "target", "workflow", "variant")
+    for (target, workflow) in dict.fromkeys((t, w) for t, w, _ in groups):
+        empty = groups.get((target, workflow, "empty"))
+        full_variant = next((v for t, w, v in groups if t == target and w == workflow and v != "empty"), None)
+        full = groups.get((target, workflow, full_variant))
+        if not empty or not full:
+            continue
+        lines.append(f"| {target} | {workflow} | {_median(empty, 'rps'):.0f} | {_median(full, 'rps'):.0f} | "
+                     f"{_median(full, 'rps') / _median(empty, 'rps'):.2f}x | {_median(empty, 'lat_p99_ms'):.2f} | "
+                     f"{_median(full, 'lat_p99_ms'):.2f} | {_median(empty, 'server_cpu_ms_per_request'):.2f} | "
+                     f"{_median(full, 'server_cpu_ms_per_request'):.2f} | "
+                     f"{_seed_seconds(records, 'history', target, full_variant)} |")
+    lines.append(f"\nhistory: {HISTORY_EXECUTIONS:,} finished executions with 3 jobs each on average, seeded before "
+                 "the server started (bench/seed.py history); goal: history/empty >= 0.90x.")
+    return lines
+
+
+def report_workflows(runs: list[dict], records: list[dict]) -> list[str]:
+    lines = ["| target | workflows | calls to | req/s | vs 1 workflow | p99 ms | server CPU ms/req | seed s |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    groups = _groups(runs, "target", "variant", "workflow")
+    for (target, variant, workflow), rs in groups.items():
+        one = groups.get((target, "1 workflow", "bench-sync"))
+        ratio = f"{_median(rs, 'rps') / _median(one, 'rps'):.2f}x" if one and variant != "1 workflow" else ""
+        lines.append(f"| {target} | {variant} | {workflow} | {_median(rs, 'rps'):.0f} | {ratio} | "
+                     f"{_median(rs, 'lat_p99_ms'):.2f} | {_median(rs, 'server_cpu_ms_per_request'):.2f} | "
+                     f"{_seed_seconds(records, 'workflows', target, variant)} |")
+    lines.append(f"\n'spread over {WORKFLOWS_COUNT:,}': each call to another of the seeded workflows, every one in turn "
+                 "(bench/post.lua WRK_KEY_PREFIX/WRK_KEY_COUNT); goal: the others >= 0.90x of 1 workflow.")
+    return lines
+
+
+def report_nodes(runs: list[dict], records: list[dict]) -> list[str]:
+    lines = []
+    micro = [r for r in records if "micro" in r]
+    if micro:
+        lines += ["In-process (bench/micro.py: CPU ms per call, this process, database driver included; "
+                  f"{micro[0]['micro']['calls']} calls, {micro[0]['micro']['concurrency']} at a time):", "",
+                  "| database | workflow | nodes run | engine ms/call | host ms/call | host ms/node | vs 3 nodes "
+                  "| marginal host ms/node | engine ms/node | marginal engine ms/node |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        groups = _groups([{**r["micro"], "target": r["target"]} for r in micro], "target", "workflow")
+        for target in dict.fromkeys(t for t, _ in groups):
+            rows = [(w, rs) for (t, w), rs in groups.items() if t == target]
+            first = rows[0][1]
+            f_host, f_eng, f_run = _median(first, "host_cpu_ms"), _median(first, "engine_cpu_ms"), first[0]["nodes_run"]
+            for workflow, rs in rows:
+                host, eng, run = _median(rs, "host_cpu_ms"), _median(rs, "engine_cpu_ms"), rs[0]["nodes_run"]
+                extra = run - f_run
+                lines.append(f"| {target} | {workflow} | {run} | {eng:.3f} | {host:.3f} | {host / run:.4f} | "
+                             f"{(host / run) / (f_host / f_run):.2f}x | "
+                             + (f"{(host - f_host) / extra:.4f} | " if extra > 0 else " | ")
+                             + f"{eng / run:.4f} | " + (f"{(eng - f_eng) / extra:.4f} |" if extra > 0 else " |"))
+        lines.append("")
+    if runs:
+        lines += ["Over HTTP (wrk; server CPU ms per request = the server's CPU time during the run / requests):", "",
+                  "| target | workflow | nodes run | req/s | p99 ms | server CPU ms/req | ms/node | vs 3 nodes "
+                  "| marginal ms/node |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        groups = _groups(runs, "target", "workflow")
+        for target in dict.fromkeys(t for t, _ in groups):
+            rows = [(w, rs) for (t, w), rs in groups.items() if t == target]
+            first = rows[0][1]
+            f_ms, f_run = _median(first, "server_cpu_ms_per_request"), first[0]["nodes_run"]
+            for workflow, rs in rows:
+                ms, run = _median(rs, "server_cpu_ms_per_request"), rs[0]["nodes_run"]
+                extra = run - f_run
+                lines.append(f"| {target} | {workflow} | {run} | {_median(rs, 'rps'):.0f} | {_median(rs, 'lat_p99_ms'):.2f} | "
+                             f"{ms:.2f} | {ms / run:.3f} | {(ms / run) / (f_ms / f_run):.2f}x | "
+                             + (f"{(ms - f_ms) / extra:.3f} |" if extra > 0 else " |"))
+    lines.append("\nms/node: per call / nodes run (a call's fixed cost spread over its nodes); marginal ms/node: "
+                 "(per call - 3 nodes' per call) / (nodes run - 2), what one more node costs; goal: the 100-node "
+                 "workflow's ms/node no more than the 3-node one's (vs 3 nodes <= 1.00x), and the marginal cost "
+                 "of 10 and 100 nodes alike (linear).")
+    return lines
+
+
+def report(records: list[dict]) -> str:
+    runs = [r for r in records if "rps" in r]
+    out: list[str] = []
+    titles = {"main": "Main: bare Sanic vs Hookline", "history": "History: empty database vs a large history",
+              "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node"}
+    for scenario in SCENARIOS:
+        sruns = [r for r in runs if r["scenario"] == scenario]
+        if not sruns and not any(r.get("scenario") == scenario for r in records):
+            continue
+        out += ["", f"### {titles[scenario]}", ""]
+        if scenario == "main":
+            out += report_main(sruns)
+        elif scenario == "history":
+            out += report_history(sruns, records)
+        elif scenario == "workflows":
+            out += report_workflows(sruns, records)
+        elif scenario == "nodes":
+            out += report_nodes(sruns, records)
+    if runs:
+        out += ["", "### All runs", ""] + report_runs(runs)
+    execution_lines = report_executions(runs)
+    if execution_lines:
+        out += ["", "### Executions per run (Hookline)"] + execution_lines
     notes = []
     for r in records:
-        if "server_exit_code" in r and (r["server_exit_code"] != 0 or r["server_log_errors"]):
-            notes.append(f"- {label.get(r['target'], r['target'])}, round {r['round']}: exit code "
-                         f"{r['server_exit_code']}, stopped in {r['server_stop_s']} s; server log:")
+        variant = f", {r['variant']}" if r.get("variant") else ""
+        where = f"{r.get('scenario')}: {r.get('target')}{variant}, round {r.get('round')}"
+        if "server_exit_code" in r and (r["server_exit_code"] != 0 or r["server_log_errors"] or r["server_left_behind"]):
+            notes.append(f"- {where}: exit code {r['server_exit_code']}, stopped in {r['server_stop_s']} s"
+                         + (f", {r['server_left_behind']} process(es) killed after it exited" if r["server_left_behind"] else "")
+                         + ("; server log:" if r["server_log_errors"] else ""))
             notes += [f"  - {n}x `{text[:300]}`" for text, n in r["server_log_errors"].items()]
         if "failed" in r:
-            notes.append(f"- {label.get(r['target'], r['target'])}, round {r['round']}: FAILED: "
-                         f"{r['failed'].splitlines()[0]}")
+            notes.append(f"- {where}: FAILED: {r['failed'].splitlines()[0]}")
     if notes:
-        lines += ["", "Server notes:", *notes]
+        out += ["", "Server notes:", *notes]
     if len({r["round"] for r in runs}) > 1:
-        lines.append(f"\nMedians over {len({r['round'] for r in runs})} rounds (errors: total).")
-    return "\n".join(lines)
+        out.append(f"\nMedians over {len({r['round'] for r in runs})} rounds (errors: total).")
+    return "\n".join(out).lstrip("\n")
 
 
 def environment() -> dict:
@@ -403,10 +997,20 @@ def environment() -> dict:
     return {"git": cmd("git", "rev-parse", "--short", "HEAD") + ("+dirty" if cmd("git", "status", "--porcelain") else ""),
             "python": platform.python_version(), "sanic": version("sanic"), "tortoise": version("tortoise-orm"),
             "hookline": version("hookline"), "wrk": cmd("wrk", "-v").split("\n")[0].split(" Copyright")[0],
-            "cpus": os.cpu_count(), "loadavg": Path("/proc/loadavg").read_text().split()[0]}
+            "cpus": os.cpu_count(), "loadavg": Path("/proc/loadavg").read_text().split()[0],
+            "hookline_from": str(Path(__import__("hookline").__file__).parent)}  # PYTHONPATH may point elsewhere
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    global SCENARIOS
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv:
+        SCENARIOS = ALL_SCENARIOS if argv == ["--all"] else argv
+    unknown = [s for s in SCENARIOS if s not in ALL_SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {' '.join(unknown)}; choose from {' '.join(ALL_SCENARIOS)} (or --all)")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     if THREADS > CONNS:
@@ -435,15 +1039,24 @@ def main() -> int:
         with open(out_path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
-    emit({"environment": env, "settings": {"duration": DURATION, "warmup": WARMUP, "conns": CONNS, "threads": THREADS,
-                                            "rounds": ROUNDS, "targets": TARGETS, "drain_max": DRAIN_MAX}})
-    print(f"run {run_id}: targets {' '.join(TARGETS)}, {ROUNDS} round(s) of {DURATION} per workflow at c={CONNS}",
-          file=sys.stderr)
+    emit({"environment": env, "settings": {
+        "duration": DURATION, "warmup": WARMUP, "conns": CONNS, "threads": THREADS, "rounds": ROUNDS, "targets": TARGETS,
+        "workers": WORKERS, "scenarios": SCENARIOS, "scenario_workers": SCENARIO_WORKERS, "drain_max": DRAIN_MAX,
+        "history_executions": HISTORY_EXECUTIONS, "workflows_count": WORKFLOWS_COUNT, "micro_calls": MICRO_CALLS}})
+    print(f"run {run_id}: scenarios {' '.join(SCENARIOS)}; targets {' '.join(TARGETS)}, workers {WORKERS}; "
+          f"{ROUNDS} round(s) of {DURATION} per load at c={CONNS}", file=sys.stderr)
+    builders = {"main": main_measurements, "history": history_measurements, "workflows": workflows_measurements,
+                "nodes": nodes_measurements}
     interrupted = None
     try:
         for round_no in range(1, ROUNDS + 1):
-            for target in TARGETS:
-                bench_target(target, round_no, run_dir, emit)
+            for scenario in SCENARIOS:
+                if scenario == "nodes":
+                    for db_kind in ("sqlite", "postgres"):
+                        if db_kind in TARGETS:
+                            run_micro(db_kind, round_no, emit)
+                for measurement in builders[scenario]():
+                    run_measurement(measurement, round_no, run_dir, emit)
     except (KeyboardInterrupt, SystemExit) as exc:
         interrupted = exc
     finally:
@@ -451,6 +1064,7 @@ def main() -> int:
             server.stop()
     print(f"\nHookline {env['hookline']} @ {env['git']}, Python {env['python']}, Sanic {env['sanic']}, "
           f"tortoise {env['tortoise']}, {env['wrk']}, {env['cpus']} CPUs (wrk and server share them), "
+          f"hookline imported from {env['hookline_from']}, "
           f"load average at start {env['loadavg']}, wrk -t{THREADS} -c{CONNS} -d{DURATION}, warm-up {WARMUP}\n")
     print(report(records))
     print(f"\nraw results: {out_path.relative_to(ROOT)}; server logs: {run_dir.relative_to(ROOT)}/")
@@ -461,4 +1075,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -2,11 +2,26 @@
 --   RESULT {"label":..., "requests":..., "rps":..., "lat_p50_ms":..., ..., "err_status":...}
 -- Usage: WRK_LABEL=text wrk -t1 -c32 -d10s --latency -s bench/post.lua http://127.0.0.1:PORT/PATH
 -- (adapted from ../shared/peers-bench/post.lua, without the mixed-amount mode)
+-- With WRK_KEY_PREFIX=/api/webhooks/bench-wf- WRK_KEY_COUNT=10000, each call goes to another path,
+-- PREFIX00001 .. PREFIX10000 (5 digits), every one in turn in a scattered order; the URL's host
+-- and port are used, its path is not.
 local label = os.getenv("WRK_LABEL") or ""
+local key_prefix = os.getenv("WRK_KEY_PREFIX")
+local key_count = tonumber(os.getenv("WRK_KEY_COUNT") or "0")
 
 wrk.method = "POST"
 wrk.body = '{"id":"abc123","amount":150,"customer":{"email":"a@b.c"}}'
 wrk.headers["Content-Type"] = "application/json"
+
+if key_prefix and key_count > 0 then
+  local n = 0
+  request = function()
+    n = n + 1
+    -- 7919 is prime: n * 7919 mod count visits every key once per count calls (count not a multiple of it)
+    local i = (n * 7919) % key_count + 1
+    return wrk.format(nil, string.format("%s%05d", key_prefix, i))
+  end
+end
 
 function done(summary, latency, requests)
   local secs = summary.duration / 1e6
