@@ -61,11 +61,19 @@ class SaveResult:
         }
 
 
+#: How much compiled workflow versions a process keeps, in characters of their definitions (a
+#: compiled version takes about 8 bytes per character: some 64 MiB). 10,000 workflows of a few
+#: nodes each fit, so that calls spread over all of them do not compile on every call.
+CACHE_DEFINITION_CHARS = 8_000_000
+
+
 class WorkflowService:
-    def __init__(self, host: Host, *, cache_size: int = 1024) -> None:
+    def __init__(self, host: Host, *, cache_chars: int = CACHE_DEFINITION_CHARS) -> None:
         self.host = host
-        self._compiled: OrderedDict[int, CompiledWorkflow] = OrderedDict()
-        self._cache_size = cache_size
+        #: Compiled versions, least recently used first, with the size of their definitions.
+        self._compiled: OrderedDict[int, tuple[CompiledWorkflow, int]] = OrderedDict()
+        self._cache_chars = cache_chars
+        self._cached_chars = 0
 
     # --- reading -----------------------------------------------------------------------
 
@@ -81,18 +89,22 @@ class WorkflowService:
         return ActiveWorkflow(id=row["id"], key=row["key"], enabled=row["enabled"], compiled=compiled)
 
     async def compiled_version(self, version_id: int) -> CompiledWorkflow:
-        compiled = self._compiled.get(version_id)
-        if compiled is not None:
+        cached = self._compiled.get(version_id)
+        if cached is not None:
             self._compiled.move_to_end(version_id)
-            return compiled
+            return cached[0]
         version = await WorkflowVersion.get(id=version_id)
         # Stored definitions were valid when saved; parsing again instantiates node types and
         # would report a plugin that has since been uninstalled.
         definition = parse_definition(version.definition, self.host.registry)
         compiled = compile_workflow(definition, self.host.registry, version_id=version.id, number=version.number)
-        self._compiled[version_id] = compiled
-        if len(self._compiled) > self._cache_size:
-            self._compiled.popitem(last=False)
+        size = len(json.dumps(version.definition, separators=(",", ":"), default=str))
+        if version_id not in self._compiled:  # (another call may have compiled it meanwhile)
+            self._compiled[version_id] = (compiled, size)
+            self._cached_chars += size
+        while self._cached_chars > self._cache_chars and len(self._compiled) > 1:
+            _, (_, evicted) = self._compiled.popitem(last=False)
+            self._cached_chars -= evicted
         return compiled
 
     async def get(self, key: str) -> dict[str, Any]:

@@ -102,7 +102,9 @@ class Execution(Model):
 
     class Meta:
         table = "hookline_execution"
-        indexes = (("workflow_id", "id"), ("status", "id"), ("created_at",))
+        # (workflow_id, status, id): a workflow's executions of one status, newest first (the API's
+        # and the CLI's list), without walking all of that workflow's history.
+        indexes = (("workflow_id", "id"), ("status", "id"), ("created_at",), ("workflow_id", "status", "id"))
         unique_together = (("workflow", "dedup_key"),)
 
 
