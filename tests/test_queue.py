@@ -70,7 +70,7 @@ def test_cli_refuses_a_role_without_a_shared_queue(tmp_path: Path) -> None:
         assert "needs a queue shared between processes" in result.output, result.output
     result = runner.invoke(build_cli(pm), ["serve", "--role", "worker", "--queue", "redis://127.0.0.1:6379/0",
                                            "--workflows", str(tmp_path), "--db", db], obj={"pm": pm})
-    assert result.exit_code == 2 and "--workflows goes with an ingress" in result.output
+    assert result.exit_code == 2 and "--workflows: a worker answers no HTTP" in result.output
 
 
 async def test_an_unreachable_redis_is_a_clear_error_at_start(tmp_path: Path) -> None:
@@ -283,3 +283,23 @@ async def test_an_ingress_without_the_node_type_re_queues_a_dead_worker_s_run_fo
     survivor = await cluster("worker")
     row = await finished(execution_id, timeout=10)
     assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, survivor.executions.process_id)
+
+
+async def test_rows_waiting_behind_an_unread_stream_are_not_sent_again(cluster: Callable[..., Any]) -> None:
+    """While the workers have not read everything sent (the group's lag), a row queued longer than
+    redeliver_after is waiting its turn: recovery does not send it again (each resend would be one
+    more message for busy workers). Once the stream is read, a row still queued is sent again."""
+    ingress = await cluster("ingress")
+    await ingress.workflows.save(napping("events", sync=False))
+    workflow = await ingress.workflows.find("events")
+    waiting = [await ingress.executions.enqueue(workflow, {"body": {"n": n}}) for n in range(3)]
+    assert await ingress.queue.behind()
+    await asyncio.sleep(1.2)  # longer than redeliver_after
+    before = {row.id: row.queued_at for row in await Execution.filter(id__in=waiting)}
+    await ingress.executions.recover()
+    assert {row.id: row.queued_at for row in await Execution.filter(id__in=waiting)} == before  # not sent again
+    await cluster("worker")
+    rows = [await finished(i, timeout=10) for i in waiting]
+    assert {r.status for r in rows} == {ExecutionStatus.SUCCEEDED}
+    assert not await ingress.queue.behind()
+    assert sorted(cluster.naps.runs) == waiting  # type: ignore[attr-defined]

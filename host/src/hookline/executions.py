@@ -351,10 +351,10 @@ class ExecutionService:
 
     # --- this process: heartbeat and recovery --------------------------------------------
 
-    async def open(self, *, recover: bool = True, receive: bool = False) -> None:
+    async def open(self, *, recover: bool = True) -> None:
         """Connect to the queue, register this process and keep its heartbeat; with ``recover``,
         take over what dead processes left (see :meth:`recover`), now and every third
-        heartbeat; with ``receive``, run what a shared queue delivers (a worker).
+        heartbeat. A worker then calls :meth:`receive`.
 
         Called by the server at start (``Host.start``) before anything runs, and by commands
         that run executions themselves (``hookline run``) with ``recover=False``. Starting an
@@ -368,8 +368,6 @@ class ExecutionService:
         self._heartbeat = loop.create_task(self._beat())
         # Apart from the heartbeat, so that a long recovery never delays a renewal.
         self._recovery = loop.create_task(self._recover_periodically())
-        if receive:
-            self.receive()
         if recover:
             await self.recover()
             self.recovering = True
@@ -469,14 +467,26 @@ class ExecutionService:
         # ago; with a shared queue, also whatever has waited longer than redeliver_after.
         was_alive = await self._alive()
         stale = now - self._lease
-        candidate = Q(owner__isnull=True) | ~Q(owner__in=was_alive) | Q(owner=self.process_id, created_at__lt=stale)
-        queued = Execution.filter(status=ExecutionStatus.QUEUED)
-        if shared:
-            late = Q(queued_at__isnull=True) | Q(queued_at__lt=now - self._redeliver_after)
-            queued = queued.filter(Q(owner__isnull=False) & candidate | Q(owner__isnull=True) & late)
-        else:
-            queued = queued.filter(candidate)
-        queued_rows = await queued.order_by("id").limit(RECOVERY_BATCH).values("id", "owner", "created_at", "queued_at")
+        # Others' first, this process's own apart: its own backlog (waiting for a run slot, not
+        # stuck) must not fill the batch and hide what a dead process left.
+        others = Q(owner__isnull=False) & ~Q(owner__in=list(was_alive))
+        if not shared:
+            others |= Q(owner__isnull=True)
+        elif not await self.host.queue.behind():
+            # Sent long ago and still queued: the message was lost (or its worker died). While
+            # the workers have not read everything sent, a late row is only waiting its turn.
+            others |= Q(owner__isnull=True) & (Q(queued_at__isnull=True) | Q(queued_at__lt=now - self._redeliver_after))
+        fields = ("id", "owner", "created_at", "queued_at")
+        queued_rows = await (
+            Execution.filter(others, status=ExecutionStatus.QUEUED).order_by("id").limit(RECOVERY_BATCH).values(*fields)
+        )
+        if not shared:
+            own = Execution.filter(status=ExecutionStatus.QUEUED, owner=self.process_id, created_at__lt=stale)
+            queued_rows += [
+                row
+                for row in await own.order_by("id").limit(RECOVERY_BATCH + len(self._queued_here)).values(*fields)
+                if row["id"] not in self._queued_here
+            ]
         alive = await self._alive()
         requeued = interrupted = 0
         for row in running:
@@ -611,6 +621,10 @@ class ExecutionService:
         counted = execution_id in self._queued_here
         try:
             await self._run_queued(execution_id, self._preloaded.pop(execution_id, None), counted=counted)
+        except asyncio.CancelledError:
+            # Shutdown (drain): the run was put back in the queue (see _mark). taskiq would log
+            # the cancellation as a task failure, with a traceback.
+            log.info("execution %s was stopped by the shutdown and is queued again", execution_id)
         except Exception:  # taskiq would only log it; say which execution
             log.exception("execution %s failed to run", execution_id)
         finally:
@@ -657,7 +671,7 @@ class ExecutionService:
                 # The database failed between the claim and the read: back to the queue (if
                 # this fails too, recovery finds the row running with nothing running it).
                 log.exception("execution %s could not be loaded; it goes back to the queue", execution_id)
-                await self._own(execution_id).update(status=ExecutionStatus.QUEUED, owner=None, started_at=None)
+                await self._mark(execution_id, ExecutionStatus.QUEUED)
                 return
             context, mode = row.context, row.mode
         else:

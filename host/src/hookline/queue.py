@@ -167,8 +167,30 @@ class ExecutionQueue:
         """Hand an execution's id to the queue (connecting first if need be). Raises if the
         broker is unreachable."""
         if self._task is None:
-            await self.start()
+            if self.shared:  # closed (or never opened): nothing would close a new connection
+                raise RuntimeError("the queue is closed")
+            await self.start()  # in-process: nothing to connect, nothing to close
         await self._task.kiq(execution_id)
+
+    async def behind(self) -> bool:
+        """Whether a shared queue holds messages no worker has read yet (Redis: the consumer
+        group's lag). Then executions queued long ago are waiting their turn, not lost."""
+        if not self.shared or self._broker is None:
+            return False
+        from redis.asyncio import Redis
+
+        settings = self.host.settings
+        try:
+            async with Redis(connection_pool=self._broker.connection_pool) as redis:
+                groups = await redis.xinfo_groups(settings.queue_name)
+        except Exception:  # no stream yet, or Redis away: nothing says they are waiting
+            return False
+        for group in groups:
+            name = group.get("name", group.get(b"name"))
+            if name in (settings.queue_name, settings.queue_name.encode()):
+                lag = group.get("lag", group.get(b"lag"))
+                return bool(lag)
+        return False
 
     def receive(self, *, concurrency: int, grace: float) -> None:
         """Run what a shared queue delivers, ``concurrency`` at a time, acknowledging each

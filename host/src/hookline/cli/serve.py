@@ -56,8 +56,10 @@ def serve(
         ctx, db_url=db_url, host=bind_host, port=port, workers=workers, public_url=public_url, role=role, queue_url=queue_url
     )
     if host.settings.role == "worker":
-        if workflows_path:
-            raise click.UsageError("--workflows goes with an ingress: a worker applies nothing")
+        given = [flag for flag, value in (("--workflows", workflows_path), ("--host", bind_host), ("--port", port),
+                                          ("--workers", workers), ("--public-url", public_url)) if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: a worker answers no HTTP and applies nothing (role 'worker')")
         _run_worker(host)
         return
     try:

@@ -17,6 +17,7 @@ import threading
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 from urllib.parse import quote
 
+import aiosqlite
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
@@ -211,13 +212,20 @@ def _find_workflow_here(client: BaseDBAsyncClient, key: str) -> dict[str, Any] |
     path = getattr(client, "filename", None)
     if _dialect(client) != "sqlite" or not isinstance(path, str) or path == ":memory:" or path.startswith("file:"):
         return False
-    readers: dict[str, sqlite3.Connection] = _readers.__dict__.setdefault("by_path", {})
+    readers: dict[str, sqlite3.Connection | None] = _readers.__dict__.setdefault("by_path", {})
     try:
         reader = readers.get(path)
         if reader is None:
             reader = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None)
+            if reader.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                # Outside WAL a writer blocks readers: the loop would wait on it. Not here, then.
+                reader.close()
+                readers[path] = None
+                return False
             reader.execute("PRAGMA busy_timeout=200")
             readers[path] = reader
+        if reader is None:
+            return False
         row = reader.execute(_statements_of("sqlite").find_workflow, (key,)).fetchone()
     except sqlite3.Error:
         log.debug("read-only lookup on %s failed; using the ORM's connection", path, exc_info=True)
@@ -230,7 +238,7 @@ def _find_workflow_here(client: BaseDBAsyncClient, key: str) -> dict[str, Any] |
 
 def close_readers(path: str | None = None) -> None:
     """Close this thread's read-only connections (of ``path``, or all): when the database closes."""
-    readers: dict[str, sqlite3.Connection] = _readers.__dict__.get("by_path", {})
+    readers: dict[str, sqlite3.Connection | None] = _readers.__dict__.get("by_path", {})
     for name in [path] if path is not None else list(readers):
         reader = readers.pop(name, None)
         if reader is not None:
@@ -318,6 +326,11 @@ def _sqlite_client(client: BaseDBAsyncClient) -> Any:
     if _dialect(client) != "sqlite" or not isinstance(getattr(client, "_lock", None), asyncio.Lock):
         return None
     if not hasattr(client, "_connection") or not hasattr(client, "create_connection"):
+        return None
+    if not hasattr(aiosqlite.Connection, "_execute"):
+        return None
+    connection = client._connection
+    if connection is not None and not isinstance(getattr(connection, "_conn", None), sqlite3.Connection):
         return None
     return client
 
