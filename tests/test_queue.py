@@ -201,6 +201,15 @@ async def test_a_worker_that_stops_gives_its_runs_back_to_the_others(cluster: Ca
     await leaving.stop()
     row = await finished(execution_id, timeout=10)
     assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, staying.executions.process_id)
+    # The worker that left is no longer listed in the consumer group; the one staying is.
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        consumers = {c["name"] for c in await client.xinfo_consumers(ingress.settings.queue_name, ingress.settings.queue_name)}
+    finally:
+        await client.aclose()
+    assert staying.executions.process_id in consumers and leaving.executions.process_id not in consumers
 
 
 @pytest.fixture

@@ -249,6 +249,7 @@ class ExecutionQueue:
                 self._receiver.cancel()
                 await asyncio.gather(self._receiver, return_exceptions=True)
             self._receiver = None
+            await _quietly(self._leave_group())
         if self._broker is not None:
             await _quietly(self._broker.shutdown())
             self._broker = None
@@ -257,6 +258,23 @@ class ExecutionQueue:
             self._executor = None
         self._task = None
         self._started = False
+
+
+    async def _leave_group(self) -> None:
+        """Remove this process from the Redis consumer group, if it holds no unacknowledged
+        message (those stay with it, for another worker to claim): else the group lists every
+        worker that ever ran."""
+        if self._broker is None:
+            return
+        from redis.asyncio import Redis
+
+        stream = group = self.host.settings.queue_name
+        me = self.host.executions.process_id
+        async with Redis(connection_pool=self._broker.connection_pool) as redis:
+            for consumer in await redis.xinfo_consumers(stream, group):
+                name = consumer.get("name", consumer.get(b"name"))
+                if name in (me, me.encode()) and not consumer.get("pending", consumer.get(b"pending")):
+                    await redis.xgroup_delconsumer(stream, group, me)
 
 
 async def _quietly(awaitable: Any) -> None:
