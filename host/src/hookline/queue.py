@@ -81,7 +81,6 @@ class ExecutionQueue:
         self.shared = self.url != "memory"
         self._broker: AsyncBroker | None = None
         self._task: Any = None
-        self._started = False
         self._receiver: asyncio.Task[None] | None = None
         self._finish: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -146,7 +145,7 @@ class ExecutionQueue:
 
     async def start(self) -> None:
         """Connect (and, with Redis, make sure the stream and its consumer group exist)."""
-        if self._started:
+        if self._broker is not None:
             return
         broker = self._make_broker()
         executions = self.host.executions
@@ -154,14 +153,14 @@ class ExecutionQueue:
         async def run_execution(execution_id: int) -> None:
             await executions.run_delivered(execution_id)
 
-        self._task = broker.register_task(run_execution, task_name=TASK_NAME)
+        task = broker.register_task(run_execution, task_name=TASK_NAME)
         try:
             await broker.startup()
         except Exception as exc:
             await _quietly(broker.shutdown())
             raise ConfigurationError(f"could not reach the queue at {redact(self.url)}: {exc}") from None
-        self._broker = broker
-        self._started = True
+        # Only once connected: a failed start leaves nothing to send through.
+        self._broker, self._task = broker, task
 
     async def send(self, execution_id: int) -> None:
         """Hand an execution's id to the queue (connecting first if need be). Raises if the
@@ -257,7 +256,6 @@ class ExecutionQueue:
             self._executor.shutdown(wait=False)
             self._executor = None
         self._task = None
-        self._started = False
 
 
     async def _leave_group(self) -> None:
