@@ -103,6 +103,67 @@ async def test_a_writer_cancelled_while_its_group_is_written_tells_the_truth(hoo
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_writes_queued_while_a_group_is_written_are_taken_by_the_same_call(hookline: HooklineTestApp) -> None:
+    """The thread goes on with the writes queued while it wrote a group: one call to it, two
+    groups, every caller answered with its own result."""
+    group = sql.GroupCommit()
+    calls = 0
+    drain = group._drain
+
+    def counted(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        drain(*args)
+
+    group._drain = counted  # type: ignore[method-assign]
+
+    def slow_insert(connection: Any) -> str:
+        time.sleep(0.2)
+        connection.execute('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', ["first", "v"])
+        return "first"
+
+    def insert(key: str) -> Callable[[Any], str]:
+        return lambda connection: connection.execute(
+            'INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', [key, "v"]
+        ) and key
+
+    first = asyncio.ensure_future(group.run(slow_insert))
+    await asyncio.sleep(0.05)  # the first group is in the thread
+    later = [asyncio.ensure_future(group.run(insert(f"k{i}"))) for i in range(5)]
+    assert await asyncio.gather(first, *later) == ["first", "k0", "k1", "k2", "k3", "k4"]
+    assert calls == 1
+    assert await Setting.filter(key__in=["first", "k0", "k1", "k2", "k3", "k4"]).count() == 6
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_a_steady_stream_of_writes_lets_other_queries_through(hookline: HooklineTestApp) -> None:
+    """Under writes that never stop, the thread hands the connection back after a few groups:
+    a query through the ORM waits for those, not for the stream to end."""
+    group = sql.GroupCommit()
+    group.GROUPS_PER_TURN = 2
+    done: list[str] = []
+
+    def slow(connection: Any) -> None:
+        time.sleep(0.01)
+
+    async def stream() -> None:
+        writes = []
+        for _ in range(100):  # a write every 5 ms for about half a second, each taking 10 ms
+            writes.append(asyncio.ensure_future(group.run(slow)))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*writes)
+        done.append("stream")
+
+    async def query() -> None:
+        await asyncio.sleep(0.05)  # the stream is under way
+        await Setting.all().count()
+        done.append("query")
+
+    await asyncio.wait_for(asyncio.gather(stream(), query()), timeout=30)
+    assert done == ["query", "stream"]
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
 async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_once(hookline: HooklineTestApp) -> None:
     """The webhook lookup on SQLite uses a read-only connection of the loop's thread; it sees a
     change committed through the ORM (another process's, as well) on the next call."""

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import weakref
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 from urllib.parse import quote
 
@@ -319,19 +320,34 @@ def _run_group(connection: sqlite3.Connection, writes: list[SqliteWrite]) -> lis
     return outcomes
 
 
+#: Clients already checked by :func:`_sqlite_client` (its answer, apart from the connection,
+#: does not change for a client: checked once, not on every write).
+_CHECKED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 def _sqlite_client(client: BaseDBAsyncClient) -> Any:
     """tortoise's SQLite client, if it has what :class:`GroupCommit` uses (its lock, and
     aiosqlite's connection with its thread); ``None`` otherwise (another tortoise or aiosqlite
     version: the writes then go through the ORM's connection, one statement at a time)."""
-    if _dialect(client) != "sqlite" or not isinstance(getattr(client, "_lock", None), asyncio.Lock):
-        return None
-    if not hasattr(client, "_connection") or not hasattr(client, "create_connection"):
-        return None
-    if not hasattr(aiosqlite.Connection, "_execute"):
+    suitable = _CHECKED.get(client)
+    if suitable is None:
+        suitable = _CHECKED[client] = (
+            _dialect(client) == "sqlite"
+            and isinstance(getattr(client, "_lock", None), asyncio.Lock)
+            and hasattr(client, "_connection")
+            and hasattr(client, "create_connection")
+            and hasattr(aiosqlite.Connection, "_execute")
+        )
+    if not suitable:
         return None
     connection = client._connection
-    if connection is not None and not isinstance(getattr(connection, "_conn", None), sqlite3.Connection):
-        return None
+    if connection is not None:
+        try:
+            raw = getattr(connection, "_conn", None)
+        except ValueError:  # closed: the ORM's path reconnects, or says why it cannot
+            return None
+        if not isinstance(raw, sqlite3.Connection):
+            return None
     return client
 
 
@@ -342,18 +358,30 @@ class GroupCommit:
     answer still means the write is durable.
 
     Each write is a function of the ``sqlite3`` connection, all or nothing (a savepoint): one
-    that fails (a constraint) fails alone. The whole group runs in one call to the thread of
-    aiosqlite's connection, under tortoise's connection lock: a round trip to that thread costs
-    about as much as the statement itself, and a call makes seven or eight of them otherwise.
-    On PostgreSQL concurrent connections commit in parallel, and writes go straight to the
-    database.
+    that fails (a constraint) fails alone. The groups are written in the thread of aiosqlite's
+    connection, under tortoise's connection lock, by one call that goes on while writes keep
+    coming: it takes the writes queued meanwhile as the next group as soon as a group is
+    committed, and hands each group's results to the event loop without waiting for it. A
+    round trip to that thread costs about as much as the statement itself, and the loop, busy
+    with the calls, takes a millisecond or more to come back to it: paying both between groups
+    made the loop wait for the database with the machine half idle. After ``GROUPS_PER_TURN``
+    groups the call returns, so that tortoise's own queries waiting for the lock get their
+    turn. On PostgreSQL concurrent connections commit in parallel, and writes go straight to
+    the database.
     """
 
     #: Most writes in one transaction.
     MAX_BATCH = 256
+    #: Most groups written in one call to the connection's thread.
+    GROUPS_PER_TURN = 16
 
     def __init__(self) -> None:
+        #: Writes not yet taken by the thread, and whether a writer will take them; both shared
+        #: with the connection's thread, under ``_mutex``.
         self._pending: list[tuple[SqliteWrite, asyncio.Future[Any]]] = []
+        self._draining = False
+        self._stopping = False
+        self._mutex = threading.Lock()
         self._writer: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -363,60 +391,85 @@ class GroupCommit:
     async def run(self, write: SqliteWrite) -> Any:
         """Run ``write(sqlite3_connection)`` in the next group's transaction; its result once
         committed (or its exception, as tortoise's)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._mutex:
+            self._pending.append((write, future))
+            start, self._draining = not self._draining, True
+        if start:
+            self._writer = loop.create_task(self._write())
         return await asyncio.shield(future)
 
     async def _write(self) -> None:
-        client = _sqlite_client(default_connection())
-        while self._pending:
-            batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
+        try:
+            await self._write_groups()
+        except asyncio.CancelledError:
+            self._fail_pending(RuntimeError("the writer stopped"))
+            raise
+        except Exception as exc:  # no connection, or its thread failed the call: none is written
+            self._fail_pending(_as_tortoise_error(exc))
+
+    async def _write_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            client = _sqlite_client(default_connection())
+            if client is None:
+                raise OperationalError("the SQLite connection was closed or replaced")
+            async with client._lock:  # what tortoise's own queries and transactions take
+                if client._connection is None:
+                    await client.create_connection(with_db=True)
+                connection = client._connection
+                done = asyncio.ensure_future(connection._execute(self._drain, connection._conn, loop))
+                try:
+                    await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    # The group in the thread commits (or not) all the same, and its callers
+                    # are told; the thread takes no further group. Wait for it, lock held.
+                    with self._mutex:
+                        self._stopping = True
+                    await _wait_out(done)
+                    raise
+            with self._mutex:
+                if not self._draining:  # the thread found nothing more to write
+                    return
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._mutex:
+            pending, self._pending = self._pending, []
+            self._draining = self._stopping = False
+        _settle(pending, None, error)
+
+    def _drain(self, connection: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        """In the connection's thread: write the queued writes, group after group, until none
+        is left (or the turn is over); each group's callers are answered as soon as it is
+        committed."""
+        for _ in range(self.GROUPS_PER_TURN):
+            with self._mutex:
+                if self._stopping:
+                    return
+                if not self._pending:
+                    self._draining = False
+                    return
+                batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
             try:
-                outcomes = await self._commit(client, [write for write, _ in batch])
-            except _StoppedAfterCommit as stopped:  # cancelled while the group was in the thread
-                _settle(batch, stopped.outcomes, stopped.error)
-                _settle(self._pending, None, RuntimeError("the writer stopped"))
-                self._pending = []
-                raise asyncio.CancelledError from None
-            except asyncio.CancelledError:  # cancelled before: none of them was written
-                _settle(batch + self._pending, None, RuntimeError("the writer stopped"))
-                self._pending = []
-                raise
-            except Exception as exc:  # the commit failed: none of them is durable
-                _settle(batch, None, _as_tortoise_error(exc))
-                continue
-            _settle(batch, outcomes, None)
-
-    @staticmethod
-    async def _commit(client: Any, writes: list[SqliteWrite]) -> list[tuple[Any, BaseException | None]]:
-        async with client._lock:  # what tortoise's own queries and transactions take
-            if client._connection is None:
-                await client.create_connection(with_db=True)
-            connection = client._connection
-            done = asyncio.ensure_future(connection._execute(_run_group, connection._conn, writes))
+                outcomes, error = _run_group(connection, [write for write, _ in batch]), None
+            except BaseException as exc:  # the transaction failed: none of them is durable
+                outcomes, error = None, _as_tortoise_error(exc)
             try:
-                return await asyncio.shield(done)
-            except asyncio.CancelledError:
-                # The group is in the thread and commits (or not) all the same: wait for it,
-                # lock held, so that its callers learn what really happened.
-                while not done.done():
-                    try:
-                        await asyncio.shield(done)
-                    except asyncio.CancelledError:
-                        continue
-                    except Exception:
-                        break
-                error = done.exception()
-                raise _StoppedAfterCommit(None if error else done.result(), error) from None
+                loop.call_soon_threadsafe(_settle, batch, outcomes, error)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
 
 
-class _StoppedAfterCommit(Exception):
-    def __init__(self, outcomes: list[tuple[Any, BaseException | None]] | None, error: BaseException | None) -> None:
-        super().__init__("the writer was cancelled while its group was being written")
-        self.outcomes = outcomes
-        self.error = None if error is None else _as_tortoise_error(error)
+async def _wait_out(done: asyncio.Future[Any]) -> None:
+    """Wait for ``done`` through any number of cancellations."""
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
 
 
 def _settle(
