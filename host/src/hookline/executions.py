@@ -196,7 +196,11 @@ class ExecutionService:
         :raises Duplicate: ``dedup`` names a delivery already received; nothing was started.
         """
         self._check_open()
-        return await asyncio.shield(self._start(workflow, context, mode, dedup))
+        # One task records the execution, then runs it: the caller waits for the first part
+        # only, and going away (cancelled) stops neither.
+        started: asyncio.Future[RunHandle] = asyncio.get_running_loop().create_future()
+        self._spawn(self._start_and_run(workflow, context, mode, dedup, started))
+        return await asyncio.shield(started)
 
     def _check_open(self) -> None:
         if self._closing:
@@ -207,23 +211,39 @@ class ExecutionService:
                 "(the server does it at start)"
             )
 
-    async def _start(self, workflow: ActiveWorkflow, context: Any, mode: str, dedup: Dedup | None) -> RunHandle:
+    async def _start_and_run(
+        self,
+        workflow: ActiveWorkflow,
+        context: Any,
+        mode: str,
+        dedup: Dedup | None,
+        started: asyncio.Future[RunHandle],
+    ) -> Outcome | None:
         now = utcnow()
-        execution_id = await self._insert(
-            dedup,
-            workflow_id=workflow.id,
-            version_id=workflow.compiled.version_id,
-            status=ExecutionStatus.RUNNING,
-            mode=mode,
-            trigger_type=workflow.definition.trigger.type,
-            context=context,
-            created_at=now,
-            started_at=now,
-            owner=self.process_id,
-        )
+        try:
+            execution_id = await self._insert(
+                dedup,
+                workflow_id=workflow.id,
+                version_id=workflow.compiled.version_id,
+                status=ExecutionStatus.RUNNING,
+                mode=mode,
+                trigger_type=workflow.definition.trigger.type,
+                context=context,
+                created_at=now,
+                started_at=now,
+                owner=self.process_id,
+            )
+        except BaseException as exc:  # nothing was started: the caller is told why
+            if not started.done():
+                started.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return None
         slot = ReplySlot(waiting=workflow.definition.sync)
-        task = self._spawn(self._run(execution_id, workflow.compiled, context, mode, slot))
-        return RunHandle(execution_id, task, slot)
+        task = asyncio.current_task()
+        assert task is not None
+        started.set_result(RunHandle(execution_id, task, slot))  # listening to the slot before it runs
+        return await self._run(execution_id, workflow.compiled, context, mode, slot)
 
     async def enqueue(
         self,

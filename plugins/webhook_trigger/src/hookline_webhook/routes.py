@@ -224,7 +224,8 @@ class Webhooks:
         except Exception:
             return _not_recorded(workflow.key)
         try:
-            reply = await asyncio.wait_for(handle.reply(), config.timeout)
+            async with asyncio.timeout(config.timeout):  # (wait_for would make one more task)
+                reply = await handle.reply()
         except TimeoutError:
             # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
             fallback = config.timeout_response.render(self._scope(workflow.key, handle.execution_id, context))
