@@ -164,6 +164,39 @@ async def test_a_steady_stream_of_writes_lets_other_queries_through(hookline: Ho
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_one_writer_at_a_time_however_the_writes_come(hookline: HooklineTestApp) -> None:
+    """Writes that come in bursts, the queue emptying and filling again while the writer ends:
+    never two writers (each would hold the connection in turn, and a query through the ORM
+    would wait for all of them)."""
+    group = sql.GroupCommit()
+    alive = most = 0
+    write_groups = group._write
+
+    async def counted() -> None:
+        nonlocal alive, most
+        alive += 1
+        most = max(most, alive)
+        try:
+            await write_groups()
+        finally:
+            alive -= 1
+
+    group._write = counted  # type: ignore[method-assign]
+    def write(connection: Any) -> None:
+        time.sleep(0.001)
+
+    random = __import__("random").Random(7)
+    writes = []
+    for _ in range(100):
+        for _ in range(random.randint(1, 4)):
+            writes.append(asyncio.ensure_future(group.run(write)))
+            time.sleep(0.001)  # the loop is busy (with calls) while the thread writes and finds none left
+        await asyncio.sleep(random.choice([0, 0.001, 0.003]))
+    await asyncio.gather(*writes)
+    assert most == 1
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
 async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_once(hookline: HooklineTestApp) -> None:
     """The webhook lookup on SQLite uses a read-only connection of the loop's thread; it sees a
     change committed through the ORM (another process's, as well) on the next call."""

@@ -376,10 +376,11 @@ class GroupCommit:
     GROUPS_PER_TURN = 16
 
     def __init__(self) -> None:
-        #: Writes not yet taken by the thread, and whether a writer will take them; both shared
-        #: with the connection's thread, under ``_mutex``.
+        #: Writes not yet taken by the thread, whether the writer task is there to take them
+        #: (one at most), and whether it stops; shared with the connection's thread, under
+        #: ``_mutex``.
         self._pending: list[tuple[SqliteWrite, asyncio.Future[Any]]] = []
-        self._draining = False
+        self._writing = False
         self._stopping = False
         self._mutex = threading.Lock()
         self._writer: asyncio.Task[None] | None = None
@@ -395,7 +396,7 @@ class GroupCommit:
         future: asyncio.Future[Any] = loop.create_future()
         with self._mutex:
             self._pending.append((write, future))
-            start, self._draining = not self._draining, True
+            start, self._writing = not self._writing, True
         if start:
             self._writer = loop.create_task(self._write())
         return await asyncio.shield(future)
@@ -430,13 +431,14 @@ class GroupCommit:
                     await _wait_out(done)
                     raise
             with self._mutex:
-                if not self._draining:  # the thread found nothing more to write
+                if not self._pending:  # the writer ends; the next write starts another
+                    self._writing = False
                     return
 
     def _fail_pending(self, error: BaseException) -> None:
         with self._mutex:
             pending, self._pending = self._pending, []
-            self._draining = self._stopping = False
+            self._writing = self._stopping = False
         _settle(pending, None, error)
 
     def _drain(self, connection: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
@@ -445,10 +447,7 @@ class GroupCommit:
         committed."""
         for _ in range(self.GROUPS_PER_TURN):
             with self._mutex:
-                if self._stopping:
-                    return
-                if not self._pending:
-                    self._draining = False
+                if self._stopping or not self._pending:
                     return
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
             try:
