@@ -233,11 +233,11 @@ class ExecutionService:
                 started_at=now,
                 owner=self.process_id,
             )
-        except BaseException as exc:  # nothing was started: the caller is told why
-            if not started.done():
-                started.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError:  # stopped (a shutdown) before it was recorded: nothing runs
+            started.cancel()
+            raise
+        except Exception as exc:  # nothing was started: the caller is told why
+            started.set_exception(exc)
             return None
         slot = ReplySlot(waiting=workflow.definition.sync)
         task = asyncio.current_task()
