@@ -4,6 +4,8 @@ and PostgreSQL: every value type, and more jobs than one INSERT takes."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
 from typing import Any, Callable
 
@@ -194,6 +196,33 @@ async def test_one_writer_at_a_time_however_the_writes_come(hookline: HooklineTe
         await asyncio.sleep(random.choice([0, 0.001, 0.003]))
     await asyncio.gather(*writes)
     assert most == 1
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_a_writer_that_waited_for_another_process_pauses_between_its_groups(hookline: HooklineTestApp) -> None:
+    """Alone on the file, the thread writes group after group; once a transaction had to wait
+    for another writer (another process: here a connection of another thread), it leaves the
+    lock free a moment between groups, so that the other one gets its turn."""
+    group = sql.GroupCommit()
+    await group.run(lambda connection: None)
+    assert group._shared_until == 0.0  # alone: no pause
+
+    other = sqlite3.connect(sql.default_connection().filename, isolation_level=None, check_same_thread=False)
+    locked = threading.Event()
+
+    def hold_the_lock() -> None:
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(0.05)
+        other.execute("COMMIT")
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    locked.wait(5)
+    assert await group.run(lambda connection: "written after the other") == "written after the other"
+    holder.join()
+    other.close()
+    assert group._shared_until > time.monotonic() + group.SHARED_FOR / 2
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
