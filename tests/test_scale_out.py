@@ -23,7 +23,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from conftest import REDIS_URL
+from conftest import REDIS_URL, _asyncpg_dsn
 from hookline.testing import HooklineServer
 from test_durability import Servers, api, executions, site, wait_until_settled, workflow  # noqa: F401 - site: a fixture
 
@@ -115,7 +115,7 @@ def changes_made_through_one_ingress_apply_at_the_other(ingresses: list[Hookline
 async def test_two_ingresses_two_workers_a_worker_sigkilled_midway_lose_nothing(cluster: Cluster) -> None:
     """600 async calls, 24 at a time, alternating between two ingresses; half of them to a
     workflow with an idempotency key, each key sent twice (a sender's retry), half to one without.
-    Worker 1 is SIGKILLed once a third of the calls are answered. Then every acknowledged call's
+    Worker 1 is SIGKILLed once a third of the calls are answered and it is seen running executions. Then every acknowledged call's
     execution is stored with its body and ends ``succeeded``, within seconds: one execution per
     key, one per call without a key; each ran once, or twice if the kill cut its first run short
     (the node's side effect is at-least-once; the stored execution is one)."""
@@ -146,17 +146,37 @@ async def test_two_ingresses_two_workers_a_worker_sigkilled_midway_lose_nothing(
             except httpx.HTTPError as exc:
                 answer = exc
         answers[number] = (mark, key, answer)
-        if len(answers) >= kill_after and not killed_at:
-            workers[0].send_signal(signal.SIGKILL)
-            killed_at.append(time.monotonic())
+
+    async def kill_the_first_worker_while_it_runs() -> None:
+        """Once a third of the calls are answered, and worker 1 is seen running executions
+        (on a saturated machine it may not have taken any yet): SIGKILL."""
+        found = re.search(r"worker ([0-9a-f]{32}): running executions", cluster.worker_logs[0].read_text())
+        assert found, cluster.logs()
+        while len(answers) < kill_after:
+            await asyncio.sleep(0.01)
+        import asyncpg
+
+        connection = await asyncpg.connect(_asyncpg_dsn(cluster.db_url))
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not await connection.fetchval(
+                "SELECT count(*) FROM hookline_execution WHERE status = 'running' AND owner = $1", found[1]
+            ):
+                await asyncio.sleep(0.01)
+        finally:
+            await connection.close()
+        workers[0].send_signal(signal.SIGKILL)
+        killed_at.append(time.monotonic())
 
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=ingresses[0].base_url, timeout=15) as first, httpx.AsyncClient(
         base_url=ingresses[1].base_url, timeout=15
     ) as second:
+        kill = asyncio.ensure_future(kill_the_first_worker_while_it_runs())
         await asyncio.wait_for(asyncio.gather(*(call([first, second], n) for n in range(total))), 120)
     load_time = time.monotonic() - started
-    assert killed_at, "the load ended before the kill"
+    await asyncio.wait_for(kill, 30)
+    assert killed_at
     assert await asyncio.to_thread(workers[0].wait, 5) == -signal.SIGKILL
 
     refused = {n: (a.status_code, a.text) if isinstance(a, httpx.Response) else repr(a)
