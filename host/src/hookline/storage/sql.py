@@ -469,15 +469,13 @@ class GroupCommit:
                 if self._stopping or not self._pending:
                     return
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
-            waited = 0.0
             try:
                 outcomes, waited = _run_group(connection, [write for write, _ in batch])
-                error = None
+                error, contended = None, waited > self.CONTENDED
             except BaseException as exc:  # the transaction failed: none of them is durable
                 outcomes, error = None, _as_tortoise_error(exc)
-                if isinstance(exc, sqlite3.OperationalError):  # "database is locked", most likely
-                    waited = self.SHARED_FOR
-            if waited > self.CONTENDED:
+                contended = isinstance(exc, sqlite3.OperationalError)  # "database is locked", most likely
+            if contended:
                 self._shared_until = time.monotonic() + self.SHARED_FOR
             try:
                 loop.call_soon_threadsafe(_settle, batch, outcomes, error)
