@@ -82,6 +82,9 @@ class JobRecord:
     result: Any = None
     branch: str | None = None
     error: dict[str, Any] | None = None
+    #: ``result`` as JSON text, as it was when the node returned it (encoded once, by the check
+    #: that it is JSON); ``None`` when not encoded yet.
+    result_json: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -206,7 +209,7 @@ class Engine:
                 reply=state.slot,
             )
             result = await instance.execute(run)
-            _check_result(result, instance)
+            result_json = _check_result(result, instance)
         except NodeError as exc:
             error = _jsonable(exc.to_dict())
             self._record(state, node, started, node_input, JobStatus.FAILED, error=error)
@@ -221,7 +224,9 @@ class Engine:
             error = {"error": "node_crashed", "message": message}
             self._record(state, node, started, node_input, JobStatus.ERROR, error=error)
             raise _Stop(ExecutionStatus.ERROR, {"node": definition.key, **error}) from None
-        self._record(state, node, started, node_input, JobStatus.SUCCEEDED, result=result.result, branch=result.branch)
+        self._record(
+            state, node, started, node_input, JobStatus.SUCCEEDED, result=result.result, result_json=result_json, branch=result.branch
+        )
         state.results[definition.key] = result.result
         return result
 
@@ -234,6 +239,7 @@ class Engine:
         status: JobStatus,
         *,
         result: Any = None,
+        result_json: str | None = None,
         branch: str | None = None,
         error: dict[str, Any] | None = None,
     ) -> None:
@@ -250,6 +256,7 @@ class Engine:
                 result=result,
                 branch=branch,
                 error=error,
+                result_json=result_json,
             )
         )
 
@@ -259,14 +266,20 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(value, default=repr, allow_nan=False))
 
 
-def _check_result(result: Any, instance: NodeType) -> None:
-    """A node type's broken promise is its bug, reported as such rather than as a storage error."""
+#: JSON as stored in jobs: compact, UTF-8 as it is, and JSON only (no ``NaN``). Made once:
+#: ``json.dumps`` with options makes a new encoder on each call.
+_RESULT_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _check_result(result: Any, instance: NodeType) -> str:
+    """A node type's broken promise is its bug, reported as such rather than as a storage error.
+    Returns the result as JSON text."""
     name = type(instance).name
     if not isinstance(result, NodeResult):
         raise TypeError(f"execute() returned {type(result).__name__}, not hookline.NodeResult")
     if result.branch is not None and result.branch not in type(instance).branches:
         raise ValueError(f"node type {name!r} chose branch {result.branch!r}, which it does not declare")
     try:
-        json.dumps(result.result, allow_nan=False)
+        return _RESULT_ENCODER.encode(result.result)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"result is not JSON-serialisable: {exc}") from None

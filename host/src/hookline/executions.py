@@ -142,12 +142,35 @@ class RunHandle:
         self._released: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         slot.on_release(lambda reply: self._released.done() or self._released.set_result(reply))
 
-    async def reply(self) -> Reply | None:
+    async def reply(self, timeout: float | None = None) -> Reply | None:
         """The reply a node gave, once the execution is stored, or earlier when the workflow
         goes on after answering; ``None`` if it ended without one. Cancelling the caller does
-        not cancel the execution."""
+        not cancel the execution.
+
+        :param timeout: seconds to wait at most; then ``TimeoutError`` (the execution goes on).
+        """
         if not self._released.done() and not self._task.done():
-            await asyncio.wait({self._released, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            # One future and one timer: cheaper, on every sync call, than asyncio.wait under
+            # asyncio.timeout.
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake(_: object = None) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            self._released.add_done_callback(wake)
+            self._task.add_done_callback(wake)
+            timer = loop.call_later(timeout, wake) if timeout is not None else None
+            try:
+                await waiter
+            finally:
+                self._released.remove_done_callback(wake)
+                self._task.remove_done_callback(wake)
+                if timer is not None:
+                    timer.cancel()
+            if not self._released.done() and not self._task.done():
+                raise TimeoutError(f"no reply within {timeout:g} s")
         if self._released.done():
             return self._released.result()
         if self._task.cancelled() or self._task.exception() is not None:
@@ -782,7 +805,7 @@ class ExecutionService:
                 "type": job.type,
                 "status": job.status,
                 "input": _encode(job.input),
-                "result": _encode(job.result),
+                "result": job.result_json if job.result_json is not None else _encode(job.result),
                 "branch": job.branch,
                 "error": job.error,
                 "started_at": job.started_at,
@@ -949,8 +972,12 @@ def _summary(row: Execution, workflow_key: str, version: int | None = None) -> d
     return data
 
 
+#: Made once: ``json.dumps`` with options makes a new encoder on each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def _decode(text: str | None) -> Any:

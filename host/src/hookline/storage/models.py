@@ -8,10 +8,22 @@ makemigrations hookline`` from ``host/src`` (see docs/development.md), then revi
 
 from __future__ import annotations
 
+import json
 from enum import Enum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
+
+#: How JSON columns are written: tortoise's default with the standard library. Said here rather
+#: than left to tortoise, which switches every JSONField to orjson when orjson happens to be
+#: installed (orjson refuses integers beyond 64 bits and lone surrogates, which these columns
+#: store). One encoder, made once: ``json.dumps`` with options makes a new one on each call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _json_field(**kwargs: Any) -> Any:
+    return fields.JSONField(encoder=_ENCODER.encode, decoder=json.loads, **kwargs)
 
 
 class ExecutionStatus(str, Enum):
@@ -61,7 +73,7 @@ class WorkflowVersion(Model):
         "hookline.Workflow", related_name="versions", on_delete=fields.CASCADE
     )
     number = fields.IntField()
-    definition = fields.JSONField()
+    definition = _json_field()
     #: sha256 of the canonical definition: equal digests mean equal definitions.
     digest = fields.CharField(max_length=64)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -84,11 +96,11 @@ class Execution(Model):
     mode = fields.CharField(max_length=16)
     trigger_type = fields.CharField(max_length=64)
     #: What the trigger received (``$context``).
-    context = fields.JSONField()
+    context = _json_field()
     #: The answer given to a waiting caller, if any: ``{"status", "headers", "body"}``.
-    reply = fields.JSONField(null=True)
+    reply = _json_field(null=True)
     #: ``{"node", "message", ...}`` when the execution did not succeed.
-    error = fields.JSONField(null=True)
+    error = _json_field(null=True)
     created_at = fields.DatetimeField()
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -127,7 +139,7 @@ class Job(Model):
     #: The node's result, as JSON text (see ``input``).
     result = fields.TextField(null=True)
     branch = fields.CharField(max_length=64, null=True)
-    error = fields.JSONField(null=True)
+    error = _json_field(null=True)
     started_at = fields.DatetimeField()
     finished_at = fields.DatetimeField()
 

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 from urllib.parse import quote
 
@@ -23,7 +24,10 @@ import aiosqlite
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.fields import BigIntField, CharField, DatetimeField, IntField, JSONField, TextField
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
+from tortoise.validators import MaxLengthValidator
 
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
 
@@ -129,19 +133,54 @@ def _names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{name}"' for name in columns)
 
 
-_FIELDS: dict[type[Model], dict[str, Any]] = {}
+_CONVERTERS: dict[type[Model], dict[str, Callable[[Any], Any]]] = {}
 
 
 def _convert(model: type[Model], columns: Sequence[str], values: dict[str, Any]) -> list[Any]:
     """Values as the model's fields store them (what tortoise's executor does)."""
-    by_column = _FIELDS.get(model)
-    if by_column is None:
+    converters = _CONVERTERS.get(model)
+    if converters is None:
         fields = model._meta.fields_map
-        by_column = _FIELDS[model] = {field.source_field or name: field for name, field in fields.items()}
-    return [
-        None if values.get(column) is None else by_column[column].to_db_value(values[column], model)
-        for column in columns
-    ]
+        converters = _CONVERTERS[model] = {
+            field.source_field or name: _converter(model, field) for name, field in fields.items()
+        }
+    return [None if (value := values.get(column)) is None else converters[column](value) for column in columns]
+
+
+def _converter(model: type[Model], field: Any) -> Callable[[Any], Any]:
+    """``field.to_db_value``, without its generic checks for the values the hot path writes
+    (checked here once per field rather than on every value): what it would return for them."""
+
+    def generic(value: Any) -> Any:
+        return field.to_db_value(value, model)
+
+    if isinstance(field, CharEnumFieldInstance) and _only_max_length(field):
+        # The enum's own values are checked against max_length once.
+        enum, limit = field.enum_type, field.max_length
+        if all(len(str(member.value)) <= limit for member in enum):
+            return lambda value: str(value.value) if type(value) is enum else generic(value)
+        return generic
+    if type(field) is CharField and _only_max_length(field):
+        limit = field.max_length
+        return lambda value: value if type(value) is str and len(value) <= limit else generic(value)
+    if field.validators:
+        return generic
+    if isinstance(field, JSONField):
+        encode = field.encoder
+        # A str or bytes is taken as JSON already encoded (and checked): that stays generic.
+        return lambda value: encode(value) if type(value) in (dict, list) else generic(value)
+    if type(field) in (IntField, BigIntField):
+        return lambda value: value if type(value) is int else generic(value)
+    if type(field) is TextField:
+        return lambda value: value if type(value) is str else generic(value)
+    if type(field) is DatetimeField and not (field.auto_now or field.auto_now_add):
+        # An aware datetime is stored as it is, whatever the time zone settings.
+        return lambda value: value if type(value) is datetime and value.tzinfo is not None else generic(value)
+    return generic
+
+
+def _only_max_length(field: Any) -> bool:
+    return len(field.validators) == 1 and isinstance(field.validators[0], MaxLengthValidator)
 
 
 async def insert_execution(values: dict[str, Any], connection: BaseDBAsyncClient | None = None) -> int:

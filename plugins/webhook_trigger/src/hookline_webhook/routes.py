@@ -224,8 +224,7 @@ class Webhooks:
         except Exception:
             return _not_recorded(workflow.key)
         try:
-            async with asyncio.timeout(config.timeout):  # (wait_for would make one more task)
-                reply = await handle.reply()
+            reply = await handle.reply(timeout=config.timeout)
         except TimeoutError:
             # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
             fallback = config.timeout_response.render(self._scope(workflow.key, handle.execution_id, context))
