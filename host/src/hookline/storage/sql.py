@@ -70,7 +70,27 @@ OUTCOME_COLUMNS = ("status", "error", "reply", "finished_at")
 
 
 def default_connection() -> BaseDBAsyncClient:
-    return connections.get("default")
+    """tortoise's ``default`` client. Looking it up through tortoise's context costs more than
+    a statement's conversion, and the hot path needs it several times per call: an open SQLite
+    client is kept per event loop, until its connection is closed (``close_database``, or
+    tortoise replacing it)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return connections.get("default")
+    client = _DEFAULTS.get(loop)
+    if client is not None and client._connection is not None:
+        return client
+    client = connections.get("default")
+    if _sqlite_client(client) is not None and client._connection is not None:
+        _DEFAULTS[loop] = client
+    else:
+        _DEFAULTS.pop(loop, None)
+    return client
+
+
+#: See :func:`default_connection`.
+_DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
 def _dialect(connection: BaseDBAsyncClient) -> str:
@@ -89,6 +109,7 @@ class _Statements:
             return [f"${n}" if numbered else "?" for n in range(start, start + count)]
 
         self.marks = marks
+        self._insert_jobs: dict[int, str] = {}
         execution = Execution._meta.db_table
         self.insert_execution = (
             f'INSERT INTO "{execution}" ({_names(EXECUTION_COLUMNS)}) '
@@ -110,9 +131,14 @@ class _Statements:
         )
 
     def insert_jobs(self, count: int) -> str:
-        width = len(JOB_COLUMNS)
-        rows = ", ".join(f"({', '.join(self.marks(width, 1 + i * width))})" for i in range(count))
-        return f'INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) VALUES {rows}'
+        query = self._insert_jobs.get(count)
+        if query is None:
+            width = len(JOB_COLUMNS)
+            rows = ", ".join(f"({', '.join(self.marks(width, 1 + i * width))})" for i in range(count))
+            query = f'INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) VALUES {rows}'
+            if count <= 64:  # the usual workflow sizes; a rare long one is built again
+                self._insert_jobs[count] = query
+        return query
 
 
 _STATEMENTS: dict[str, _Statements] = {}

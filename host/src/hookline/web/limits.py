@@ -26,7 +26,14 @@ def loads(text: str | bytes) -> Any:
     double (``1e999``, which Python reads as infinity) are refused with ``ValueError``. None of
     them is JSON, and PostgreSQL refuses to store them. ``RecursionError`` and
     ``UnicodeDecodeError`` pass through as ``json.loads`` raises them."""
-    return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    # What json.loads does before decoding, then the decoder made once (json.loads with
+    # options makes a new one on each call).
+    if isinstance(text, str):
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    else:
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    return _DECODER.decode(text)
 
 
 def _not_json(name: str) -> Any:
@@ -38,6 +45,10 @@ def _finite(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"the number {text[:40]} is out of range")
     return value
+
+
+#: Made once: ``json.loads`` with options makes a new decoder on each call.
+_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 
 class TooManyParameters(BadRequest):
