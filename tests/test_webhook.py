@@ -74,6 +74,25 @@ async def test_async_webhook_configured_response(hookline: HooklineTestApp) -> N
     assert response.json() == {"accepted": True}
 
 
+@pytest.mark.parametrize(
+    ("body", "has_url"),
+    [
+        ({"id": "{{ $execution.id }}"}, False),
+        ({"id": "{{ $execution.id }}", "url": "{{ $execution.status_url }}"}, True),
+        ("see {{ $execution['status_url'] }}", True),
+        ({"context": "{{ $context.body }}"}, False),
+    ],
+)
+async def test_async_answer_gets_the_status_url_whenever_it_may_use_it(hookline: HooklineTestApp, body: object, has_url: bool) -> None:
+    """The status URL is signed only for answers that may use it; any way of reaching it works."""
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook", "config": {"response": {"status": 202, "body": body}}}})
+    response = await hookline.webhook("ev", json={})
+    execution_id = int(response.headers["x-hookline-execution"])
+    text = response.text
+    assert response.status_code == 202
+    assert (f"/api/webhooks/ev/executions/{execution_id}?token=" in text) == has_url
+
+
 async def test_context_has_method_headers_query_body_and_raw_body(hookline: HooklineTestApp) -> None:
     await hookline.apply({"key": "echo", "sync": True, "trigger": {"type": "webhook"}, "nodes": [
         {"key": "reply", "type": "response", "config": {"body": {

@@ -1,7 +1,9 @@
 """The queue: how a queued execution reaches a process that runs it, through a taskiq broker.
 
 The database is the source of truth; the queue only carries execution ids. An async call stores
-its execution as ``queued`` (committed before the caller's answer), then sends the id. Whoever
+its execution as ``queued`` (committed before the caller's answer), then sends the id. (With the
+memory queue, an async call that finds a run slot free is stored ``running`` and run at once,
+without a round trip through the in-process broker; only a backlog goes through it.) Whoever
 receives an id claims the row with a conditional update (``queued`` → ``running``, owned by
 the receiver) and runs it; an id received twice, or for an execution already taken, finds
 nothing to claim. At-least-once delivery is therefore safe, and a lost message loses nothing:

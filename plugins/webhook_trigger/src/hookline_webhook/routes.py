@@ -19,6 +19,7 @@ from hookline import ExecutionStatus, Host, HooklineError, Reply
 from hookline.errors import DefinitionError, Overloaded, UnsupportedMediaType
 from hookline.executions import Dedup, Duplicate, ExecutionRecord
 from hookline.keys import server_secret
+from hookline.templates import Template
 from hookline.web.errors import error_response
 from hookline.web.headers import header_value
 from hookline.workflows import ActiveWorkflow
@@ -227,7 +228,7 @@ class Webhooks:
             reply = await handle.reply(timeout=config.timeout)
         except TimeoutError:
             # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
-            fallback = config.timeout_response.render(self._scope(workflow.key, handle.execution_id, context))
+            fallback = config.timeout_response.render(self._scope(config.timeout_response, workflow.key, handle.execution_id, context))
             return reply_response(_reply(fallback, default_status=202), execution_id=handle.execution_id)
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
@@ -263,7 +264,7 @@ class Webhooks:
             response = reply_response(first.reply, execution_id=first.id)
         elif not first.finished:
             # Still running at the timeout: what the first caller was told too.
-            fallback = config.timeout_response.render(self._scope(workflow.key, first.id, context))
+            fallback = config.timeout_response.render(self._scope(config.timeout_response, workflow.key, first.id, context))
             response = reply_response(_reply(fallback, default_status=202), execution_id=first.id)
         else:
             response = _ended(workflow.key, first.id, first.status, first.error)
@@ -283,17 +284,20 @@ class Webhooks:
             return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
             return _not_recorded(workflow.key)
-        configured = config.response.render(self._scope(workflow.key, execution_id, context))
+        configured = config.response.render(self._scope(config.response, workflow.key, execution_id, context))
         response = reply_response(_reply(configured, default_status=200, default_body="ok"), execution_id=execution_id)
         if duplicate:
             response.headers[DUPLICATE_HEADER] = "true"
         return response
 
-    def _scope(self, key: str, execution_id: int, context: dict[str, Any]) -> dict[str, Any]:
-        """What the trigger's own answers (``response``, ``timeout_response``) can use."""
-        token = self.status_token(key, execution_id)
-        status_url = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}?token={token}"
-        return {"execution": {"id": execution_id, "status_url": status_url}, "context": context}
+    def _scope(self, answer: Template, key: str, execution_id: int, context: dict[str, Any]) -> dict[str, Any]:
+        """What the trigger's own answers (``response``, ``timeout_response``) can use. The
+        status URL (an HMAC) only when ``answer`` may use it: most answers use none of it."""
+        execution: dict[str, Any] = {"id": execution_id}
+        if any(source.strip() != "$execution.id" and "execution" in source for source in answer.expressions()):
+            token = self.status_token(key, execution_id)
+            execution["status_url"] = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}?token={token}"
+        return {"execution": execution, "context": context}
 
     async def status(self, request: Request, key: str, execution_id: int) -> HTTPResponse:
         found = await self._workflow(key)
