@@ -45,6 +45,53 @@ async def test_many_jobs_are_stored_in_order(hookline: HooklineTestApp) -> None:
     assert await Job.filter(execution_id=execution["id"]).count() == count
 
 
+@pytest.mark.parametrize("jobs", [0, 2, sql.JOBS_PER_STATEMENT + 1])
+async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: HooklineTestApp, jobs: int) -> None:
+    """Finishing an execution (one statement on PostgreSQL, a transaction elsewhere or for many
+    jobs) writes nothing, jobs included, when the row is no longer the writer's."""
+    from hookline.engine import utcnow
+    from hookline.storage.models import ExecutionStatus, JobStatus
+
+    first = await hookline.run_workflow({"key": "fence", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}, {})
+    template = await Execution.get(id=first["id"])
+    now = utcnow()
+    rows = {}
+    for owner in ("me", "someone-else"):
+        rows[owner] = await sql.insert_execution({
+            "workflow_id": template.workflow_id, "version_id": template.version_id, "status": ExecutionStatus.RUNNING,
+            "mode": "sync", "trigger_type": "webhook", "context": {"n": 1}, "created_at": now, "started_at": now, "owner": owner,
+        })
+    outcome = {"status": ExecutionStatus.SUCCEEDED, "error": None, "reply": {"status": 200, "headers": {}, "body": "ok"}, "finished_at": now}
+
+    def job_rows(execution_id: int) -> list[dict[str, Any]]:
+        return [
+            {"execution_id": execution_id, "position": i, "node": f"n{i}", "type": "echo", "status": JobStatus.SUCCEEDED,
+             "input": '{"i":%d}' % i, "result": "null", "branch": None, "error": None, "started_at": now, "finished_at": now}
+            for i in range(jobs)
+        ]
+
+    async def store(execution_id: int, owner: str) -> bool:
+        connection = sql.default_connection()
+        if sql.outcome_in_one_statement(connection, jobs):
+            return await sql.store_outcome(connection, execution_id, owner, outcome, job_rows(execution_id))
+        from tortoise.transactions import in_transaction
+
+        async with in_transaction() as transaction:
+            return await sql.store_outcome(transaction, execution_id, owner, outcome, job_rows(execution_id))
+
+    assert await store(rows["someone-else"], "me") is False
+    other = await Execution.get(id=rows["someone-else"])
+    assert other.status == ExecutionStatus.RUNNING and other.reply is None
+    assert await Job.filter(execution_id=rows["someone-else"]).count() == 0
+    assert await store(rows["me"], "me") is True
+    mine = await Execution.get(id=rows["me"])
+    assert mine.status == ExecutionStatus.SUCCEEDED and mine.reply == outcome["reply"] and mine.finished_at == now
+    stored = await Job.filter(execution_id=rows["me"]).order_by("position").values_list("node", flat=True)
+    assert stored == [f"n{i}" for i in range(jobs)]
+    assert await store(rows["me"], "me") is False  # finished: no longer running, nothing written twice
+    assert await Job.filter(execution_id=rows["me"]).count() == jobs
+
+
 async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:
     odd = {"text": "café 🙂 'quoted' \"double\"", "list": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
     nodes = [{"key": "e", "type": "echo", "config": odd}, {"key": "s", "type": "echo", "config": "just text"}]

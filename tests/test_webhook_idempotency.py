@@ -217,7 +217,9 @@ async def test_a_duplicate_while_the_first_runs_can_be_refused(hookline: Hooklin
 
 
 async def test_a_duplicate_still_running_at_the_timeout_gets_the_timeout_answer(hookline: HooklineTestApp) -> None:
-    definition = sync_workflow("long", {"header": "X-Id"}, seconds=1.0)
+    # 3 s of work against 0.2 s of waiting: the duplicate must come while the first still runs,
+    # even on a machine so loaded that a call takes a second (seen: 1 s was not enough).
+    definition = sync_workflow("long", {"header": "X-Id"}, seconds=3.0)
     definition["trigger"]["config"]["timeout"] = 0.2
     await hookline.apply(definition)
     first = await hookline.webhook("long", json={}, headers={"X-Id": "x"})

@@ -870,21 +870,26 @@ class ExecutionService:
         stored = await self._write(
             lambda connection: sql.store_outcome(connection, execution_id, self.process_id, outcome_values, jobs),
             lambda: sql.store_outcome_sqlite(execution_id, self.process_id, outcome_values, jobs),
-            statements=2,
+            transaction=lambda connection: not sql.outcome_in_one_statement(connection, len(jobs)),
         )
         if not stored:
             raise _NotOwned(execution_id)
 
     async def _write(
-        self, write: Callable[[Any], Awaitable[T]], sqlite_write: Callable[[], sql.SqliteWrite], *, statements: int = 1
+        self,
+        write: Callable[[Any], Awaitable[T]],
+        sqlite_write: Callable[[], sql.SqliteWrite],
+        *,
+        transaction: Callable[[Any], bool] | None = None,
     ) -> T:
         """A hot-path write: on SQLite in the next group commit (``sqlite_write()`` makes it);
-        elsewhere ``write(connection)`` on its own (in a transaction when it takes several
-        statements)."""
+        elsewhere ``write(connection)`` on its own, in a transaction if ``transaction(connection)``
+        says it takes several statements."""
         if self._group.applies():
             return await self._group.run(sqlite_write())
-        if statements == 1:
-            return await write(sql.default_connection())
+        connection = sql.default_connection()
+        if transaction is None or not transaction(connection):
+            return await write(connection)
         async with in_transaction() as connection:
             return await write(connection)
 
