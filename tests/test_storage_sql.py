@@ -286,3 +286,29 @@ async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_
     assert (await sql.find_workflow("looked-up"))["enabled"] is False  # type: ignore[index]
     await Workflow.filter(key="looked-up").delete()
     assert await sql.find_workflow("looked-up") is None
+
+
+async def test_pooled_postgres_connections_skip_the_reset_query_and_still_roll_back(
+    hookline: HooklineTestApp,
+) -> None:
+    """Hookline gives asyncpg's pool a reset that sends nothing (its default sends RESET ALL and
+    more on every release); a transaction left open is still rolled back by the pool."""
+    connection = sql.default_connection()
+    if sql._dialect(connection) != "postgres":
+        pytest.skip("PostgreSQL's pool only")
+    from hookline.storage.db import _release_as_is
+
+    pool = connection._pool
+    assert pool._reset is _release_as_is
+    raw = await pool.acquire()
+    try:
+        await raw.execute("BEGIN")
+        await raw.execute(f"INSERT INTO \"{Setting._meta.db_table}\" (key, value) VALUES ('left-open', 'x')")
+    finally:
+        await pool.release(raw)
+    again = await pool.acquire()
+    try:
+        assert not again.is_in_transaction()
+        assert await again.fetchval(f"SELECT count(*) FROM \"{Setting._meta.db_table}\" WHERE key = 'left-open'") == 0
+    finally:
+        await pool.release(again)

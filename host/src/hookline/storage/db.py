@@ -49,10 +49,11 @@ def tortoise_config(
         cannot be written in time answers 503 to retry, rather than keeping its caller waiting
         for as long as someone holds the lock.
     """
-    connection: str | dict[str, Any] = db_url
+    connection = expand_db_url(db_url)
+    credentials = connection["credentials"]
+    if connection["engine"] == "tortoise.backends.asyncpg":
+        credentials.setdefault("reset", _release_as_is)
     if lock_timeout is not None:
-        connection = expand_db_url(db_url)
-        credentials = connection["credentials"]
         milliseconds = max(1, int(lock_timeout * 1000))
         if connection["engine"] == "tortoise.backends.sqlite":
             credentials.setdefault("busy_timeout", milliseconds)  # a PRAGMA, set on connecting
@@ -73,6 +74,15 @@ def tortoise_config(
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+async def _release_as_is(connection: Any) -> None:
+    """What asyncpg's pool does to a connection given back, after rolling back a transaction
+    left open (which it always does): nothing more. Its default sends ``SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` first, a round trip on every
+    release (three per webhook call). Hookline leaves no session state to undo: its settings are
+    the connection's startup parameters, and it takes no session lock, cursor or LISTEN. (A
+    plugin changing a setting on a pooled connection uses ``SET LOCAL``, inside a transaction.)"""
 
 
 async def open_database(config: dict[str, Any]) -> None:
