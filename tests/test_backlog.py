@@ -68,7 +68,9 @@ async def test_a_full_backlog_is_a_503_and_acknowledged_calls_all_run(hookline: 
     assert len(stored) == len(accepted) + 1  # a refused call left nothing behind
 
 
-async def test_an_async_call_with_a_run_slot_free_starts_at_once_the_next_waits_queued(hookline: HooklineTestApp) -> None:
+async def test_an_async_call_with_a_run_slot_free_starts_at_once_the_next_waits_queued(
+    hookline: HooklineTestApp,
+) -> None:
     """With the memory queue, a call that finds a run slot free is stored ``running`` (owned by
     this process) before its answer and runs without the queue; while the slot is taken, the
     next is stored ``queued`` and runs after it."""

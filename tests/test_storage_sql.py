@@ -52,21 +52,27 @@ async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: Hoo
     from hookline.engine import utcnow
     from hookline.storage.models import ExecutionStatus, JobStatus
 
-    first = await hookline.run_workflow({"key": "fence", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}, {})
+    definition = {"key": "fence", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}
+    first = await hookline.run_workflow(definition, {})
     template = await Execution.get(id=first["id"])
     now = utcnow()
     rows = {}
     for owner in ("me", "someone-else"):
         rows[owner] = await sql.insert_execution({
-            "workflow_id": template.workflow_id, "version_id": template.version_id, "status": ExecutionStatus.RUNNING,
-            "mode": "sync", "trigger_type": "webhook", "context": {"n": 1}, "created_at": now, "started_at": now, "owner": owner,
+            "workflow_id": template.workflow_id, "version_id": template.version_id,
+            "status": ExecutionStatus.RUNNING, "mode": "sync", "trigger_type": "webhook", "context": {"n": 1},
+            "created_at": now, "started_at": now, "owner": owner,
         })
-    outcome = {"status": ExecutionStatus.SUCCEEDED, "error": None, "reply": {"status": 200, "headers": {}, "body": "ok"}, "finished_at": now}
+    reply = {"status": 200, "headers": {}, "body": "ok"}
+    outcome = {"status": ExecutionStatus.SUCCEEDED, "error": None, "reply": reply, "finished_at": now}
 
     def job_rows(execution_id: int) -> list[dict[str, Any]]:
         return [
-            {"execution_id": execution_id, "position": i, "node": f"n{i}", "type": "echo", "status": JobStatus.SUCCEEDED,
-             "input": '{"i":%d}' % i, "result": "null", "branch": None, "error": None, "started_at": now, "finished_at": now}
+            {
+                "execution_id": execution_id, "position": i, "node": f"n{i}", "type": "echo",
+                "status": JobStatus.SUCCEEDED, "input": '{"i":%d}' % i, "result": "null", "branch": None,
+                "error": None, "started_at": now, "finished_at": now,
+            }
             for i in range(jobs)
         ]
 

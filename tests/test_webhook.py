@@ -83,9 +83,12 @@ async def test_async_webhook_configured_response(hookline: HooklineTestApp) -> N
         ({"context": "{{ $context.body }}"}, False),
     ],
 )
-async def test_async_answer_gets_the_status_url_whenever_it_may_use_it(hookline: HooklineTestApp, body: object, has_url: bool) -> None:
+async def test_async_answer_gets_the_status_url_whenever_it_may_use_it(
+    hookline: HooklineTestApp, body: object, has_url: bool
+) -> None:
     """The status URL is signed only for answers that may use it; any way of reaching it works."""
-    await hookline.apply({"key": "ev", "trigger": {"type": "webhook", "config": {"response": {"status": 202, "body": body}}}})
+    config = {"response": {"status": 202, "body": body}}
+    await hookline.apply({"key": "ev", "trigger": {"type": "webhook", "config": config}})
     response = await hookline.webhook("ev", json={})
     execution_id = int(response.headers["x-hookline-execution"])
     text = response.text

@@ -225,7 +225,14 @@ class Engine:
             self._record(state, node, started, node_input, JobStatus.ERROR, error=error)
             raise _Stop(ExecutionStatus.ERROR, {"node": definition.key, **error}) from None
         self._record(
-            state, node, started, node_input, JobStatus.SUCCEEDED, result=result.result, result_json=result_json, branch=result.branch
+            state,
+            node,
+            started,
+            node_input,
+            JobStatus.SUCCEEDED,
+            result=result.result,
+            result_json=result_json,
+            branch=result.branch,
         )
         state.results[definition.key] = result.result
         return result

@@ -280,7 +280,8 @@ class ExecutionService:
     ) -> int:
         """Record the execution as ``queued`` (committed when this returns) and run it in the
         background. Returns its id. With the memory queue and a run slot free, it is recorded as
-        ``running`` instead and started at once, without the queue (see :meth:`_start_in_background`). Like :meth:`start`, it completes even if the caller is
+        ``running`` instead and started at once, without the queue (see
+        :meth:`_start_in_background`). Like :meth:`start`, it completes even if the caller is
         cancelled.
 
         :param compiled: the version to run, if not the workflow's current one (replays).

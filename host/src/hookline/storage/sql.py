@@ -146,7 +146,7 @@ class _Statements:
         width = len(JOB_COLUMNS)
         casts = _postgres_types(Job, JOB_COLUMNS)
         rows = ", ".join(
-            "(" + ", ".join(f"{mark}::{cast}" for mark, cast in zip(self.marks(width, outcome + 4 + i * width), casts)) + ")"
+            "(" + ", ".join(f"{m}::{cast}" for m, cast in zip(self.marks(width, outcome + 4 + i * width), casts)) + ")"
             for i in range(count)
         )
         jobs = (

@@ -228,7 +228,8 @@ class Webhooks:
             reply = await handle.reply(timeout=config.timeout)
         except TimeoutError:
             # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
-            fallback = config.timeout_response.render(self._scope(config.timeout_response, workflow.key, handle.execution_id, context))
+            answer = config.timeout_response
+            fallback = answer.render(self._scope(answer, workflow.key, handle.execution_id, context))
             return reply_response(_reply(fallback, default_status=202), execution_id=handle.execution_id)
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
@@ -264,7 +265,8 @@ class Webhooks:
             response = reply_response(first.reply, execution_id=first.id)
         elif not first.finished:
             # Still running at the timeout: what the first caller was told too.
-            fallback = config.timeout_response.render(self._scope(config.timeout_response, workflow.key, first.id, context))
+            answer = config.timeout_response
+            fallback = answer.render(self._scope(answer, workflow.key, first.id, context))
             response = reply_response(_reply(fallback, default_status=202), execution_id=first.id)
         else:
             response = _ended(workflow.key, first.id, first.status, first.error)
@@ -296,7 +298,8 @@ class Webhooks:
         execution: dict[str, Any] = {"id": execution_id}
         if any(source.strip() != "$execution.id" and "execution" in source for source in answer.expressions()):
             token = self.status_token(key, execution_id)
-            execution["status_url"] = f"{self.host.settings.base_url}/api/webhooks/{key}/executions/{execution_id}?token={token}"
+            path = f"/api/webhooks/{key}/executions/{execution_id}?token={token}"
+            execution["status_url"] = f"{self.host.settings.base_url}{path}"
         return {"execution": execution, "context": context}
 
     async def status(self, request: Request, key: str, execution_id: int) -> HTTPResponse:
