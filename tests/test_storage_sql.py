@@ -294,14 +294,13 @@ async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_
     assert await sql.find_workflow("looked-up") is None
 
 
+@pytest.mark.parametrize("hookline_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_pooled_postgres_connections_skip_the_reset_query_and_still_roll_back(
     hookline: HooklineTestApp,
 ) -> None:
     """Hookline gives asyncpg's pool a reset that sends nothing (its default sends RESET ALL and
     more on every release); a transaction left open is still rolled back by the pool."""
     connection = sql.default_connection()
-    if sql._dialect(connection) != "postgres":
-        pytest.skip("PostgreSQL's pool only")
     from hookline.storage.db import _release_as_is
 
     pool = connection._pool

@@ -22,7 +22,7 @@ from tortoise.models import Model
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def _json_field(**kwargs: Any) -> Any:
+def _json_field(**kwargs: Any) -> fields.JSONField[Any]:
     return fields.JSONField(encoder=_ENCODER.encode, decoder=json.loads, **kwargs)
 
 

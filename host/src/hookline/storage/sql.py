@@ -269,14 +269,14 @@ async def store_outcome(
     the caller's transaction."""
     statements = _statements(connection)
     if outcome_in_one_statement(connection, len(jobs)):
-        params = [*_convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
+        params = _outcome_params(execution_id, owner, values)
         for job in jobs:
             params.extend(_convert(Job, JOB_COLUMNS, job))
         rows = await connection.execute_query_dict(statements.finish_with_jobs(len(jobs)), params)
         return bool(rows[0]["updated"])
     updated, _ = await connection.execute_query(
         statements.store_outcome,
-        [*_convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner],
+        _outcome_params(execution_id, owner, values),
     )
     if not updated:
         return False
@@ -287,6 +287,12 @@ async def store_outcome(
             params.extend(_convert(Job, JOB_COLUMNS, job))
         await connection.execute_query(statements.insert_jobs(len(chunk)), params)
     return True
+
+
+def _outcome_params(execution_id: int, owner: str, values: dict[str, Any]) -> list[Any]:
+    """The values of the outcome's ``UPDATE``: its columns, then its condition (the row is still
+    ``running`` and ``owner``'s)."""
+    return [*_convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
 
 
 def outcome_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
@@ -379,7 +385,7 @@ def insert_execution_sqlite(values: dict[str, Any]) -> SqliteWrite:
 def store_outcome_sqlite(execution_id: int, owner: str, values: dict[str, Any], jobs: list[dict[str, Any]]) -> SqliteWrite:
     """:func:`store_outcome` as a write for :class:`GroupCommit`."""
     statements = _statements_of("sqlite")
-    outcome = [*_convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
+    outcome = _outcome_params(execution_id, owner, values)
     inserts = []
     for start in range(0, len(jobs), JOBS_PER_STATEMENT):
         chunk = jobs[start : start + JOBS_PER_STATEMENT]
