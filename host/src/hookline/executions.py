@@ -243,20 +243,8 @@ class ExecutionService:
         dedup: Dedup | None,
         started: asyncio.Future[RunHandle],
     ) -> Outcome | None:
-        now = utcnow()
         try:
-            execution_id = await self._insert(
-                dedup,
-                workflow_id=workflow.id,
-                version_id=workflow.compiled.version_id,
-                status=ExecutionStatus.RUNNING,
-                mode=mode,
-                trigger_type=workflow.definition.trigger.type,
-                context=context,
-                created_at=now,
-                started_at=now,
-                owner=self.process_id,
-            )
+            execution_id = await self._insert_running(workflow, workflow.compiled, context, mode, dedup)
         except asyncio.CancelledError:  # stopped (a shutdown) before it was recorded: nothing runs
             started.cancel()
             raise
@@ -302,9 +290,9 @@ class ExecutionService:
                 f"{self._waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
             )
         mode = "replay" if replay_of is not None else "async"
-        now = utcnow()
         if not shared and mode == "async" and self._slot_free():
-            return await self._start_in_background(workflow, context, dedup, compiled, now)
+            return await self._start_in_background(workflow, context, dedup, compiled)
+        now = utcnow()
         execution_id = await self._insert(
             dedup,
             workflow_id=workflow.id,
@@ -331,7 +319,7 @@ class ExecutionService:
         return not self._slots.locked()
 
     async def _start_in_background(
-        self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow, now: Any
+        self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow
     ) -> int:
         """An async execution this process can run at once (memory queue, a run slot free):
         recorded as ``running`` (committed when this returns) and run here, holding the slot,
@@ -341,18 +329,7 @@ class ExecutionService:
         assert self._slots is not None
         await self._slots.acquire()  # free (checked just before, nothing awaited since): at once
         try:
-            execution_id = await self._insert(
-                dedup,
-                workflow_id=workflow.id,
-                version_id=compiled.version_id,
-                status=ExecutionStatus.RUNNING,
-                mode="async",
-                trigger_type=compiled.definition.trigger.type,
-                context=context,
-                created_at=now,
-                started_at=now,
-                owner=self.process_id,
-            )
+            execution_id = await self._insert_running(workflow, compiled, context, "async", dedup)
         except BaseException:
             self._slots.release()
             raise
@@ -370,6 +347,24 @@ class ExecutionService:
             log.exception("execution %s failed to run", execution_id)
         finally:
             self._slots.release()
+
+    async def _insert_running(
+        self, workflow: ActiveWorkflow, compiled: CompiledWorkflow, context: Any, mode: str, dedup: Dedup | None
+    ) -> int:
+        """Create the row of an execution this process starts now: ``running``, its own."""
+        now = utcnow()
+        return await self._insert(
+            dedup,
+            workflow_id=workflow.id,
+            version_id=compiled.version_id,
+            status=ExecutionStatus.RUNNING,
+            mode=mode,
+            trigger_type=compiled.definition.trigger.type,
+            context=context,
+            created_at=now,
+            started_at=now,
+            owner=self.process_id,
+        )
 
     async def _insert(self, dedup: Dedup | None, **values: Any) -> int:
         """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
