@@ -106,6 +106,7 @@ def worker(ctx: click.Context, db_url: str | None, queue_url: str | None, concur
 
 def _run_worker(host: Host) -> None:
     from hookline.queue import redact
+    from hookline.runtime import settle_heap
 
     settings = host.settings
 
@@ -116,6 +117,7 @@ def _run_worker(host: Host) -> None:
         except BaseException:
             await host.close_database()
             raise
+        settle_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -173,11 +175,11 @@ def _run_server(host: Host) -> None:
     settings = host.settings
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "access_log": False, "motd": False}
     if settings.workers == 1:
-        app = create_app(settings, pm=host.pm, name="hookline")
+        app = create_app(settings, pm=host.pm, name="hookline", tune_gc=True)
         app.run(single_process=True, **options)
         return
     # Each worker process builds its own app (and plugin manager) from the same settings.
-    loader = AppLoader(factory=partial(create_app, settings, name="hookline"))
+    loader = AppLoader(factory=partial(create_app, settings, name="hookline", tune_gc=True))
     app = loader.load()
     app.prepare(workers=settings.workers, **options)
     Sanic.serve(primary=app, app_loader=loader)

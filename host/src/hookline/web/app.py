@@ -16,6 +16,7 @@ from sanic import Sanic
 from sanic.config import Config
 
 from hookline.host import Host
+from hookline.runtime import settle_heap
 from hookline.settings import Settings
 from hookline.web.errors import JSONErrorHandler
 
@@ -52,6 +53,7 @@ def create_app(
     pm: pluggy.PluginManager | None = None,
     name: str | None = None,
     manage_database: bool = True,
+    tune_gc: bool = False,
 ) -> Sanic:
     """Build a Hookline app.
 
@@ -61,6 +63,8 @@ def create_app(
     :param name: the Sanic app name; unique per process (Sanic keeps a registry of apps).
     :param manage_database: open the database in ``before_server_start`` and close it in
         ``after_server_stop``. Tests that own the database pass ``False``.
+    :param tune_gc: once the server has started, :func:`hookline.runtime.settle_heap` (the
+        process is the server's: ``hookline serve`` passes ``True``).
     """
     host = host or Host(settings, pm=pm)
     app = Sanic(
@@ -92,6 +96,12 @@ def create_app(
                 await host.close_database()
             raise
         _log_plugins(host)
+
+    if tune_gc:
+
+        @app.after_server_start
+        async def _settle(app: Sanic, _: Any = None) -> None:
+            settle_heap()
 
     @app.before_server_stop
     async def _stop(app: Sanic, _: Any = None) -> None:
