@@ -98,6 +98,30 @@ async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: Hoo
     assert await Job.filter(execution_id=rows["me"]).count() == jobs
 
 
+async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTestApp) -> None:
+    """The claim of a delivered execution returns what running it needs (one statement); a
+    second claim, by anyone, gets nothing."""
+    from hookline.engine import utcnow
+    from hookline.storage.models import ExecutionStatus
+
+    definition = {"key": "claimed", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}
+    template = await Execution.get(id=(await hookline.run_workflow(definition, {}))["id"])
+    context = {"body": {"text": "café 🙂", "n": 2**70, "list": [1.5, None, True]}, "headers": {"x-a": "1"}}
+    now = utcnow()
+    execution_id = await sql.insert_execution({
+        "workflow_id": template.workflow_id, "version_id": template.version_id, "status": ExecutionStatus.QUEUED,
+        "mode": "webhook", "trigger_type": "webhook", "context": context, "created_at": now, "queued_at": now,
+    })
+    service = hookline.host.executions
+    claimed = await service._claim_and_load(execution_id, now)
+    assert claimed == sql.Claimed(template.version_id, context, "webhook")
+    row = await Execution.get(id=execution_id)
+    assert row.status == ExecutionStatus.RUNNING and row.owner == service.process_id and row.started_at == now
+    assert await service._claim_and_load(execution_id, now) is None
+    assert await sql.claim_and_load(sql.default_connection(), execution_id, "another", now) is None
+    assert (await Execution.get(id=execution_id)).owner == service.process_id
+
+
 async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:
     odd = {"text": "café 🙂 'quoted' \"double\"", "list": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
     nodes = [{"key": "e", "type": "echo", "config": odd}, {"key": "s", "type": "echo", "config": "just text"}]

@@ -30,7 +30,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
 
 from tortoise.exceptions import IntegrityError
@@ -743,15 +743,19 @@ class ExecutionService:
                 await self._dispatch(execution_id, None)
             return
         now = utcnow()
-        claimed = await self._write(
-            lambda connection: sql.claim_queued(connection, execution_id, self.process_id, now),
-            lambda: sql.claim_queued_sqlite(execution_id, self.process_id, now),
-        )
-        if not claimed:  # another process took it
-            return
-        if preloaded is None:
+        if preloaded is not None:  # this process queued it: the claim only
+            claimed = await self._write(
+                lambda connection: sql.claim_queued(connection, execution_id, self.process_id, now),
+                lambda: sql.claim_queued_sqlite(execution_id, self.process_id, now),
+            )
+            if not claimed:  # another process took it
+                return
+            compiled, context, mode = preloaded
+        else:
+            row = await self._claim_and_load(execution_id, now)
+            if row is None:  # another process took it
+                return
             try:
-                row = await Execution.get(id=execution_id)
                 compiled = await self.host.workflows.compiled_version(row.version_id)
             except HooklineError as exc:  # its version cannot run here (a node type is missing)
                 log.error("execution %s cannot run: %s", execution_id, exc.message)
@@ -765,9 +769,13 @@ class ExecutionService:
                 await self._mark(execution_id, ExecutionStatus.QUEUED)
                 return
             context, mode = row.context, row.mode
-        else:
-            compiled, context, mode = preloaded
         await self._run(execution_id, compiled, context, mode, ReplySlot(waiting=False))
+
+    async def _claim_and_load(self, execution_id: int, now: datetime) -> sql.Claimed | None:
+        """Claim a queued execution and read what running it needs, in one statement."""
+        if self._group.applies():
+            return sql.claimed(await self._group.run(sql.claim_and_load_sqlite(execution_id, self.process_id, now)))
+        return await sql.claim_and_load(sql.default_connection(), execution_id, self.process_id, now)
 
     async def _run(
         self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot

@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, NamedTuple, Sequence, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -126,6 +126,7 @@ class _Statements:
             f'UPDATE "{execution}" SET "status"={claim[0]}, "started_at"={claim[1]}, "owner"={claim[2]} '
             f'WHERE "id"={claim[3]} AND "status"={claim[4]}'
         )
+        self.claim_and_load = f'{self.claim_queued} RETURNING "version_id", "context", "mode"'
         workflow = Workflow._meta.db_table
         self.find_workflow = (
             f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks(1)[0]}'
@@ -303,12 +304,38 @@ def outcome_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
 async def claim_queued(connection: BaseDBAsyncClient, execution_id: int, owner: str, now: Any) -> bool:
     """Take a queued execution to run it (``running``, owned by ``owner``); ``False`` if another
     process took it first."""
-    started = Execution._meta.fields_map["started_at"].to_db_value(now, Execution)
     claimed, _ = await connection.execute_query(
-        _statements(connection).claim_queued,
-        [ExecutionStatus.RUNNING.value, started, owner, execution_id, ExecutionStatus.QUEUED.value],
+        _statements(connection).claim_queued, _claim_params(execution_id, owner, now)
     )
     return bool(claimed)
+
+
+async def claim_and_load(
+    connection: BaseDBAsyncClient, execution_id: int, owner: str, now: Any
+) -> Claimed | None:
+    """:func:`claim_queued`, returning what running the execution needs (one round trip
+    instead of the claim and a read); ``None`` if another process took it first."""
+    rows = await connection.execute_query_dict(
+        _statements(connection).claim_and_load, _claim_params(execution_id, owner, now)
+    )
+    return _claimed(rows[0]["version_id"], rows[0]["context"], rows[0]["mode"]) if rows else None
+
+
+class Claimed(NamedTuple):
+    """A claimed execution: what running it needs."""
+
+    version_id: int
+    context: Any
+    mode: str
+
+
+def _claim_params(execution_id: int, owner: str, now: Any) -> list[Any]:
+    started = Execution._meta.fields_map["started_at"].to_db_value(now, Execution)
+    return [ExecutionStatus.RUNNING.value, started, owner, execution_id, ExecutionStatus.QUEUED.value]
+
+
+def _claimed(version_id: int, context: Any, mode: str) -> Claimed:
+    return Claimed(version_id, Execution._meta.fields_map["context"].to_python_value(context), mode)
 
 
 async def find_workflow(key: str) -> dict[str, Any] | None:
@@ -407,9 +434,22 @@ def store_outcome_sqlite(execution_id: int, owner: str, values: dict[str, Any], 
 def claim_queued_sqlite(execution_id: int, owner: str, now: Any) -> SqliteWrite:
     """:func:`claim_queued` as a write for :class:`GroupCommit`."""
     query = _statements_of("sqlite").claim_queued
-    started = Execution._meta.fields_map["started_at"].to_db_value(now, Execution)
-    params = [ExecutionStatus.RUNNING.value, started, owner, execution_id, ExecutionStatus.QUEUED.value]
+    params = _claim_params(execution_id, owner, now)
     return lambda connection: bool(connection.execute(query, params).rowcount)
+
+
+def claim_and_load_sqlite(execution_id: int, owner: str, now: Any) -> SqliteWrite:
+    """:func:`claim_and_load` as a write for :class:`GroupCommit` (its result is read in the
+    connection's thread, decoded by the caller: see :func:`claimed`)."""
+    query = _statements_of("sqlite").claim_and_load
+    params = _claim_params(execution_id, owner, now)
+    # fetchall: the statement is run to its end before the savepoint is released.
+    return lambda connection: connection.execute(query, params).fetchall()
+
+
+def claimed(rows: list[tuple[int, Any, str]]) -> Claimed | None:
+    """What :func:`claim_and_load_sqlite`'s write returned, decoded."""
+    return _claimed(*rows[0]) if rows else None
 
 
 def _as_tortoise_error(exc: BaseException) -> BaseException:
