@@ -303,6 +303,56 @@ async def test_a_writer_that_waited_for_another_process_pauses_between_its_group
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline: HooklineTestApp) -> None:
+    """Another process's write transaction: the group tries again until it ends, or fails as
+    SQLite would ("database is locked") once the connection's busy_timeout has passed; the
+    connection keeps its busy_timeout for the ORM's own queries either way."""
+    from tortoise.exceptions import OperationalError
+
+    group = sql.GroupCommit()
+
+    def busy_timeout(connection: sqlite3.Connection) -> int:
+        return connection.execute("PRAGMA busy_timeout").fetchone()[0]
+
+    configured = await group.run(busy_timeout)
+    assert configured == int(hookline.host.settings.db_lock_timeout * 1000)
+    await group.run(lambda connection: connection.execute("PRAGMA busy_timeout=300"))
+    other = sqlite3.connect(sql.default_connection().filename, isolation_level=None, check_same_thread=False)
+
+    async def write_while_locked_for(seconds: float) -> tuple[float, Any]:
+        locked = threading.Event()
+
+        def hold_the_lock() -> None:
+            other.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(seconds)
+            other.execute("COMMIT")
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        locked.wait(5)
+        started = time.monotonic()
+        try:
+            outcome = await group.run(lambda connection: "written")
+        except OperationalError as exc:
+            outcome = exc
+        elapsed = time.monotonic() - started
+        await asyncio.to_thread(holder.join)
+        return elapsed, outcome
+
+    try:
+        elapsed, outcome = await write_while_locked_for(0.1)
+        assert outcome == "written" and elapsed > 0.05  # it waited for the other's commit
+        elapsed, outcome = await write_while_locked_for(2.0)
+        assert isinstance(outcome, OperationalError) and "locked" in str(outcome)
+        assert 0.25 < elapsed < 1.8  # the timeout (0.3 s), not the other's commit
+        assert await group.run(busy_timeout) == 300
+    finally:
+        other.close()
+        await group.run(lambda connection: connection.execute(f"PRAGMA busy_timeout={configured}"))
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
 async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_once(hookline: HooklineTestApp) -> None:
     """The webhook lookup on SQLite uses a read-only connection of the loop's thread; it sees a
     change committed through the ORM (another process's, as well) on the next call."""

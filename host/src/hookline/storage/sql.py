@@ -463,14 +463,12 @@ def _as_tortoise_error(exc: BaseException) -> BaseException:
 
 def _run_group(
     connection: sqlite3.Connection, writes: list[SqliteWrite]
-) -> tuple[list[tuple[Any, BaseException | None]], float]:
+) -> tuple[list[tuple[Any, BaseException | None]], bool]:
     """In the SQLite connection's thread: the group's writes in one transaction, each in a
     savepoint (all or nothing: one that fails is rolled back alone). Returns each write's
-    outcome, and how long the transaction waited to start (for another process's)."""
+    outcome, and whether the transaction had to wait for another process's to start."""
     outcomes: list[tuple[Any, BaseException | None]] = []
-    asked = time.monotonic()
-    connection.execute("BEGIN IMMEDIATE")  # waits (busy_timeout) while another process writes
-    waited = time.monotonic() - asked
+    waited = _begin(connection)
     try:
         for write in writes:
             connection.execute("SAVEPOINT hookline_write")
@@ -489,6 +487,37 @@ def _run_group(
             connection.execute("ROLLBACK")
         raise
     return outcomes, waited
+
+
+#: How often a group waiting for another process's write transaction tries again (s).
+LOCK_POLL = 0.0005
+
+
+def _begin(connection: sqlite3.Connection) -> bool:
+    """``BEGIN IMMEDIATE``; while another process writes, try again every ``LOCK_POLL`` for up
+    to the connection's ``busy_timeout``, then fail as SQLite would ("database is locked").
+    Returns whether it had to wait. SQLite's own wait sleeps 1, 2, 5, 10, 15, 20, 25 ms...
+    between tries: a process that missed the lock twice slept through the other's pauses
+    between its groups, and waited up to a tenth of a second (p99, ``--workers 2``)."""
+    timeout_ms = connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = None
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                return deadline is not None
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout_ms / 1000
+                elif now >= deadline:
+                    raise
+            time.sleep(LOCK_POLL)
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
 
 
 #: Clients already checked by :func:`_sqlite_client` (its answer, apart from the connection,
@@ -545,12 +574,11 @@ class GroupCommit:
     MAX_BATCH = 256
     #: Most groups written in one call to the connection's thread.
     GROUPS_PER_TURN = 16
-    #: Another process writes to the file too when starting a transaction waits this long (s);
-    #: for ``SHARED_FOR`` seconds after, the thread pauses ``PAUSE`` between groups. SQLite's
-    #: lock is not fair: a process waiting for it polls, every few milliseconds, and would
-    #: almost never find it free between the groups of a process writing without a pause
-    #: (seconds of waiting, measured with ``--workers 2``).
-    CONTENDED = 0.001
+    #: Once a transaction had to wait for another process's, for ``SHARED_FOR`` seconds the
+    #: thread pauses ``PAUSE`` between groups: the lock is free meanwhile, and the other
+    #: process, trying again every ``LOCK_POLL``, takes its turn. Without the pause, a process
+    #: writing group after group would leave it almost no chance (seconds of waiting, measured
+    #: with ``--workers 2``).
     SHARED_FOR = 30.0
     PAUSE = 0.001
 
@@ -635,8 +663,8 @@ class GroupCommit:
                     return
                 batch, self._pending = self._pending[: self.MAX_BATCH], self._pending[self.MAX_BATCH :]
             try:
-                outcomes, waited = _run_group(connection, [write for write, _ in batch])
-                error, contended = None, waited > self.CONTENDED
+                outcomes, contended = _run_group(connection, [write for write, _ in batch])
+                error = None
             except BaseException as exc:  # the transaction failed: none of them is durable
                 outcomes, error = None, _as_tortoise_error(exc)
                 contended = isinstance(exc, sqlite3.OperationalError)  # "database is locked", most likely
