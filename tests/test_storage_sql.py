@@ -122,6 +122,34 @@ async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTes
     assert (await Execution.get(id=execution_id)).owner == service.process_id
 
 
+async def test_a_stored_version_is_read_as_stored_and_still_checked_against_the_plugins(
+    hookline: HooklineTestApp,
+) -> None:
+    """A version is read back as its stored JSON text (straight SQL, weighed by its length) and
+    not validated against the workflow schema again; what the installed plugins decide still
+    applies: a template that no longer compiles makes the workflow unavailable, naming it."""
+    from hookline.errors import DefinitionError
+    from hookline.storage.models import Workflow, WorkflowVersion
+
+    config = {"note": "café 🙂", "n": "{{ $context.body.n }}"}
+    definition = {"key": "stored", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo", "config": config}]}
+    await hookline.host.workflows.save(definition)
+    row = await Workflow.get(key="stored")
+    number, text = await sql.read_version(row.current_version_id)
+    assert number == 1 and __import__("json").loads(text)["nodes"][0]["config"] == config
+    workflows = hookline.host.workflows
+    found = await workflows.find("stored")
+    assert found is not None and found.compiled.nodes[0].definition.config == config
+    assert workflows._cached_chars == len(text)
+    assert await sql.read_version(row.current_version_id + 1000) is None
+
+    broken = {**definition, "nodes": [{"key": "e", "type": "echo", "config": {"n": "{{ $context.body. }}"}}]}
+    await WorkflowVersion.filter(id=row.current_version_id).update(definition=broken)
+    workflows._compiled.clear()
+    with pytest.raises(DefinitionError, match="could not be prepared"):
+        await workflows.find("stored")
+
+
 async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:
     odd = {"text": "café 🙂 'quoted' \"double\"", "list": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
     nodes = [{"key": "e", "type": "echo", "config": odd}, {"key": "s", "type": "echo", "config": "just text"}]

@@ -193,16 +193,22 @@ def generate_key() -> str:
     return secrets.token_hex(16)
 
 
-def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = None) -> WorkflowDefinition:
+def parse_definition(
+    data: Any, registry: TypeRegistry, *, key: str | None = None, stored: bool = False
+) -> WorkflowDefinition:
     """Validate ``data`` and return the normalised definition.
 
     :param key: the key the definition must have (``PUT /api/workflows/<key>``); a definition
         that names another key is refused, one without a key gets it.
+    :param stored: ``data`` is a stored version, validated in full when it was saved: the
+        workflow schema (Hookline's own) and the templates are not checked again, only what the
+        installed plugins decide (their types are there, their config schemas and checks pass).
+        A template that no longer compiles fails when the node is prepared.
     :raises DefinitionError: listing every problem found.
     """
     if not isinstance(data, dict):
         raise DefinitionError([Problem("", "a workflow definition must be an object (mapping)")])
-    problems = [_problem(error) for error in _WORKFLOW_VALIDATOR.iter_errors(data)]
+    problems = [] if stored else [_problem(error) for error in _WORKFLOW_VALIDATOR.iter_errors(data)]
     if key is not None and data.get("key") not in (None, key):
         problems.append(Problem("key", f"is {data.get('key')!r} but the workflow being saved is {key!r}"))
     if any(p.location not in ("", "key") for p in problems) or not isinstance(data.get("trigger"), dict):
@@ -228,7 +234,7 @@ def parse_definition(data: Any, registry: TypeRegistry, *, key: str | None = Non
         nodes=[_node(n, f"nodes[{i}]") for i, n in enumerate(data.get("nodes", []))],
     )
     problems.extend(_check_trigger(definition, registry))
-    problems.extend(_check_nodes(definition, registry))
+    problems.extend(_check_nodes(definition, registry, templates=not stored))
     if problems:
         subject = f"workflow {given_key!r}" if isinstance(given_key, str) else "workflow definition"
         raise DefinitionError(problems, subject=subject)
@@ -334,7 +340,7 @@ def _check_trigger(definition: WorkflowDefinition, registry: TypeRegistry) -> li
     return problems
 
 
-def _check_nodes(definition: WorkflowDefinition, registry: TypeRegistry) -> list[Problem]:
+def _check_nodes(definition: WorkflowDefinition, registry: TypeRegistry, *, templates: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for node in definition.walk():
@@ -370,7 +376,7 @@ def _check_nodes(definition: WorkflowDefinition, registry: TypeRegistry) -> list
             config_problems = [
                 Problem(f"{node.location}.config", message) for message in node_type.check(node, definition)
             ]
-        if not config_problems and node_type.render_config:
+        if not config_problems and node_type.render_config and templates:
             try:
                 compile_template(node.config)
             except TemplateError as exc:

@@ -11,6 +11,7 @@ datetimes). Everything else goes through the ORM.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import threading
@@ -29,7 +30,7 @@ from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
-from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
+from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
 
 log = logging.getLogger("hookline.storage")
 T = TypeVar("T")
@@ -130,6 +131,9 @@ class _Statements:
         workflow = Workflow._meta.db_table
         self.find_workflow = (
             f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks(1)[0]}'
+        )
+        self.read_version = (
+            f'SELECT "number", "definition" FROM "{WorkflowVersion._meta.db_table}" WHERE "id"={marks(1)[0]}'
         )
 
     def finish_with_jobs(self, count: int) -> str:
@@ -342,27 +346,42 @@ async def find_workflow(key: str) -> dict[str, Any] | None:
     """``id``, ``key``, ``enabled`` and ``current_version_id`` of workflow ``key``. Read on
     every call, so that a change made by any process applies at once."""
     connection = default_connection()
-    found = _find_workflow_here(connection, key)
-    if found is not False:
-        return found
-    rows = await connection.execute_query_dict(_statements(connection).find_workflow, [key])
-    if not rows:
+    found = _read_here(connection, _statements_of("sqlite").find_workflow, (key,))
+    if found is False:
+        rows = await connection.execute_query(_statements(connection).find_workflow, [key])
+        found = tuple(rows[1][0]) if rows[1] else None
+    if found is None:
         return None
-    row = dict(rows[0])
-    row["enabled"] = bool(row["enabled"])
-    return row
+    return {"id": found[0], "key": found[1], "enabled": bool(found[2]), "current_version_id": found[3]}
 
+
+async def read_version(version_id: int) -> tuple[int, str] | None:
+    """The ``number`` of workflow version ``version_id`` and its definition as the stored JSON
+    text (decoded by the caller, who also weighs it by its length), or ``None``."""
+    connection = default_connection()
+    found = _read_here(connection, _statements_of("sqlite").read_version, (version_id,))
+    if found is False:
+        rows = await connection.execute_query(_statements(connection).read_version, [version_id])
+        found = tuple(rows[1][0]) if rows[1] else None
+    if found is None:
+        return None
+    number, definition = found
+    return number, definition if isinstance(definition, str) else _JSON_TEXT.encode(definition)
+
+
+#: For a driver that decodes JSON columns itself (asyncpg does not, by default).
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 #: Read-only SQLite connections of this thread, by database file.
 _readers = threading.local()
 
 
-def _find_workflow_here(client: BaseDBAsyncClient, key: str) -> dict[str, Any] | None | bool:
-    """On a SQLite file: the lookup on a read-only connection of the calling thread, without a
-    round trip to aiosqlite's thread nor a wait for its lock (held while a group commits). One
-    indexed SELECT: microseconds; in WAL mode a reader waits for no writer. ``False`` where it
-    does not apply (PostgreSQL, an in-memory database) or fails: then the ORM's connection is
-    used."""
+def _read_here(client: BaseDBAsyncClient, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None | bool:
+    """On a SQLite file: ``query``'s first row read on a read-only connection of the calling
+    thread, without a round trip to aiosqlite's thread nor a wait for its lock (held while a
+    group commits). For indexed SELECTs: microseconds; in WAL mode a reader waits for no
+    writer, and sees every commit made before it. ``False`` where it does not apply
+    (PostgreSQL, an in-memory database) or fails: then the ORM's connection is used."""
     path = getattr(client, "filename", None)
     if _dialect(client) != "sqlite" or not isinstance(path, str) or path == ":memory:" or path.startswith("file:"):
         return False
@@ -380,14 +399,12 @@ def _find_workflow_here(client: BaseDBAsyncClient, key: str) -> dict[str, Any] |
             readers[path] = reader
         if reader is None:
             return False
-        row = reader.execute(_statements_of("sqlite").find_workflow, (key,)).fetchone()
+        row = reader.execute(query, params).fetchone()
     except sqlite3.Error:
-        log.debug("read-only lookup on %s failed; using the ORM's connection", path, exc_info=True)
+        log.debug("read-only query on %s failed; using the ORM's connection", path, exc_info=True)
         close_readers(path)
         return False
-    if row is None:
-        return None
-    return {"id": row[0], "key": row[1], "enabled": bool(row[2]), "current_version_id": row[3]}
+    return None if row is None else tuple(row)
 
 
 def close_readers(path: str | None = None) -> None:
