@@ -763,8 +763,8 @@ class ExecutionService:
                 await self._own(execution_id).update(status=ExecutionStatus.ERROR, error=error, finished_at=utcnow())
                 return
             except Exception:
-                # The database failed between the claim and the read: back to the queue (if
-                # this fails too, recovery finds the row running with nothing running it).
+                # The database failed after the claim, reading its version: back to the queue
+                # (if this fails too, recovery finds the row running with nothing running it).
                 log.exception("execution %s could not be loaded; it goes back to the queue", execution_id)
                 await self._mark(execution_id, ExecutionStatus.QUEUED)
                 return
