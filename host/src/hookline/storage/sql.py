@@ -345,11 +345,7 @@ def _claimed(version_id: int, context: Any, mode: str) -> Claimed:
 async def find_workflow(key: str) -> dict[str, Any] | None:
     """``id``, ``key``, ``enabled`` and ``current_version_id`` of workflow ``key``. Read on
     every call, so that a change made by any process applies at once."""
-    connection = default_connection()
-    found = _read_here(connection, _statements_of("sqlite").find_workflow, (key,))
-    if found is False:
-        rows = await connection.execute_query(_statements(connection).find_workflow, [key])
-        found = tuple(rows[1][0]) if rows[1] else None
+    found = await _read_one(lambda statements: statements.find_workflow, (key,))
     if found is None:
         return None
     return {"id": found[0], "key": found[1], "enabled": bool(found[2]), "current_version_id": found[3]}
@@ -358,15 +354,23 @@ async def find_workflow(key: str) -> dict[str, Any] | None:
 async def read_version(version_id: int) -> tuple[int, str] | None:
     """The ``number`` of workflow version ``version_id`` and its definition as the stored JSON
     text (decoded by the caller, who also weighs it by its length), or ``None``."""
-    connection = default_connection()
-    found = _read_here(connection, _statements_of("sqlite").read_version, (version_id,))
-    if found is False:
-        rows = await connection.execute_query(_statements(connection).read_version, [version_id])
-        found = tuple(rows[1][0]) if rows[1] else None
+    found = await _read_one(lambda statements: statements.read_version, (version_id,))
     if found is None:
         return None
     number, definition = found
     return number, definition if isinstance(definition, str) else _JSON_TEXT.encode(definition)
+
+
+async def _read_one(query: Callable[[_Statements], str], params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The first row of ``query`` (chosen in the dialect's statements): on SQLite, from the
+    read-only connection of this thread (:func:`_read_here`); elsewhere, or where that does not
+    apply, through the ORM's connection."""
+    connection = default_connection()
+    found = _read_here(connection, query(_statements_of("sqlite")), params)
+    if found is not False:
+        return found
+    _, rows = await connection.execute_query(query(_statements(connection)), list(params))
+    return tuple(rows[0]) if rows else None
 
 
 #: For a driver that decodes JSON columns itself (asyncpg does not, by default).
