@@ -187,6 +187,38 @@ async def test_grouped_writes_fail_alone_and_whole(hookline: HooklineTestApp) ->
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_a_group_with_a_failing_write_is_written_again_and_each_write_lands_once(hookline: HooklineTestApp) -> None:
+    """A group is first written without a savepoint per write; when one fails, the whole
+    transaction is rolled back and the group written again, each write alone: what the others
+    did in the first attempt is not kept twice, and a group without failure runs each once."""
+    group = sql.GroupCommit()
+    runs: list[str] = []
+
+    def insert_new(prefix: str) -> Callable[[Any], Any]:
+        def write(connection: Any) -> None:
+            runs.append(prefix)
+            key = f"{prefix}-{len(runs)}"  # another row each time it runs
+            connection.execute('INSERT INTO "hookline_setting" ("key", "value") VALUES (?, ?)', [key, "v"])
+
+        return write
+
+    def fail(connection: Any) -> None:
+        raise sqlite3.IntegrityError("refused")
+
+    await asyncio.gather(group.run(insert_new("alone")), group.run(insert_new("alone")))
+    assert runs == ["alone", "alone"]
+    runs.clear()
+    results = await asyncio.gather(
+        group.run(insert_new("before")), group.run(fail), group.run(insert_new("after")), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None and isinstance(results[1], IntegrityError)
+    assert runs == ["before", "before", "after"]  # rolled back at the failure, then each alone
+    for prefix in ("alone", "before", "after"):
+        expected = 2 if prefix == "alone" else 1
+        assert await Setting.filter(key__startswith=f"{prefix}-").count() == expected
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
 async def test_a_writer_cancelled_while_its_group_is_written_tells_the_truth(hookline: HooklineTestApp) -> None:
     """A shutdown cancelling the writer while the group is in the database thread: the group
     commits all the same, so its callers get their results (not "the writer stopped"), and the
@@ -338,13 +370,17 @@ async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline:
     from tortoise.exceptions import OperationalError
 
     group = sql.GroupCommit()
+    orm = sql.default_connection()
 
-    def busy_timeout(connection: sqlite3.Connection) -> int:
-        return connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    async def busy_timeout() -> int:  # as the ORM's own queries see it
+        _, rows = await orm.execute_query("PRAGMA busy_timeout")
+        return rows[0][0]
 
-    configured = await group.run(busy_timeout)
+    configured = await busy_timeout()
     assert configured == int(hookline.host.settings.db_lock_timeout * 1000)
-    await group.run(lambda connection: connection.execute("PRAGMA busy_timeout=300"))
+    await orm.execute_query("PRAGMA busy_timeout=300")
+    # Within a group, the connection waits for no lock itself (the group's own loop does).
+    assert await group.run(lambda connection: connection.execute("PRAGMA busy_timeout").fetchone()[0]) == 0
     other = sqlite3.connect(sql.default_connection().filename, isolation_level=None, check_same_thread=False)
 
     async def write_while_locked_for(seconds: float) -> tuple[float, Any]:
@@ -374,10 +410,10 @@ async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline:
         elapsed, outcome = await write_while_locked_for(2.0)
         assert isinstance(outcome, OperationalError) and "locked" in str(outcome)
         assert 0.25 < elapsed < 1.8  # the timeout (0.3 s), not the other's commit
-        assert await group.run(busy_timeout) == 300
+        assert await busy_timeout() == 300
     finally:
         other.close()
-        await group.run(lambda connection: connection.execute(f"PRAGMA busy_timeout={configured}"))
+        await orm.execute_query(f"PRAGMA busy_timeout={configured}")
 
 
 @pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
