@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from typing import Iterator
+import weakref
+from typing import Any, Iterator
 
 import pytest
 
@@ -43,3 +44,38 @@ async def test_the_server_freezes_its_startup_heap_once_started(
         assert (gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD) is tune_gc
         fresh = type("Fresh", (), {})()
         assert gc.is_tracked(fresh) and gc.get_freeze_count() == frozen
+
+
+async def test_a_compiled_version_evicted_from_the_cache_is_freed_without_the_collector(hookline: Any) -> None:
+    """With the collector's thresholds raised, garbage in reference cycles lingers and makes
+    each collection longer: a compiled version leaves none when the cache drops it (its
+    definition and nodes are freed at once, by reference counting)."""
+    workflows = hookline.host.workflows
+    await workflows.save(
+        {
+            "key": "dropped",
+            "sync": True,
+            "trigger": {"type": "webhook"},
+            "nodes": [
+                {
+                    "key": "check",
+                    "type": "condition",
+                    "config": {"rules": {"left": "{{ $context.body.n }}", "op": "gt", "right": 1}},
+                    "branches": {"true": [{"key": "yes", "type": "response", "config": {"body": {"n": "{{ $context.body.n }}"}}}]},
+                }
+            ],
+        }
+    )
+    workflows._compiled.clear()
+    gc.collect()
+    gc.disable()  # from before it is compiled: no collection frees what it leaves meanwhile
+    try:
+        found = await workflows.find("dropped")
+        assert found is not None
+        definition = weakref.ref(found.compiled.definition)
+        node = weakref.ref(found.compiled.nodes[0].branches["true"][0].definition)
+        del found
+        workflows._compiled.clear()
+        assert definition() is None and node() is None
+    finally:
+        gc.enable()

@@ -53,21 +53,23 @@ def compile_workflow(
     definition: WorkflowDefinition, registry: TypeRegistry, *, version_id: int = 0, number: int = 0
 ) -> CompiledWorkflow:
     """Instantiate every node's type with its config. The definition must be valid."""
+    return CompiledWorkflow(version_id, number, definition, [_build(n, definition, registry) for n in definition.nodes])
 
-    def build(node: NodeDefinition) -> CompiledNode:
-        try:
-            instance = registry.nodes[node.type](node.config)
-        except Exception as exc:  # a bug in the node type: the workflow cannot run here
-            log.exception("node type %r could not be prepared for node %r", node.type, node.key)
-            problem = Problem(node.location, f"node type {node.type!r} could not be prepared: {type(exc).__name__}: {exc}")
-            raise DefinitionError([problem], subject=f"workflow {definition.key!r}") from None
-        return CompiledNode(
-            definition=node,
-            instance=instance,
-            branches={name: [build(n) for n in nodes] for name, nodes in node.branches.items()},
-        )
 
-    return CompiledWorkflow(version_id, number, definition, [build(n) for n in definition.nodes])
+def _build(node: NodeDefinition, definition: WorkflowDefinition, registry: TypeRegistry) -> CompiledNode:
+    # (Not a closure calling itself: that would be a reference cycle holding the definition,
+    # freed only by the garbage collector once the compiled version is dropped from the cache.)
+    try:
+        instance = registry.nodes[node.type](node.config)
+    except Exception as exc:  # a bug in the node type: the workflow cannot run here
+        log.exception("node type %r could not be prepared for node %r", node.type, node.key)
+        problem = Problem(node.location, f"node type {node.type!r} could not be prepared: {type(exc).__name__}: {exc}")
+        raise DefinitionError([problem], subject=f"workflow {definition.key!r}") from None
+    return CompiledNode(
+        definition=node,
+        instance=instance,
+        branches={name: [_build(n, definition, registry) for n in nodes] for name, nodes in node.branches.items()},
+    )
 
 
 @dataclass
