@@ -17,9 +17,18 @@ from hookline.testing import HooklineTestApp
 from tortoise.exceptions import IntegrityError
 
 
+#: Configs the Echo type's check was called with.
+CHECKED: list[Any] = []
+
+
 class Echo(NodeType):
     name = "echo"
     config_schema = {}  # any JSON value
+
+    @classmethod
+    def check(cls, node: Any, workflow: Any) -> list[str]:
+        CHECKED.append(node.config)
+        return []
 
     async def execute(self, run: NodeRun) -> NodeResult:
         return NodeResult(result=run.config)
@@ -148,6 +157,30 @@ async def test_a_stored_version_is_read_as_stored_and_still_checked_against_the_
     workflows._compiled.clear()
     with pytest.raises(DefinitionError, match="could not be prepared"):
         await workflows.find("stored")
+
+
+async def test_a_version_compiled_again_after_eviction_is_not_checked_again(hookline: HooklineTestApp) -> None:
+    """The installed plugins check a stored version once per process: evicted from the cache
+    and compiled again, it runs as before without their checks; a new version is checked."""
+    workflows = hookline.host.workflows
+    definition = {"key": "evicted", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo", "config": {"v": 1}}]}
+    await workflows.save(definition)  # (checked when saved, as every definition)
+    CHECKED.clear()
+    first = await workflows.find("evicted")
+    assert first is not None and CHECKED == [{"v": 1}]  # loaded: the plugins' check runs
+    workflows._compiled.clear()
+    workflows._cached_chars = 0
+    again = await workflows.find("evicted")
+    assert again is not None and again is not first and CHECKED == [{"v": 1}]  # not again
+    assert again.compiled.nodes[0].definition.config == {"v": 1}
+    execution = await hookline.run_workflow(definition, {"body": {}})
+    assert execution["status"] == "succeeded"
+    CHECKED.clear()
+    await workflows.save({**definition, "nodes": [{"key": "e", "type": "echo", "config": {"v": 2}}]})
+    assert CHECKED == [{"v": 2}]  # saving checks
+    CHECKED.clear()
+    assert (await workflows.find("evicted")).compiled.nodes[0].definition.config == {"v": 2}  # type: ignore[union-attr]
+    assert CHECKED == [{"v": 2}]  # a new version: checked when first loaded
 
 
 async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:

@@ -194,7 +194,12 @@ def generate_key() -> str:
 
 
 def parse_definition(
-    data: Any, registry: TypeRegistry, *, key: str | None = None, stored: bool = False
+    data: Any,
+    registry: TypeRegistry,
+    *,
+    key: str | None = None,
+    stored: bool = False,
+    plugins_checked: bool = False,
 ) -> WorkflowDefinition:
     """Validate ``data`` and return the normalised definition.
 
@@ -204,6 +209,9 @@ def parse_definition(
         workflow schema (Hookline's own) and the templates are not checked again, only what the
         installed plugins decide (their types are there, their config schemas and checks pass).
         A template that no longer compiles fails when the node is prepared.
+    :param plugins_checked: with ``stored``, the installed plugins already accepted this very
+        definition (in this process: the plugins a process loads do not change while it runs),
+        so their checks are not run again either.
     :raises DefinitionError: listing every problem found.
     """
     if not isinstance(data, dict):
@@ -233,8 +241,9 @@ def parse_definition(
         trigger=TriggerDefinition(type=trigger["type"], config=trigger.get("config", {})),
         nodes=[_node(n, f"nodes[{i}]") for i, n in enumerate(data.get("nodes", []))],
     )
-    problems.extend(_check_trigger(definition, registry))
-    problems.extend(_check_nodes(definition, registry, templates=not stored))
+    if not (stored and plugins_checked):
+        problems.extend(_check_trigger(definition, registry))
+        problems.extend(_check_nodes(definition, registry, templates=not stored))
     if problems:
         subject = f"workflow {given_key!r}" if isinstance(given_key, str) else "workflow definition"
         raise DefinitionError(problems, subject=subject)

@@ -67,6 +67,8 @@ class SaveResult:
 #: compiled version takes about 13 bytes of memory per character (measured: 5,500 small
 #: workflows, +50 MiB), so this is some 50 MiB: about 5,000 workflows of a few nodes.
 CACHE_DEFINITION_CHARS = 4_000_000
+#: Most version ids remembered as accepted by the installed plugins (about 60 bytes each).
+CHECKED_VERSIONS = 100_000
 
 
 class WorkflowService:
@@ -76,6 +78,10 @@ class WorkflowService:
         self._compiled: OrderedDict[int, tuple[CompiledWorkflow, int]] = OrderedDict()
         self._cache_chars = cache_chars
         self._cached_chars = 0
+        #: Versions the installed plugins accepted in this process: compiled again after being
+        #: evicted, they are not checked again (a version never changes, nor do the plugins
+        #: while the process runs). Checking is most of what compiling a small workflow costs.
+        self._checked: set[int] = set()
 
     # --- reading -----------------------------------------------------------------------
 
@@ -101,8 +107,13 @@ class WorkflowService:
         number, text = found
         # Stored definitions were valid when saved; parsing again instantiates node types and
         # would report a plugin that has since been uninstalled.
-        definition = parse_definition(json.loads(text), self.host.registry, stored=True)
+        definition = parse_definition(
+            json.loads(text), self.host.registry, stored=True, plugins_checked=version_id in self._checked
+        )
         compiled = compile_workflow(definition, self.host.registry, version_id=version_id, number=number)
+        if len(self._checked) >= CHECKED_VERSIONS:
+            self._checked.clear()
+        self._checked.add(version_id)
         size = len(text)
         if version_id not in self._compiled:  # (another call may have compiled it meanwhile)
             self._compiled[version_id] = (compiled, size)
