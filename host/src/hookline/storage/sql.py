@@ -588,8 +588,9 @@ class GroupCommit:
     Each caller's ``await`` returns once the transaction holding its write is committed, so an
     answer still means the write is durable.
 
-    Each write is a function of the ``sqlite3`` connection, all or nothing (a savepoint): one
-    that fails (a constraint) fails alone. The groups are written in the thread of aiosqlite's
+    Each write is a function of the ``sqlite3`` connection (and of nothing else: it may be run
+    again, see :func:`_run_group`), all or nothing: one that fails (a constraint) fails alone,
+    the others of its group are written. The groups are written in the thread of aiosqlite's
     connection, under tortoise's connection lock, by one call that goes on while writes keep
     coming: it takes the writes queued meanwhile as the next group as soon as a group is
     committed, and hands each group's results to the event loop without waiting for it. A
