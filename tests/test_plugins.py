@@ -14,6 +14,8 @@ from sanic.response import json
 
 from hookline import NodeResult, NodeRun, NodeType, PluginError, TriggerType, hookimpl, hookspec
 from hookline.cli.main import build_cli
+from hookline.definitions import WorkflowDefinition
+from hookline.errors import DefinitionError
 from hookline.host import Host
 from hookline.plugins import make_plugin_manager
 from hookline.settings import Settings
@@ -106,6 +108,56 @@ def test_register_trigger_types() -> None:  # hookspec: register_trigger_types
     host = host_with(Plugin())
     assert isinstance(host.registry.triggers["fake"], FakeTrigger)
     assert host.registry.owners()[next(iter(host.registry.owners()))]["trigger_types"] == ["fake"]
+
+
+class PreparingTrigger(TriggerType):
+    """Prepares each version once: its config's ``n``, doubled (or fails to, for ``n`` 13)."""
+
+    name = "preparing"
+    config_schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": False}
+
+    def __init__(self) -> None:
+        self.prepared: list[int] = []
+
+    def prepare(self, workflow: WorkflowDefinition) -> dict[str, int]:
+        n = workflow.trigger.config["n"]
+        self.prepared.append(n)
+        if n == 13:
+            raise ValueError("unlucky")
+        return {"doubled": 2 * n}
+
+
+async def test_a_trigger_type_prepares_each_version_once_while_it_is_cached(hookline_settings: Settings) -> None:
+    """``TriggerType.prepare`` runs when a process loads a version; what it returns comes back
+    with the workflow (``trigger_state``) on every call while the version stays cached, and is
+    made again after the version left the cache. A failing ``prepare`` makes the workflow
+    unavailable here, naming the trigger type."""
+
+    class Plugin:
+        @hookimpl
+        def register_trigger_types(self, register: Callable[[type[TriggerType]], None]) -> None:
+            register(PreparingTrigger)
+
+    host = Host(hookline_settings, pm=make_plugin_manager(extra_plugins=[Plugin()]))
+    await host.migrate()
+    await host.open_database()
+    try:
+        trigger = host.registry.triggers["preparing"]
+        assert isinstance(trigger, PreparingTrigger)
+        await host.workflows.save({"key": "prepared", "trigger": {"type": "preparing", "config": {"n": 4}}, "nodes": []})
+        assert trigger.prepared == []  # saving checks; it does not prepare
+        for _ in range(3):
+            found = await host.workflows.find("prepared")
+            assert found is not None and found.trigger_state == {"doubled": 8}
+        assert trigger.prepared == [4]
+        host.workflows._compiled.clear()
+        assert (await host.workflows.find("prepared")).trigger_state == {"doubled": 8}  # type: ignore[union-attr]
+        assert trigger.prepared == [4, 4]
+        await host.workflows.save({"key": "prepared", "trigger": {"type": "preparing", "config": {"n": 13}}, "nodes": []})
+        with pytest.raises(DefinitionError, match="trigger type 'preparing' could not be prepared: ValueError: unlucky"):
+            await host.workflows.find("prepared")
+    finally:
+        await host.close_database()
 
 
 def test_register_node_types() -> None:  # hookspec: register_node_types

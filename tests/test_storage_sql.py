@@ -183,6 +183,38 @@ async def test_a_version_compiled_again_after_eviction_is_not_checked_again(hook
     assert CHECKED == [{"v": 2}]  # a new version: checked when first loaded
 
 
+async def test_the_compiled_versions_kept_are_bounded_by_the_cache_setting(hookline: HooklineTestApp) -> None:
+    """HOOKLINE_WORKFLOW_CACHE_MB bounds the compiled versions a process keeps (weighed by
+    their stored definitions' length), least recently used out first."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from hookline.errors import ConfigurationError
+    from hookline.settings import Settings
+    from hookline.workflows import BYTES_PER_DEFINITION_CHAR, WorkflowService
+
+    assert Settings.from_env({"HOOKLINE_WORKFLOW_CACHE_MB": "2"}).workflow_cache_mb == 2
+    for wrong in ("0", "-1", "lots", "1.5"):
+        with pytest.raises(ConfigurationError, match="HOOKLINE_WORKFLOW_CACHE_MB must be a whole number"):
+            Settings.from_env({"HOOKLINE_WORKFLOW_CACHE_MB": wrong})
+    settings = replace(hookline.host.settings, workflow_cache_mb=1)
+    service = WorkflowService(SimpleNamespace(settings=settings, registry=hookline.host.registry))  # type: ignore[arg-type]
+    limit = 2**20 // BYTES_PER_DEFINITION_CHAR
+    note = "x" * (limit // 3)  # three such definitions do not fit, two do
+    versions = []
+    for n in range(3):
+        await hookline.host.workflows.save(
+            {"key": f"big-{n}", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo", "config": {"note": note}}]}
+        )
+        versions.append((await sql.find_workflow(f"big-{n}"))["current_version_id"])  # type: ignore[index]
+    for version in versions:
+        await service.compiled_version(version)
+    assert list(service._compiled) == versions[1:] and service._cached_chars <= limit
+    await service.compiled_version(versions[1])  # used: the most recent now
+    await service.compiled_version(versions[0])
+    assert list(service._compiled) == [versions[1], versions[0]]
+
+
 async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> None:
     odd = {"text": "café 🙂 'quoted' \"double\"", "list": [1, 2.5, None, True], "nested": {"a": {"b": []}}}
     nodes = [{"key": "e", "type": "echo", "config": odd}, {"key": "s", "type": "echo", "config": "just text"}]

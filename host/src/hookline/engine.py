@@ -42,6 +42,8 @@ class CompiledWorkflow:
     number: int
     definition: WorkflowDefinition
     nodes: list[CompiledNode]
+    #: What the workflow's trigger type prepared for this version (``TriggerType.prepare``).
+    trigger_state: Any = None
 
     @property
     def info(self) -> dict[str, Any]:
@@ -52,8 +54,19 @@ class CompiledWorkflow:
 def compile_workflow(
     definition: WorkflowDefinition, registry: TypeRegistry, *, version_id: int = 0, number: int = 0
 ) -> CompiledWorkflow:
-    """Instantiate every node's type with its config. The definition must be valid."""
-    return CompiledWorkflow(version_id, number, definition, [_build(n, definition, registry) for n in definition.nodes])
+    """Instantiate every node's type with its config, and let the trigger type prepare what it
+    needs for this version. The definition must be valid."""
+    nodes = [_build(n, definition, registry) for n in definition.nodes]
+    trigger = registry.triggers.get(definition.trigger.type)
+    try:
+        state = trigger.prepare(definition) if trigger is not None else None
+    except Exception as exc:  # a bug in the trigger type: the workflow cannot run here
+        log.exception("trigger type %r could not be prepared for workflow %r", definition.trigger.type, definition.key)
+        problem = Problem(
+            "trigger", f"trigger type {definition.trigger.type!r} could not be prepared: {type(exc).__name__}: {exc}"
+        )
+        raise DefinitionError([problem], subject=f"workflow {definition.key!r}") from None
+    return CompiledWorkflow(version_id, number, definition, nodes, state)
 
 
 def _build(node: NodeDefinition, definition: WorkflowDefinition, registry: TypeRegistry) -> CompiledNode:

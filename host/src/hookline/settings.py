@@ -55,6 +55,9 @@ class Settings:
     #: What this process does: ``all`` (answer HTTP and run queued executions), ``ingress``
     #: (answer HTTP; queued executions are run by workers) or ``worker`` (run queued executions).
     role: str = "all"
+    #: Memory (MiB, approximately) for the compiled workflow versions a process keeps: about
+    #: 6,000 small workflows in the default. Calls to more workflows than fit compile on each call.
+    workflow_cache_mb: int = 64
     #: Seconds after which an execution still queued is sent to the queue again (a message lost
     #: with Redis, or held by a dead worker). Deliveries are idempotent: at worst it is a no-op.
     redeliver_after: float = 60.0
@@ -90,7 +93,11 @@ class Settings:
             )
         if env.get("HOOKLINE_PUBLIC_URL"):
             values["public_url"] = env["HOOKLINE_PUBLIC_URL"]
-        for variable, name in (("HOOKLINE_MAX_CONCURRENT_RUNS", "max_concurrent_runs"), ("HOOKLINE_MAX_BACKLOG", "max_backlog")):
+        for variable, name in (
+            ("HOOKLINE_MAX_CONCURRENT_RUNS", "max_concurrent_runs"),
+            ("HOOKLINE_MAX_BACKLOG", "max_backlog"),
+            ("HOOKLINE_WORKFLOW_CACHE_MB", "workflow_cache_mb"),
+        ):
             if env.get(variable):
                 values[name] = _positive_int(variable, env[variable])
         if env.get("HOOKLINE_HEARTBEAT_INTERVAL"):

@@ -198,6 +198,14 @@ class TriggerType:
         """Problems with ``workflow.trigger.config`` a schema cannot express. Default: none."""
         return ()
 
+    def prepare(self, workflow: WorkflowDefinition) -> Any:
+        """What serving this workflow version needs, made once per process and version (a
+        compiled config, regular expressions, templates): called when a process loads the
+        version (it was checked), and kept with it while it stays in the host's cache of
+        compiled versions. Triggers get it back as ``ActiveWorkflow.trigger_state``. It must
+        not fail (checks belong in ``config_schema`` and ``check``). Default: ``None``."""
+        return None
+
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
         """Where the workflow can be reached, shown after saving (``{"url": "/api/..."}``)."""
         return {}

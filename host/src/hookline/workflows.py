@@ -41,6 +41,11 @@ class ActiveWorkflow:
     def definition(self) -> WorkflowDefinition:
         return self.compiled.definition
 
+    @property
+    def trigger_state(self) -> Any:
+        """What the trigger type's ``prepare`` made for this version."""
+        return self.compiled.trigger_state
+
 
 @dataclass(frozen=True)
 class SaveResult:
@@ -62,18 +67,20 @@ class SaveResult:
         }
 
 
-#: How much compiled workflow versions a process keeps, in characters of their definitions (as
-#: stored: compact JSON on SQLite, PostgreSQL's jsonb text with its spaces elsewhere). A
-#: compiled version takes about 13 bytes of memory per character (measured: 5,500 small
-#: workflows, +50 MiB), so this is some 50 MiB: about 5,000 workflows of a few nodes.
-CACHE_DEFINITION_CHARS = 4_000_000
+#: What a compiled version takes in a process's resident memory per character of its stored
+#: definition (compact JSON on SQLite, PostgreSQL's jsonb text with its spaces elsewhere):
+#: measured, 5,700 small workflows (562 characters each) took 63 MiB more. The cache is bounded
+#: in characters, ``HOOKLINE_WORKFLOW_CACHE_MB`` of them at this rate.
+BYTES_PER_DEFINITION_CHAR = 16
 #: Most version ids remembered as accepted by the installed plugins (about 60 bytes each).
 CHECKED_VERSIONS = 100_000
 
 
 class WorkflowService:
-    def __init__(self, host: Host, *, cache_chars: int = CACHE_DEFINITION_CHARS) -> None:
+    def __init__(self, host: Host, *, cache_chars: int | None = None) -> None:
         self.host = host
+        if cache_chars is None:
+            cache_chars = host.settings.workflow_cache_mb * 2**20 // BYTES_PER_DEFINITION_CHAR
         #: Compiled versions, least recently used first, with the size of their definitions.
         self._compiled: OrderedDict[int, tuple[CompiledWorkflow, int]] = OrderedDict()
         self._cache_chars = cache_chars

@@ -105,7 +105,7 @@ class Webhooks:
                 "not_found",
                 f"workflow {key!r} is triggered by {workflow.definition.trigger.type!r}, not by a webhook: it has no URL",
             )
-        return workflow, self.trigger.compiled(workflow.compiled.version_id, workflow.definition)
+        return workflow, workflow.trigger_state
 
     async def handle(self, request: Request, key: str) -> HTTPResponse:
         found = await self._workflow(key)

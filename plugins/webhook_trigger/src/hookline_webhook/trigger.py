@@ -4,7 +4,6 @@ runs. The reference for every option is docs/reference/webhook.md."""
 from __future__ import annotations
 
 import fnmatch
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -203,9 +202,6 @@ class WebhookTrigger(TriggerType):
     title = "Webhook: an HTTP call to the workflow's URL"
     config_schema: ClassVar[Mapping[str, Any]] = CONFIG_SCHEMA
 
-    def __init__(self) -> None:
-        self._compiled: OrderedDict[int, WebhookConfig] = OrderedDict()
-
     def check(self, workflow: WorkflowDefinition) -> list[str]:
         config = workflow.trigger.config or {}
         problems: list[str] = []
@@ -263,15 +259,9 @@ class WebhookTrigger(TriggerType):
         context["params"] = apply_parameters(context, compile_parameters(workflow.trigger.config or {}), body_is_text=False)
         return context
 
-    def compiled(self, version_id: int, workflow: WorkflowDefinition) -> WebhookConfig:
-        """The compiled config of a workflow version (cached: versions never change)."""
-        config = self._compiled.get(version_id)
-        if config is None:
-            config = _compile(workflow)
-            self._compiled[version_id] = config
-            if len(self._compiled) > 4096:
-                self._compiled.popitem(last=False)
-        return config
+    def prepare(self, workflow: WorkflowDefinition) -> WebhookConfig:
+        """The compiled config of a workflow version, kept by the host with the version."""
+        return _compile(workflow)
 
 
 def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
