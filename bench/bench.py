@@ -28,7 +28,7 @@ processes, in the main scenario when PostgreSQL is given and Redis answers).
 
 Settings (environment): DURATION=10s CONNS=32 ROUNDS=1 WARMUP=3s THREADS=1 DRAIN_MAX=60
 STOP_TIMEOUT=20 TARGETS="baseline node-red sqlite postgres redis" WORKERS="1 2" SCENARIOS=main
-SCENARIO_WORKERS=1 HISTORY_EXECUTIONS=1000000 WORKFLOWS_COUNT=10000 MICRO_CALLS=1500
+SCENARIO_WORKERS=1 HISTORY_EXECUTIONS=1000000 WORKFLOWS_COUNT=10000 WORKFLOWS_CACHE_MB=128 MICRO_CALLS=1500
 BENCH_POSTGRES_URL=postgres://user@host:port/db BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 PEERS_DIR=~/.cache/hookline-peers BENCH_PEERS_HARNESS=<repo>/../shared/peers-bench
 """
@@ -117,6 +117,8 @@ SCENARIO_WORKERS = int(os.environ.get("SCENARIO_WORKERS", "1"))
 SCENARIOS = os.environ.get("SCENARIOS", "main").split()
 HISTORY_EXECUTIONS = int(os.environ.get("HISTORY_EXECUTIONS", "1000000"))
 WORKFLOWS_COUNT = int(os.environ.get("WORKFLOWS_COUNT", "10000"))
+#: HOOKLINE_WORKFLOW_CACHE_MB of the workflows scenario's variant whose cache holds them all.
+WORKFLOWS_CACHE_MB = int(os.environ.get("WORKFLOWS_CACHE_MB", "128"))
 MICRO_CALLS = int(os.environ.get("MICRO_CALLS", "1500"))
 NODE_WORKFLOWS = [BENCH / "workflows" / "bench-sync.yaml", BENCH / "scenarios" / "nodes" / "bench-nodes-10.yaml",
                   BENCH / "scenarios" / "nodes" / "bench-nodes-100.yaml"]
@@ -429,9 +431,10 @@ class HooklineServe(Target):
     """``hookline serve --workers N``: one process (N = 1), or Sanic's main process, its
     manager and N workers, all on one port."""
 
-    def __init__(self, db: str, workers: int) -> None:
+    def __init__(self, db: str, workers: int, env: dict[str, str] | None = None) -> None:
         self.db, self.workers = db, workers
         self.name = f"{db} w{workers}"
+        self.env = env or {}  # HOOKLINE_* settings of this target's servers
 
     def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
         port = free_port()
@@ -439,7 +442,7 @@ class HooklineServe(Target):
         argv = [str(VENV_BIN / "hookline"), "serve", "--port", str(port), "--db", db_url, "--workers", str(self.workers),
                 "--workflows", str(workflows)]
         server = Server(self.name, argv, log=log_dir / f"{self.name.replace(' ', '-')}-{tag}.log", cwd=tmp,
-                        env=hookline_env(), health=f"{base}/api/health")
+                        env={**hookline_env(), **self.env}, health=f"{base}/api/health")
         return Deployment([server], url=lambda key: [f"{base}/api/webhooks/{key}"],
                           prefix=lambda p: f"/api/webhooks/{p}")
 
@@ -850,6 +853,15 @@ def workflows_measurements() -> list[Measurement]:
             Load("bench-sync", "bench-sync"),
             Load(f"bench-wf-{n // 2:05d}", f"bench-wf-{n // 2:05d}"),
             Load(f"spread over {n:,}", "bench-wf-", spread=n),
+            # the same again: each workflow is now loaded by this process once before (a server
+            # that has run a while), where the first run compiles most of them for the first time
+            Load(f"spread over {n:,}, again", "bench-wf-", spread=n),
+        ], workflows=one, prepare=seeder("workflows", "--count", str(n))))
+        # the same spread, with a cache of compiled versions that holds them all
+        big = HooklineServe(t.db, t.workers, env={"HOOKLINE_WORKFLOW_CACHE_MB": str(WORKFLOWS_CACHE_MB)})
+        out.append(Measurement("workflows", f"{n + 1:,} workflows, cache {WORKFLOWS_CACHE_MB} MiB", big, [
+            Load(f"spread over {n:,}", "bench-wf-", spread=n),
+            Load(f"spread over {n:,}, again", "bench-wf-", spread=n),
         ], workflows=one, prepare=seeder("workflows", "--count", str(n))))
     return out
 
@@ -1007,7 +1019,11 @@ def report_workflows(runs: list[dict], records: list[dict]) -> list[str]:
                      f"{_median(rs, 'lat_p99_ms'):.2f} | {_median(rs, 'server_cpu_ms_per_request'):.2f} | "
                      f"{_seed_seconds(records, 'workflows', target, variant)} |")
     lines.append(f"\n'spread over {WORKFLOWS_COUNT:,}': each call to another of the seeded workflows, every one in turn "
-                 "(bench/post.lua WRK_KEY_PREFIX/WRK_KEY_COUNT); goal: the others >= 0.90x of 1 workflow.")
+                 "(bench/post.lua WRK_KEY_PREFIX/WRK_KEY_COUNT); its warm-up and run make about one pass, so most "
+                 "calls load a workflow this process has not run before. ', again': the same load right after, "
+                 "every workflow loaded once already (a server that has run a while; with the default cache, more of "
+                 f"them than it holds). 'cache {WORKFLOWS_CACHE_MB} MiB': a server whose cache holds them all "
+                 "(HOOKLINE_WORKFLOW_CACHE_MB). Goal: the others >= 0.90x of 1 workflow.")
     return lines
 
 
