@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from conftest import sync_workflow
 from hookline.host import Host
 from hookline.runtime import YOUNG_GENERATION_THRESHOLD
 from hookline.settings import Settings
@@ -51,21 +52,7 @@ async def test_a_compiled_version_evicted_from_the_cache_is_freed_without_the_co
     each collection longer: a compiled version leaves none when the cache drops it (its
     definition and nodes are freed at once, by reference counting)."""
     workflows = hookline.host.workflows
-    await workflows.save(
-        {
-            "key": "dropped",
-            "sync": True,
-            "trigger": {"type": "webhook"},
-            "nodes": [
-                {
-                    "key": "check",
-                    "type": "condition",
-                    "config": {"rules": {"left": "{{ $context.body.n }}", "op": "gt", "right": 1}},
-                    "branches": {"true": [{"key": "yes", "type": "response", "config": {"body": {"n": "{{ $context.body.n }}"}}}]},
-                }
-            ],
-        }
-    )
+    await workflows.save(sync_workflow("dropped"))
     workflows._compiled.clear()
     gc.collect()
     gc.disable()  # from before it is compiled: no collection frees what it leaves meanwhile
