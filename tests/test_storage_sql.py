@@ -107,6 +107,42 @@ async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: Hoo
     assert await Job.filter(execution_id=rows["me"]).count() == jobs
 
 
+async def test_the_idempotency_key_is_unique_per_workflow_through_a_partial_index(hookline: HooklineTestApp) -> None:
+    """The unique index on (workflow, idempotency key) holds only executions that have a key
+    (migration 0004): a key is still unique per workflow, executions without one are not in it."""
+    from hookline.engine import utcnow
+    from hookline.storage.models import ExecutionStatus
+
+    connection = sql.default_connection()
+    if connection.capabilities.dialect == "sqlite":
+        _, rows = await connection.execute_query(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'hookline_execution' AND sql IS NOT NULL"
+        )
+    else:
+        _, rows = await connection.execute_query("SELECT indexdef FROM pg_indexes WHERE tablename = 'hookline_execution'")
+    dedup = [row[0] for row in rows if "dedup_key" in row[0]]
+    assert len(dedup) == 1 and "UNIQUE" in dedup[0].upper(), dedup
+    assert "dedup_key" in dedup[0].split("WHERE", 1)[1] and "IS NOT NULL" in dedup[0].upper(), dedup
+
+    definition = {"key": "keyed", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}
+    template = await Execution.get(id=(await hookline.run_workflow(definition, {}))["id"])
+    now = utcnow()
+
+    def execution(key: str | None) -> dict[str, Any]:
+        return {
+            "workflow_id": template.workflow_id, "version_id": template.version_id, "status": ExecutionStatus.QUEUED,
+            "mode": "async", "trigger_type": "webhook", "context": {}, "created_at": now, "dedup_key": key,
+        }
+
+    await sql.insert_execution(execution("a" * 64))
+    with pytest.raises(IntegrityError):
+        await sql.insert_execution(execution("a" * 64))
+    await sql.insert_execution(execution("b" * 64))
+    await sql.insert_execution(execution(None))
+    await sql.insert_execution(execution(None))
+    assert await Execution.filter(workflow_id=template.workflow_id, dedup_key="a" * 64).count() == 1
+
+
 async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTestApp) -> None:
     """The claim of a delivered execution returns what running it needs (one statement); a
     second claim, by anyone, gets nothing."""

@@ -105,7 +105,10 @@ class Execution(Model):
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
     # Idempotency: unique per workflow, so a concurrent duplicate fails to insert rather than
-    # running twice; after dedup_until the same key starts a new execution.
+    # running twice; after dedup_until the same key starts a new execution. The unique index is
+    # partial (only rows with a key: most have none), made by migration 0004 with SQL, since
+    # tortoise declares partial unique indexes for PostgreSQL only: an index entry fewer for
+    # every execution written, and for every status change on PostgreSQL.
     dedup_key = fields.CharField(max_length=64, null=True, description="sha256 of the delivery's idempotency key")
     dedup_until = fields.DatetimeField(null=True, description="until when dedup_key holds")
     owner = fields.CharField(max_length=32, null=True, description="id of the process running it")
@@ -117,7 +120,6 @@ class Execution(Model):
         # (workflow_id, status, id): a workflow's executions of one status, newest first (the API's
         # and the CLI's list), without walking all of that workflow's history.
         indexes = (("workflow_id", "id"), ("status", "id"), ("created_at",), ("workflow_id", "status", "id"))
-        unique_together = (("workflow", "dedup_key"),)
 
 
 class Job(Model):
