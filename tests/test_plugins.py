@@ -265,7 +265,13 @@ async def test_register_models(notes_package: None, tmp_path: Any) -> None:  # h
     host = host_with(NotesPlugin(), db_url=f"sqlite://{tmp_path / 'h.db'}")
     assert [app.label for app in host.model_apps] == ["hookline", "notes"]
     applied = await host.migrate()
-    assert applied == ["hookline.0001_initial", "hookline.0002_dedup_recovery_replay", "hookline.0003_queued_at", "notes.0001_initial"]
+    assert applied == [
+        "hookline.0001_initial",
+        "hookline.0002_dedup_recovery_replay",
+        "hookline.0003_queued_at",
+        "hookline.0004_partial_dedup_index",
+        "notes.0001_initial",
+    ]
     await host.open_database()
     try:
         from plugin_notes.models import Note  # type: ignore[import-not-found]
