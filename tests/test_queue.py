@@ -282,7 +282,8 @@ async def test_an_ingress_without_the_node_type_re_queues_a_dead_worker_s_run_fo
     """Ingresses need not have every node type installed: recovering a dead worker's execution
     whose nodes it cannot compile, an ingress re-queues it (the workflow says ``requeue``) rather
     than ending it; a worker that has the type runs it."""
-    ingress = await cluster("ingress", with_naps=False)
+    # A heartbeat long enough that no stall of a loaded machine makes it hold back its recovery.
+    ingress = await cluster("ingress", with_naps=False, heartbeat_interval=2)
     assert "nap" not in ingress.registry.nodes
     with_nap = Host(ingress.settings, pm=make_plugin_manager(extra_plugins=[cluster.naps]))  # type: ignore[attr-defined]
     await with_nap.workflows.save(napping("slow", sync=False))  # saved where the type is known
@@ -298,7 +299,7 @@ async def test_rows_waiting_behind_an_unread_stream_are_not_sent_again(cluster: 
     """While the workers have not read everything sent (the group's lag), a row queued longer than
     redeliver_after is waiting its turn: recovery does not send it again (each resend would be one
     more message for busy workers). Once the stream is read, a row still queued is sent again."""
-    ingress = await cluster("ingress")
+    ingress = await cluster("ingress", heartbeat_interval=2)
     await ingress.workflows.save(napping("events", sync=False))
     workflow = await ingress.workflows.find("events")
     waiting = [await ingress.executions.enqueue(workflow, {"body": {"n": n}}) for n in range(3)]

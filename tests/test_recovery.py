@@ -9,6 +9,7 @@ left alone; two processes recovering at once recover each execution once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import Any, AsyncIterator, Callable
 
@@ -115,10 +116,11 @@ async def finished(execution_id: int, timeout: float = 5.0) -> Execution:
 
 
 async def die(host: Host) -> None:
-    """What a SIGKILL does to a process: its heartbeat and runs stop, and nothing is written."""
+    """What a SIGKILL does to a process: its heartbeat, recovery and runs stop, and nothing is
+    written."""
     service = host.executions
     running = await Execution.filter(status=ExecutionStatus.RUNNING, owner=service.process_id).values_list("id", flat=True)
-    tasks = [task for task in (service._heartbeat, *service._tasks) if task is not None]
+    tasks = [task for task in (service._heartbeat, service._recovery, *service._tasks) if task is not None]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -194,6 +196,7 @@ async def test_a_manual_run_in_progress_is_not_taken_for_dead(processes: Callabl
     meanwhile leaves the run alone, however long it takes."""
     server, cli = processes(), processes()
     await server.workflows.save(napping("slow", sync=False, seconds=0.8))
+    await server.executions.open(recover=False)  # registered, with a heartbeat, as a server is
     run = asyncio.create_task(cli.executions.run_manual("slow", {}))
     recovered = []
     while not run.done():
@@ -211,6 +214,7 @@ async def test_a_manual_run_with_a_longer_heartbeat_than_the_server_s_is_not_tak
 ) -> None:
     server, cli = processes(heartbeat_interval=INTERVAL), processes(heartbeat_interval=10)
     await server.workflows.save(napping("slow", sync=False, seconds=0.8))
+    await server.executions.open(recover=False)
     run = asyncio.create_task(cli.executions.run_manual("slow", {}))
     recovered = []
     while not run.done():
@@ -225,7 +229,8 @@ async def test_a_manual_run_with_a_longer_heartbeat_than_the_server_s_is_not_tak
 async def test_two_processes_recovering_at_once_recover_each_execution_once(
     processes: Callable[..., Host], naps: Naps
 ) -> None:
-    first, second = processes(), processes()
+    # Heartbeats long enough that no stall of a loaded machine holds their recovery back.
+    first, second = processes(heartbeat_interval=2), processes(heartbeat_interval=2)
     for host in (first, second):  # registered, as servers are before they recover anything
         await host.executions.open(recover=False)
     await first.workflows.save(napping("events", sync=False))
@@ -271,15 +276,61 @@ async def test_a_process_taken_for_dead_that_comes_back_does_not_write_over_the_
 async def test_a_process_recovers_its_own_rows_that_nothing_runs(processes: Callable[..., Host], naps: Naps) -> None:
     """A run whose final writes all failed leaves its row 'running' under a live owner: the
     owner's own recovery finds it (after a lease) and re-queues it."""
-    host = processes()
+    host = processes(heartbeat_interval=2)
     await host.workflows.save(napping("events", sync=False))
     await host.executions.open(recover=False)
     try:
         execution_id = await left_running(host, "events", host.executions.process_id, silent_for=None)
         assert await host.executions.recover() == (0, 0)  # too recent to tell
-        await Execution.filter(id=execution_id).update(started_at=utcnow() - timedelta(seconds=1))
+        await Execution.filter(id=execution_id).update(started_at=utcnow() - timedelta(seconds=7))
         assert await host.executions.recover() == (1, 0)
         await finished(execution_id)
         assert naps.runs == [execution_id]
     finally:
         await host.executions.close()
+
+
+async def test_processes_stalled_together_do_not_take_each_other_s_runs(processes: Callable[..., Host], naps: Naps) -> None:
+    """A stall of the whole machine (CPU starvation, a long collection, a paused VM) outlasts
+    the processes' leases. The first process to wake must not take the others, stalled with it
+    and alive, for dead: their runs would be re-queued and run twice."""
+    running, waking = processes(heartbeat_interval=10), processes()
+    await running.workflows.save(napping("events", sync=False, seconds=0.6))
+    await running.executions.open()
+    await waking.executions.open()
+    workflow = await running.workflows.find("events")
+    assert workflow is not None
+    execution_id = await running.executions.enqueue(workflow, {"body": {}})
+    while naps.runs != [execution_id]:
+        await asyncio.sleep(0.01)
+    time.sleep(5 * INTERVAL)  # waking's event loop stalls, and the machine with it
+    # ... so the running process's lease ran out before it could renew it:
+    lease = Process.filter(id=running.executions.process_id)
+    await lease.update(expires_at=utcnow() - timedelta(seconds=0.1))
+    assert await waking.executions.recover() == (0, 0)  # its recovery came before its heartbeat
+    await lease.update(expires_at=utcnow() + timedelta(seconds=30))  # renewed once it runs again
+    row = await finished(execution_id)
+    assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, running.executions.process_id)
+    await asyncio.sleep(6 * INTERVAL)  # heartbeats and recoveries have run meanwhile
+    assert naps.runs == [execution_id]
+
+
+async def test_a_process_stalled_with_a_dead_one_recovers_it_once_it_has_beaten_on_time(
+    processes: Callable[..., Host], naps: Naps
+) -> None:
+    """Holding back after a stall delays recovery by one lease; it does not stop it."""
+    alive, dying = processes(), processes()
+    await alive.workflows.save(napping("events", sync=False, seconds=0.3))
+    await alive.executions.open()
+    await dying.executions.open()
+    workflow = await dying.workflows.find("events")
+    assert workflow is not None
+    execution_id = await dying.executions.enqueue(workflow, {"body": {}})
+    while naps.runs != [execution_id]:
+        await asyncio.sleep(0.01)
+    await die(dying)
+    time.sleep(5 * INTERVAL)
+    assert await alive.executions.recover() == (0, 0)  # stalled itself: it cannot tell yet
+    row = await finished(execution_id, timeout=5)
+    assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, alive.executions.process_id)
+    assert naps.runs == [execution_id, execution_id]

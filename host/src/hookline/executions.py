@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 import json
 import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
@@ -193,14 +195,22 @@ class ExecutionService:
         #: This process, as the owner of the executions it runs (see :meth:`open`).
         self.process_id = secrets.token_hex(16)
         self._heartbeat: asyncio.Task[None] | None = None
+        #: When this process's next heartbeat is due (``time.monotonic()``; 0: not registered).
+        self._beat_due = 0.0
+        #: Before this moment (``time.monotonic()``), this process takes no other for dead: it
+        #: was stalled itself (see :meth:`_judges_others`).
+        self._judging_from = 0.0
         self._closing = False
         #: Queued executions this process has a task for.
         self._queued_here: set[int] = set()
         #: Whether what dead processes left is recovered (every third heartbeat interval).
         self.recovering = False
         self._recovery: asyncio.Task[None] | None = None
-        #: Executions this process is running (engine or storing their outcome).
+        #: Executions this process is running (claiming them, in the engine or storing their
+        #: outcome): recovery never takes them for abandoned.
         self._running_here: set[int] = set()
+        #: ``started_at`` of the ``running`` rows this process is inserting, in flight.
+        self._inserting: Counter[datetime] = Counter()
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = sql.GroupCommit()
         #: What this process queued for itself (memory queue), until the delivery runs it.
@@ -351,20 +361,31 @@ class ExecutionService:
     async def _insert_running(
         self, workflow: ActiveWorkflow, compiled: CompiledWorkflow, context: Any, mode: str, dedup: Dedup | None
     ) -> int:
-        """Create the row of an execution this process starts now: ``running``, its own."""
+        """Create the row of an execution this process starts now: ``running``, its own, and
+        counted as running here from the moment the insert returns (the caller runs it)."""
         now = utcnow()
-        return await self._insert(
-            dedup,
-            workflow_id=workflow.id,
-            version_id=compiled.version_id,
-            status=ExecutionStatus.RUNNING,
-            mode=mode,
-            trigger_type=compiled.definition.trigger.type,
-            context=context,
-            created_at=now,
-            started_at=now,
-            owner=self.process_id,
-        )
+        # Until the insert returns, its id is unknown: recovery leaves this process's rows
+        # started from ``now`` on alone (see _taking), however long the write takes.
+        self._inserting[now] += 1
+        try:
+            execution_id = await self._insert(
+                dedup,
+                workflow_id=workflow.id,
+                version_id=compiled.version_id,
+                status=ExecutionStatus.RUNNING,
+                mode=mode,
+                trigger_type=compiled.definition.trigger.type,
+                context=context,
+                created_at=now,
+                started_at=now,
+                owner=self.process_id,
+            )
+            self._running_here.add(execution_id)
+            return execution_id
+        finally:
+            self._inserting[now] -= 1
+            if not self._inserting[now]:
+                del self._inserting[now]
 
     async def _insert(self, dedup: Dedup | None, **values: Any) -> int:
         """Create the row and return its id; with ``dedup``, under the unique (workflow, key)
@@ -452,6 +473,7 @@ class ExecutionService:
         execution before this is refused: another process would take it for abandoned.
         """
         self._closing = False
+        self._beat_due = self._judging_from = 0.0
         await self.host.queue.start()
         await self._register()
         _OPEN_HERE.add(self.process_id)
@@ -477,6 +499,7 @@ class ExecutionService:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._heartbeat = self._recovery = None
+        self._beat_due = 0.0
         _OPEN_HERE.discard(self.process_id)
         try:
             await Process.filter(id=self.process_id).delete()
@@ -499,11 +522,38 @@ class ExecutionService:
             heartbeat_at=now,
             expires_at=now + self._lease,
         )
+        self._beat_due = time.monotonic() + self.host.settings.heartbeat_interval
+
+    def _judges_others(self) -> bool:
+        """Whether this process may take others for dead now.
+
+        A process is taken for dead when its lease (three heartbeat intervals) ran out. Its
+        heartbeat comes every interval, so a stall of its event loop or machine (CPU
+        starvation, a long collection, a paused VM) shorter than two intervals cannot make a
+        live process's lease run out; a longer one can, and it stalls the processes of the
+        same machine alike. A process that was itself stalled by more than an interval (its
+        heartbeat is overdue now, or came that late within the last lease) has seen its
+        peers' leases run out while they could not renew: it judges nobody dead until they
+        have had a full lease to renew. Otherwise the first of two stalled processes to wake
+        would re-queue the other's runs while they still run, and they would run twice.
+        """
+        if not self._beat_due:  # not registered: no heartbeat of its own to be late
+            return True
+        now = time.monotonic()
+        return self._judging_from <= now <= self._beat_due + self.host.settings.heartbeat_interval
 
     async def _beat(self) -> None:
         interval = self.host.settings.heartbeat_interval
         while True:
+            self._beat_due = time.monotonic() + interval
             await asyncio.sleep(interval)
+            late = time.monotonic() - self._beat_due
+            if late > interval:
+                self._judging_from = time.monotonic() + self._lease.total_seconds()
+                log.warning(
+                    "process %s: heartbeat %.1f s late (the process or machine stalled); it takes no other "
+                    "process for dead for %g s", self.process_id, late, self._lease.total_seconds(),
+                )
             try:
                 now = utcnow()
                 renewed = await Process.filter(id=self.process_id).update(heartbeat_at=now, expires_at=now + self._lease)
@@ -547,7 +597,14 @@ class ExecutionService:
         any more (a run whose last writes failed) are treated the same. With a shared queue,
         executions waiting longer than ``redeliver_after`` are sent to it again (the message
         may have been lost). Each is claimed with a conditional update, so processes
-        recovering at once take each one once. Returns ``(requeued, interrupted)``."""
+        recovering at once take each one once. Returns ``(requeued, interrupted)``.
+
+        A process stalled itself, now or within its last lease, recovers nothing (see
+        :meth:`_judges_others`): a live peer stalled with it must not have its runs taken and
+        run twice. What a dead process left then waits one lease more."""
+        if not self._judges_others():
+            log.info("process %s was stalled within its last lease; recovery waits until it has beaten on time", self.process_id)
+            return 0, 0
         now = utcnow()
         shared = self.host.queue.shared
         # The rows first, the live processes after: a process registers before it writes a
@@ -581,10 +638,10 @@ class ExecutionService:
         alive = await self._alive()
         requeued = interrupted = 0
         for row in running:
-            if row["owner"] in alive and not (
-                row["owner"] == self.process_id and row["id"] not in self._running_here and _before(row["started_at"], stale)
-            ):
+            if row["owner"] in alive and not (row["owner"] == self.process_id and self._abandoned_here(row, stale)):
                 continue
+            if not self._judges_others():  # stalled since the leases were read: they say nothing
+                break
             try:
                 compiled = await self.host.workflows.compiled_version(row["version_id"])
                 recovery = compiled.definition.recovery
@@ -597,7 +654,10 @@ class ExecutionService:
                 else:
                     log.warning("execution %s: %s; ending it", row["id"], exc.message)
                     recovery = "interrupt"
-            claim = Execution.filter(id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"])
+            # started_at as read: a run that ended and was claimed again meanwhile is not taken.
+            claim = Execution.filter(
+                id=row["id"], status=ExecutionStatus.RUNNING, owner=row["owner"], started_at=row["started_at"]
+            )
             if recovery == "requeue" and (runnable or shared):
                 if await claim.update(
                     status=ExecutionStatus.QUEUED, owner=self._queue_owner, started_at=None, queued_at=now
@@ -622,6 +682,8 @@ class ExecutionService:
                     continue
             if self._closing or (not shared and self._waiting >= self.host.settings.max_backlog):
                 break
+            if not self._judges_others():
+                break
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
             claim = claim.filter(owner__isnull=True) if owner is None else claim.filter(owner=owner)
             # queued_at as read: of several processes sending it again at once, one does.
@@ -639,6 +701,14 @@ class ExecutionService:
                 resumed,
             )
         return requeued, interrupted
+
+    def _abandoned_here(self, row: dict[str, Any], stale: datetime) -> bool:
+        """Whether a ``running`` row of this process's own has nothing running it (its last
+        writes failed): not running here, nor being inserted, and started over a lease ago."""
+        started_at = row["started_at"]
+        if row["id"] in self._running_here or not _before(started_at, stale):
+            return False
+        return not self._inserting or started_at < min(self._inserting)
 
     @property
     def _queue_owner(self) -> str | None:
@@ -742,6 +812,15 @@ class ExecutionService:
             if self.host.queue.shared:  # this delivery is acknowledged when it returns: send it again
                 await self._dispatch(execution_id, None)
             return
+        # Running here from before the claim: however long the claim and the loading take,
+        # this process's recovery never takes the row it claimed for abandoned.
+        self._running_here.add(execution_id)
+        try:
+            await self._claim_load_and_run(execution_id, preloaded)
+        finally:
+            self._running_here.discard(execution_id)
+
+    async def _claim_load_and_run(self, execution_id: int, preloaded: _Preloaded | None) -> None:
         now = utcnow()
         if preloaded is not None:  # this process queued it: the claim only
             claimed = await self._write(
