@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import Counter
 import json
 import logging
 import os
 import secrets
 import socket
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
@@ -365,7 +365,7 @@ class ExecutionService:
         counted as running here from the moment the insert returns (the caller runs it)."""
         now = utcnow()
         # Until the insert returns, its id is unknown: recovery leaves this process's rows
-        # started from ``now`` on alone (see _taking), however long the write takes.
+        # started from ``now`` on alone (see _abandoned_here), however long the write takes.
         self._inserting[now] += 1
         try:
             execution_id = await self._insert(
