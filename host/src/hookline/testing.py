@@ -1,7 +1,9 @@
-"""Test fixtures for Hookline and for authors of Hookline plugins (a pytest plugin).
+"""Test fixtures for Hookline and for authors of Hookline plugins.
 
-Installed with ``pip install hookline[test]`` and active in every pytest run of that
-environment (entry point ``pytest11``). What a node type's test needs::
+Active in every pytest run of an environment with ``pip install 'hookline[test]'``: the entry
+point ``pytest11`` names :mod:`hookline.pytest_plugin`, which brings these fixtures in when the
+extra's httpx and pytest-asyncio are installed (without them, ``hookline`` and ``hookline_server``
+fail saying what to install). What a node type's test needs::
 
     async def test_my_node(hookline):
         execution = await hookline.run_workflow({"trigger": {"type": "webhook"}, "nodes": [...]}, {"body": {}})
@@ -28,15 +30,16 @@ import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Iterator
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from hookline.host import Host
-from hookline.plugins import make_plugin_manager
 from hookline.settings import Settings
+
+if TYPE_CHECKING:
+    from hookline.host import Host
 
 #: The management API token of test apps and servers.
 TEST_TOKEN = "hookline-test-token"
@@ -138,6 +141,11 @@ def hookline_settings(hookline_db_url: str) -> Settings:
 async def hookline(
     hookline_settings: Settings, hookline_plugins: list[object], hookline_entry_points: bool
 ) -> AsyncIterator[HooklineTestApp]:
+    # Imported here, not at the top: every pytest run of an environment with hookline[test]
+    # imports this module, and a project that never asks for this fixture should not pay for
+    # loading Sanic and tortoise at its start.
+    from hookline.host import Host
+    from hookline.plugins import make_plugin_manager
     from hookline.web.app import create_app
 
     pm = make_plugin_manager(
