@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomllib
 import zipfile
+from importlib.metadata import entry_points
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import pip_install
 from click.testing import CliRunner
@@ -104,11 +108,11 @@ def test_the_generated_tests_pass_against_the_installed_package(
     package, site, _ = generated
     result = run_package_tests(package, site)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
     # pytest-asyncio's strict mode too: the generated module marks its tests
     strict = run_package_tests(package, site, "-o", "asyncio_mode=strict")
     assert strict.returncode == 0, strict.stdout + strict.stderr
-    assert "3 passed" in strict.stdout
+    assert "4 passed" in strict.stdout
 
 
 def test_the_installed_package_is_listed_and_its_node_runs_in_a_workflow(
@@ -119,6 +123,7 @@ def test_the_installed_package_is_listed_and_its_node_runs_in_a_workflow(
     assert greet["distribution"] == "hookline-greet"
     assert greet["hooks"] == ["register_node_types"]
     assert greet["node_types"] == ["hi"]
+    assert greet["titles"] == {"hi": "Hi"}
 
     (tmp_path / "greet.yaml").write_text(GREET_WORKFLOW)
     assert run_hookline(site, tmp_path, "migrate").returncode == 0
@@ -133,6 +138,41 @@ def test_the_installed_package_is_listed_and_its_node_runs_in_a_workflow(
     failed = run_hookline(site, tmp_path, "run", "greet", "--input", "-", stdin='{"body": {"name": 7}}')
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["error"]["message"] == "name must be a non-empty text, got 7"
+
+
+def declared_distributions(package: Path) -> set[str]:
+    """The distributions ``pip install -e ".[test]"`` installs for ``package``: its dependencies and test extra."""
+    project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    return {canonicalize_name(Requirement(requirement).name) for requirement in requirements}
+
+
+def test_the_package_says_what_it_is_and_declares_every_plugin_its_readme_uses(
+    generated: tuple[Path, Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """Run as its author would after ``pip install -e ".[test]"``: the installed plugins its
+    pyproject.toml does not name are disabled."""
+    package, site, _ = generated
+    summary = (site / "hookline_greet-0.1.0.dist-info" / "METADATA").read_text().split("\nSummary: ")[1].split("\n")[0]
+    assert summary == "A Hookline plugin adding the node type hi"
+    readme = (package / "README.md").read_text()
+    assert readme.startswith("# hookline-greet\n\nA Hookline plugin adding the node type `hi`.")
+
+    declared = declared_distributions(package)
+    undeclared = sorted(
+        entry_point.name
+        for entry_point in entry_points(group="hookline")
+        if entry_point.dist is not None and canonicalize_name(entry_point.dist.name) not in declared
+    )
+    assert "condition" in undeclared  # the check below runs without what is not declared
+    [workflow] = [block.split("```", 1)[0] for block in readme.split("```yaml\n")[1:]]
+    (tmp_path / "demo.yaml").write_text(workflow)
+    assert run_hookline(site, tmp_path, "migrate").returncode == 0
+    applied = run_hookline(site, tmp_path, "workflows", "apply", "demo.yaml", disable=",".join(undeclared))
+    assert applied.returncode == 0, applied.stderr
+    ran = run_hookline(site, tmp_path, "run", "hi-demo", "--input", "-", stdin='{"name": "Ada"}', disable=",".join(undeclared))
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["reply"]["body"] == "Hello, Ada!"
 
 
 @pytest.mark.parametrize(

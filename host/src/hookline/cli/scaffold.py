@@ -94,7 +94,9 @@ def scaffold(name: str, directory: str | Path | None = None, node_type: str | No
         "entry_point": names.entry_point,
         "node_type": names.node_type,
         "node_class": names.node_class,
-        "title": f"{names.node_class[: -len('Node')]}: greet someone",
+        "node_title": " ".join(re.split(r"[-_]", names.node_type)).capitalize(),  # sum-items: "Sum items"
+        # A node key for the README's workflow, readable in a template path: $nodes.sum_items.greeting
+        "node_key": names.node_type.replace("-", "_"),
     }
     templates = resources.files("hookline") / "scaffold"
     written = []
