@@ -111,6 +111,31 @@ def test_errors_are_one_line_not_a_traceback(cli: Any) -> None:
     assert fresh.exit_code == 1 and "hookline migrate" in fresh.stderr
 
 
+def test_an_execution_id_that_is_not_a_number_is_refused_in_one_line(cli: Any) -> None:
+    for command in (("executions", "show"), ("executions", "replay")):
+        result = cli(*command, "abc")
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr == "Error: execution id must be a number (see 'hookline executions list'), not 'abc'\n"
+
+
+def test_run_help_says_what_the_input_is_and_it_is_so(cli: Any, tmp_path: Path) -> None:
+    helped = " ".join(cli("run", "--help", db_url=None).stdout.split())
+    assert "For a webhook workflow it stands for the request, not only its body" in helped
+    assert '({"amount": 150} is the same as {"body": {"amount": 150}})' in helped
+    assert "Without --input the body is {}" in helped
+
+    out(cli("workflows", "apply", str(EXAMPLES)))
+    as_body = out(cli("run", "order-events", "--input", "-", input='{"amount": 150}'))
+    as_parts = out(cli("run", "order-events", "--input", "-", input='{"body": {"amount": 150}}'))
+    assert as_body["context"] == as_parts["context"]
+    assert as_body["context"]["body"] == {"amount": 150}
+    with_query = out(cli("run", "order-events", "--input", "-", input='{"body": {"amount": 150}, "query": {"page": "1"}}'))
+    assert with_query["context"]["query"] == {"page": "1"}
+    without_input = cli("run", "order-events")
+    assert without_input.exit_code == 1  # the example requires an amount: {} has none
+    assert without_input.stderr.startswith("Error: Missing required parameter(s)")
+
+
 def test_token_rotate_prints_a_token_the_api_accepts(cli: Any, tmp_path: Path) -> None:
     token = out(cli("token", "rotate"))["token"]
     assert len(token) >= 40

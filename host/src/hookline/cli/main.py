@@ -130,11 +130,31 @@ def executions_list(
     emit(page.to_dict())
 
 
+class _BadExecutionId(click.ClickException):
+    """One line on stderr and exit code 2, as click gives for other bad arguments."""
+
+    exit_code = 2
+
+
+class ExecutionId(click.ParamType):
+    """An execution's id, as 'hookline executions list' shows it: a whole number."""
+
+    name = "execution id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise _BadExecutionId(f"execution id must be a number (see 'hookline executions list'), not {value!r}")
+        return int(text)
+
+
 @executions.command("show")
-@click.argument("execution_id")
+@click.argument("execution_id", metavar="ID", type=ExecutionId())
 @db_option
 @click.pass_context
-def executions_show(ctx: click.Context, execution_id: str, db_url: str | None) -> None:
+def executions_show(ctx: click.Context, execution_id: int, db_url: str | None) -> None:
     """Show one execution with its context, reply and jobs."""
     host = make_host(ctx, db_url=db_url)
     emit(run_with_database(host, lambda h: h.executions.get(execution_id)))
@@ -145,7 +165,7 @@ FINISHED_STATUSES = [status.value for status in ExecutionStatus if status.finish
 
 
 @executions.command("replay")
-@click.argument("execution_id", required=False)
+@click.argument("execution_id", metavar="[ID]", type=ExecutionId(), required=False)
 @click.option("--current", is_flag=True, help="Run the workflow's current version, not the one the execution ran.")
 @click.option("--wait", is_flag=True, help="Print the finished replay(s) in full, not only their ids and statuses.")
 @click.option("--workflow", "workflow_key", metavar="KEY", help="Replay this workflow's finished executions instead of one.")
@@ -164,7 +184,7 @@ FINISHED_STATUSES = [status.value for status in ExecutionStatus if status.finish
 @click.pass_context
 def executions_replay(
     ctx: click.Context,
-    execution_id: str | None,
+    execution_id: int | None,
     current: bool,
     wait: bool,
     workflow_key: str | None,
@@ -282,9 +302,16 @@ def executions_purge(
 @db_option
 @click.pass_context
 def run(ctx: click.Context, key: str, input_file: Any, db_url: str | None) -> None:
-    """Run a workflow by hand through the same engine as its trigger, and show the execution.
+    """Run workflow KEY by hand through the same engine as its trigger, and show the execution.
 
-    Exits 1 when the execution does not succeed.
+    The input (--input: a JSON or YAML file, '-' for stdin) is turned into the run's $context by
+    the workflow's trigger type. For a webhook workflow it stands for the request, not only its
+    body: an object whose keys are all among body, query, headers and method is taken as those
+    parts ({"body": {"amount": 150}, "query": {"page": "1"}}); anything else is the body itself
+    ({"amount": 150} is the same as {"body": {"amount": 150}}). Without --input the body is {}.
+    The trigger's declared parameters are checked as for a call.
+
+    Exits 1 when the execution does not succeed or the input is refused.
     """
     import yaml
 
