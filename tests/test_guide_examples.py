@@ -102,6 +102,22 @@ def test_the_guide_has_the_example_packages() -> None:
             assert path.rsplit("/", 2)[-2] in GUIDE.read_text(), f"the guide does not say {package}/{path} is empty"
 
 
+def test_the_guide_starts_by_setting_up_an_environment_with_the_host_and_every_plugin() -> None:
+    """Before its contents: the clone's .venv made by ./dev, or one pip command installing the clone's
+    host and each of its plugin folders (Hookline is not on the package index)."""
+    contents = GUIDE.read_text().split("\nContents:\n", 1)[0].count("\n") + 1
+    setup = [b.text for b in BLOCKS if b.language == "sh" and b.line < contents]
+    assert len(setup) == 2, "the guide's environment set-up: two sh blocks before its contents"
+    assert "./dev hookline" in setup[0] and "source .venv/bin/activate" in setup[0]
+    [pip] = [line for line in setup[1].splitlines() if line.startswith("pip install ")]
+    arguments = pip.split()[2:]
+    assert arguments[::2] == ["-e"] * (len(arguments) // 2)
+    installed = {re.sub(r"^hookline/|\[.*\]$", "", path.strip('"')) for path in arguments[1::2]}
+    plugins = {str(folder.parent.relative_to(REPO)) for folder in (REPO / "plugins").glob("*/pyproject.toml")}
+    assert installed == {"host"} | plugins
+    assert '"hookline/host[test]"' in pip  # the `hookline` fixture the guide's tests use
+
+
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.language == "python"], ids=lambda b: f"line{b.line}")
 def test_every_python_block_compiles(block: Block) -> None:
     compile(block.text, f"{GUIDE.name}:{block.line}", "exec")
