@@ -157,7 +157,7 @@ async def test_an_original_version_that_cannot_run_here_is_refused_with_the_reas
     answer = await replay(hookline, row.id)
     assert (answer.status_code, answer.json()["error"]) == (503, "workflow_unavailable")
     message = answer.json()["message"]
-    assert "unknown node type 'gone'" in message and "version: current" in message
+    assert "node type 'gone' is not installed here" in message and "version: current" in message
     assert await Execution.filter(replay_of=row.id).count() == 0
 
     current = (await replay(hookline, row.id, version="current", wait=True)).json()

@@ -116,13 +116,23 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
 
     disabled = hookline(site, tmp_path, "plugins", disable="shout")
     assert "shout" not in [p["name"] for p in json.loads(disabled.stdout)]
+    everything = json.loads(hookline(site, tmp_path, "plugins", "--all", disable="shout").stdout)
+    [off] = [p for p in everything if p["name"] == "shout"]
+    assert (off["distribution"], off["version"], off["disabled"]) == ("hookline-shout", "1.2.3", True)
+    # Installed but disabled: said so, and by what, not "unknown node type".
+    why = (
+        "node type 'shout' is not available here: plugin 'shout' (hookline-shout 1.2.3), which may provide it, "
+        "is installed but disabled by HOOKLINE_DISABLE_PLUGINS (available node types: condition, response, switch)"
+    )
     refused = hookline(site, tmp_path, "workflows", "apply", "greet.yaml", disable="shout")
     assert refused.returncode == 1
-    assert "unknown node type 'shout' (installed node types: condition, response, switch)" in refused.stderr
+    assert why in refused.stderr and "unknown node type" not in refused.stderr
     # the stored workflow cannot run while its node type is missing: a clear error, no traceback
     stuck = hookline(site, tmp_path, "run", "greet", "--input", "input.json", disable="shout")
     assert stuck.returncode == 1
-    assert "unknown node type 'shout'" in stuck.stderr and "Traceback" not in stuck.stderr
+    assert why in stuck.stderr and "Traceback" not in stuck.stderr
+    listed = json.loads(hookline(site, tmp_path, "workflows", "list", disable="shout").stdout)["items"]
+    assert [(w["key"], w["runnable"], w["problem"]) for w in listed] == [("greet", False, f"nodes[0].type: {why}")]
 
 
 def test_a_plugin_that_fails_to_import_is_named_in_one_line(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ What a plugin imports::
 
 from __future__ import annotations
 
-from hookline.errors import DefinitionError, HooklineError, NodeError, PluginError, Problem
+from hookline.errors import DefinitionError, HooklineError, NodeError, PluginError, Problem, WorkflowUnavailable
 from hookline.hookspecs import hookimpl, hookspec
 from hookline.types import NodeResult, NodeRun, NodeType, Reply, TriggerType
 
@@ -43,6 +43,7 @@ __all__ = [
     "Reply",
     "TriggerType",
     "WorkflowDefinition",
+    "WorkflowUnavailable",
     "hookimpl",
     "hookspec",
 ]

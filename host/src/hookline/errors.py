@@ -60,6 +60,12 @@ class Problem:
         return {"location": self.location, "message": self.message}
 
 
+def problems_text(problems: list[Problem], most: int = 3) -> str:
+    """``location: message`` of the first ``most`` problems, and how many more there are."""
+    text = "; ".join(str(p) for p in problems[:most])
+    return text + (f" (and {len(problems) - most} more)" if len(problems) > most else "")
+
+
 class DefinitionError(HooklineError):
     """A workflow definition is invalid; ``problems`` lists every problem found."""
 
@@ -68,12 +74,32 @@ class DefinitionError(HooklineError):
 
     def __init__(self, problems: list[Problem], *, subject: str = "workflow definition") -> None:
         self.problems = problems
-        lines = "; ".join(str(p) for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(
-            f"{subject} is invalid: {lines}{more}",
+            f"{subject} is invalid: {problems_text(problems, most=5)}",
             problems=[p.to_dict() for p in problems],
         )
+
+
+class WorkflowUnavailable(DefinitionError):
+    """A stored workflow cannot run on this server: a plugin it needs is missing or disabled, or
+    one of its types could not be prepared. Raised by ``host.workflows.find``, which has logged
+    the reason for the operator (at most once a minute per workflow).
+
+    ``message`` and ``problems`` are for the operator. A trigger answers its caller, who is
+    outside, with :meth:`to_dict` (``503``): ``public_message``, which names no plugin or type.
+    """
+
+    code = "workflow_unavailable"
+    status = 503
+
+    def __init__(self, key: str, problems: list[Problem]) -> None:
+        self.key = key
+        self.problems = problems
+        HooklineError.__init__(self, f"workflow {key!r} cannot run on this server: {problems_text(problems)}")
+        self.public_message = f"workflow {key!r} cannot run on this server now; its operator has been told"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.public_message}
 
 
 class TemplateError(HooklineError):

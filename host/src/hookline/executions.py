@@ -444,7 +444,7 @@ class ExecutionService:
     async def run_manual(self, key: str, data: Any) -> dict[str, Any]:
         """``hookline run KEY``: run now, through the same engine, and return the execution.
         Disabled workflows can be run by hand (it is how one tests them)."""
-        workflow = await self.host.workflows.find(key)
+        workflow = await self.host.workflows.current(key)
         if workflow is None:
             raise NotFound(f"no workflow with key {key!r}", key=key)
         trigger = self.host.registry.triggers[workflow.definition.trigger.type]

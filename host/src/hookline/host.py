@@ -75,7 +75,7 @@ class Host:
         executions), plugins' ``startup`` run; then, every plugin being ready, a process with
         role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
         left (running or queued) is recovered; then the hourly purge of old executions is
-        scheduled."""
+        scheduled. Last, each stored workflow that cannot run here is logged with why."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
@@ -87,6 +87,10 @@ class Host:
             raise
         self.executions.recovering = True
         self.retention.start()
+        try:
+            await self.workflows.log_unrunnable()
+        except Exception as exc:  # only a report: the server serves without it
+            log.warning("could not check which stored workflows can run here: %s: %s", type(exc).__name__, exc)
 
     async def stop(self) -> None:
         await self.retention.stop()

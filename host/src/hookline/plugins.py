@@ -18,7 +18,7 @@ import pluggy
 
 from hookline import hookspecs
 from hookline.errors import PluginError
-from hookline.registry import Entries, ModelApp, TypeRegistry
+from hookline.registry import DisabledPlugin, Entries, ModelApp, TypeRegistry
 
 if TYPE_CHECKING:
     import click
@@ -33,6 +33,8 @@ ENTRY_POINT_GROUP = "hookline"
 DEFAULT_PLUGINS: tuple[str, ...] = ("hookline.web.api",)
 #: Set to 1 to log every hook call (pluggy's tracing) to stderr.
 TRACE_ENV = "HOOKLINE_TRACE_HOOKS"
+#: Comma-separated entry-point names of plugins not to load; the only switch that disables one.
+DISABLE_ENV = "HOOKLINE_DISABLE_PLUGINS"
 
 
 def make_plugin_manager(
@@ -78,7 +80,7 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
     found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     unknown = set(disabled) - {ep.name for ep in found} - set(DEFAULT_PLUGINS)
     if unknown:
-        log.warning("HOOKLINE_DISABLE_PLUGINS names no installed plugin: %s", ", ".join(sorted(unknown)))
+        log.warning("%s names no installed plugin: %s", DISABLE_ENV, ", ".join(sorted(unknown)))
     owners: dict[str, str] = {}
     for ep in found:
         if ep.name in disabled:
@@ -100,6 +102,23 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: list[str]) -> None:
         culprit = next((ep for ep in found if ep.name not in disabled and not pm.has_plugin(ep.name)), None)
         where = f"plugin {culprit.name!r} ({culprit.value}, from {owners[culprit.name]})" if culprit else "a plugin"
         raise PluginError(f"{where} could not be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def disabled_plugins(pm: pluggy.PluginManager) -> list[DisabledPlugin]:
+    """The installed plugins (entry points, and the host's default plugins) that ``pm`` blocks,
+    by name. Read from the entry points' metadata only: a disabled plugin is never imported."""
+    blocked = {name for name, plugin in pm.list_name_plugin() if plugin is None}
+    if not blocked:
+        return []
+    found: dict[str, DisabledPlugin] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in blocked and ep.name not in found:
+            name, version = (ep.dist.name, ep.dist.version) if ep.dist is not None else (None, None)
+            found[ep.name] = DisabledPlugin(ep.name, name, version, DISABLE_ENV)
+    for name in DEFAULT_PLUGINS:
+        if name in blocked:
+            found[name] = DisabledPlugin(name, "hookline", host_version(), DISABLE_ENV)
+    return sorted(found.values(), key=lambda plugin: plugin.name)
 
 
 def each_implementation(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[str, pluggy.HookCaller]]:
@@ -150,7 +169,7 @@ def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
 
 
 def disabled_from_env(environ: dict[str, str] | None = None) -> list[str]:
-    value = (environ if environ is not None else os.environ).get("HOOKLINE_DISABLE_PLUGINS", "")
+    value = (environ if environ is not None else os.environ).get(DISABLE_ENV, "")
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
@@ -168,7 +187,8 @@ class PluginHooks:
     # --- types -------------------------------------------------------------------------
 
     def build_registry(self, host: Host) -> TypeRegistry:
-        registry = TypeRegistry()
+        # The host's default plugins register no types: never what a missing type needs.
+        registry = TypeRegistry(disabled=[p for p in disabled_plugins(self.pm) if p.name not in DEFAULT_PLUGINS])
         for plugin, call in self._each("register_trigger_types"):
             call(register=registry.trigger_registrar(plugin), host=host)
         for plugin, call in self._each("register_node_types"):
@@ -240,7 +260,8 @@ class PluginHooks:
     # --- introspection -----------------------------------------------------------------
 
     def describe(self, registry: TypeRegistry, *, include_default: bool = False) -> list[dict[str, Any]]:
-        """What ``hookline plugins`` and ``GET /api/plugins`` show, one dict per plugin."""
+        """What ``hookline plugins`` and ``GET /api/plugins`` show, one dict per plugin. With
+        ``include_default``, the installed plugins that are disabled too (``"disabled": true``)."""
         dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
         contributed = registry.owners()
         rows = []
@@ -272,6 +293,23 @@ class PluginHooks:
                     },
                 }
             )
+        if include_default:
+            for disabled in disabled_plugins(self.pm):
+                rows.append(
+                    {
+                        "name": disabled.name,
+                        "distribution": disabled.distribution,
+                        "version": disabled.version,
+                        "default": disabled.name in DEFAULT_PLUGINS,
+                        "disabled": True,
+                        "disabled_by": disabled.disabled_by,
+                        # Not imported, so what it would contribute is not known.
+                        "hooks": [],
+                        "trigger_types": [],
+                        "node_types": [],
+                        "titles": {},
+                    }
+                )
         return sorted(rows, key=lambda row: row["name"])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -46,6 +46,21 @@ class Entries(Generic[T]):
 
 
 @dataclass(frozen=True)
+class DisabledPlugin:
+    """An installed plugin that was not loaded because it is disabled. Its module is not
+    imported, so what it would register is not known: only its name and distribution."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    #: What disabled it: ``HOOKLINE_DISABLE_PLUGINS``.
+    disabled_by: str
+
+    def __str__(self) -> str:
+        return f"{self.name!r} ({self.distribution} {self.version})" if self.distribution else repr(self.name)
+
+
+@dataclass(frozen=True)
 class ModelApp:
     """A tortoise app contributed by a plugin (or the host itself)."""
 
@@ -55,12 +70,14 @@ class ModelApp:
 
 
 class TypeRegistry:
-    """Trigger and node types by name, with their config validators."""
+    """Trigger and node types by name, with their config validators, and the installed plugins
+    that are disabled (which may be what provides a type that is missing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, disabled: Sequence[DisabledPlugin] = ()) -> None:
         self._triggers: Entries[TriggerType] = Entries("trigger type")
         self._nodes: Entries[type[NodeType]] = Entries("node type")
         self._validators: dict[tuple[str, str], Draft202012Validator] = {}
+        self.disabled: tuple[DisabledPlugin, ...] = tuple(disabled)
 
     @property
     def triggers(self) -> Mapping[str, TriggerType]:
@@ -80,6 +97,26 @@ class TypeRegistry:
             }
             for plugin in plugins
         }
+
+    def missing_type(self, kind: str, name: str) -> str:
+        """Why there is no ``kind`` (``"node"`` or ``"trigger"``) type ``name`` here, ending in
+        what to do: ``node type 'condition' is not installed here (...); pip install ...``.
+        When plugins are disabled, they are named as what may provide it: a disabled plugin is
+        never imported, so the types it would register cannot be known for sure."""
+        types = self.nodes if kind == "node" else self.triggers
+        available = ", ".join(sorted(types)) or "none"
+        if not self.disabled:
+            return (
+                f"{kind} type {name!r} is not installed here (installed {kind} types: {available}); "
+                "pip install the package that provides it"
+            )
+        plugins = " and ".join(str(plugin) for plugin in self.disabled)
+        by = " and ".join(sorted({plugin.disabled_by for plugin in self.disabled}))
+        one = len(self.disabled) == 1
+        return (
+            f"{kind} type {name!r} is not available here: {'plugin' if one else 'plugins'} {plugins}, which may "
+            f"provide it, {'is' if one else 'are'} installed but disabled by {by} (available {kind} types: {available})"
+        )
 
     def trigger_validator(self, name: str) -> Draft202012Validator:
         return self._validators[("trigger", name)]

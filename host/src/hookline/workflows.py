@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tortoise.exceptions import DoesNotExist
 from tortoise.transactions import in_transaction
 
-from hookline.definitions import KEY_PATTERN, WorkflowDefinition, parse_definition
+from hookline.definitions import KEY_PATTERN, WorkflowDefinition, missing_types, parse_definition
 from hookline.engine import CompiledWorkflow, compile_workflow
-from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem
+from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem, WorkflowUnavailable, problems_text
 from hookline.pagination import Page, page_of
 from hookline.storage import sql
 from hookline.storage.models import Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
     from hookline.host import Host
+
+log = logging.getLogger("hookline.workflows")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,40 @@ class SaveResult:
 BYTES_PER_DEFINITION_CHAR = 16
 #: Most version ids remembered as accepted by the installed plugins (about 60 bytes each).
 CHECKED_VERSIONS = 100_000
+#: Workflows that cannot run here logged one by one at start; the rest are counted.
+UNRUNNABLE_LOGGED = 20
+#: Stored workflows read at a time when checking which cannot run here.
+UNRUNNABLE_BATCH = 1000
+
+
+class RefusalLog:
+    """Tells the operator why a workflow's calls are refused, without flooding the log: the
+    first refusal is logged at once, then at most one per ``interval`` seconds per workflow,
+    with the number refused since the last line."""
+
+    #: Workflows remembered (a few dozen bytes each); beyond, it starts afresh.
+    MOST = 10_000
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        #: Workflow key -> (when its last line was logged, calls refused since).
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def refused(self, error: WorkflowUnavailable) -> None:
+        now = self._clock()
+        last = self._last.get(error.key)
+        if last is not None and now - last[0] < self.interval:
+            self._last[error.key] = (last[0], last[1] + 1)
+            return
+        if len(self._last) >= self.MOST:
+            self._last.clear()
+        self._last[error.key] = (now, 0)
+        if last is None or not last[1]:
+            said = f"its calls are refused (503 workflow_unavailable; logged at most every {self.interval:g} s)"
+        else:
+            said = f"{last[1] + 1} calls refused since the last report"
+        log.warning("%s; %s", error.message, said)
 
 
 class WorkflowService:
@@ -89,12 +127,34 @@ class WorkflowService:
         #: evicted, they are not checked again (a version never changes, nor do the plugins
         #: while the process runs). Checking is most of what compiling a small workflow costs.
         self._checked: set[int] = set()
+        #: Versions that could not be compiled here, with why: what ``runnable`` reports.
+        self._refused: dict[int, list[Problem]] = {}
+        self.refusals = RefusalLog()
 
     # --- reading -----------------------------------------------------------------------
 
     async def find(self, key: str) -> ActiveWorkflow | None:
-        """The workflow ``key`` with its current version compiled, or ``None``. Disabled
-        workflows are returned too (``enabled`` is False) so callers can say why they refuse."""
+        """The workflow ``key`` with its current version compiled, or ``None``: what a trigger
+        calls when a call arrives. Disabled workflows are returned too (``enabled`` is False)
+        so callers can say why they refuse.
+
+        :raises WorkflowUnavailable: the current version cannot run on this server; the reason
+            is logged for the operator (at most once a minute per workflow). Answer the caller
+            with its ``to_dict()`` (a 503 that names no internals).
+        """
+        try:
+            return await self.current(key)
+        except DefinitionError as exc:
+            unavailable = WorkflowUnavailable(key, exc.problems)
+            self.refusals.refused(unavailable)
+            raise unavailable from None
+
+    async def current(self, key: str) -> ActiveWorkflow | None:
+        """As :meth:`find`, for the operator's own calls (a manual run): nothing is logged.
+
+        :raises DefinitionError: the current version cannot run on this server; its message
+            and ``problems`` say why in full (an API answers ``422 invalid_definition``).
+        """
         if not is_workflow_key(key):  # no such row; and the column refuses a longer value (a 500)
             return None
         row = await sql.find_workflow(key)  # every call reads it: a change anywhere applies at once
@@ -114,10 +174,16 @@ class WorkflowService:
         number, text = found
         # Stored definitions were valid when saved; parsing again instantiates node types and
         # would report a plugin that has since been uninstalled.
-        definition = parse_definition(
-            json.loads(text), self.host.registry, stored=True, plugins_checked=version_id in self._checked
-        )
-        compiled = compile_workflow(definition, self.host.registry, version_id=version_id, number=number)
+        try:
+            definition = parse_definition(
+                json.loads(text), self.host.registry, stored=True, plugins_checked=version_id in self._checked
+            )
+            compiled = compile_workflow(definition, self.host.registry, version_id=version_id, number=number)
+        except DefinitionError as exc:
+            if len(self._refused) >= CHECKED_VERSIONS:
+                self._refused.clear()
+            self._refused[version_id] = exc.problems
+            raise
         if len(self._checked) >= CHECKED_VERSIONS:
             self._checked.clear()
         self._checked.add(version_id)
@@ -135,7 +201,7 @@ class WorkflowService:
         versions = await WorkflowVersion.filter(workflow_id=row.id).order_by("-number")
         current = next(v for v in versions if v.id == row.current_version_id)
         return {
-            **self._summary(row, current.number),
+            **self._summary(row, current.number, self.problem(current.id, current.definition)),
             "definition": current.definition,
             "endpoints": self._stored_endpoints(current.definition),
             "versions": [
@@ -154,11 +220,53 @@ class WorkflowService:
                 needle = needle.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
             query = query.filter(search_text__contains=needle)
         rows, next_cursor = await page_of(query, limit=limit, cursor=cursor)
-        numbers = {
-            v.id: v.number
-            for v in await WorkflowVersion.filter(id__in=[r.current_version_id for r in rows]).only("id", "number")
-        }
-        return Page([self._summary(r, numbers.get(r.current_version_id)) for r in rows], next_cursor)
+        current = WorkflowVersion.filter(id__in=[r.current_version_id for r in rows])
+        versions = {v.id: v for v in await current.only("id", "number", "definition")}
+        items = []
+        for r in rows:
+            version = versions.get(r.current_version_id)
+            problem = self.problem(version.id, version.definition) if version is not None else None
+            items.append(self._summary(r, version.number if version is not None else None, problem))
+        return Page(items, next_cursor)
+
+    def problem(self, version_id: int, definition: Any) -> str | None:
+        """Why version ``version_id`` (its stored ``definition``) cannot run on this server, or
+        ``None``: a trigger or node type it names is missing (not installed, or its plugin is
+        disabled), or it failed when this process loaded it. Cheap: it loads nothing."""
+        refused = self._refused.get(version_id)
+        if refused is not None:
+            return problems_text(refused)
+        if version_id in self._checked:
+            return None
+        missing = missing_types(definition, self.host.registry)
+        return problems_text(missing) if missing else None
+
+    async def log_unrunnable(self, *, most: int = UNRUNNABLE_LOGGED) -> int:
+        """Log, at WARNING, each enabled workflow whose current version cannot run here and
+        why (the first ``most``, then their count); return how many there are. Only the types
+        each names are checked, against the installed ones: nothing is compiled, so ten
+        thousand stored workflows take a fraction of a second."""
+        count, after = 0, 0
+        while True:
+            rows = await sql.current_definitions(after, UNRUNNABLE_BATCH)
+            if not rows:
+                break
+            after = rows[-1][0]
+            for _, key, version_id, definition in rows:
+                problem = self.problem(version_id, definition)
+                if problem is None:
+                    continue
+                count += 1
+                if count <= most:
+                    log.warning("workflow %r cannot run on this server: %s", key, problem)
+        if count > most:
+            log.warning(
+                "%d more enabled workflows cannot run on this server (%d in all); 'hookline workflows list' "
+                "and GET /api/workflows show each one with \"runnable\": false and its problem",
+                count - most,
+                count,
+            )
+        return count
 
     # --- writing -----------------------------------------------------------------------
 
@@ -261,13 +369,15 @@ class WorkflowService:
         return "\n".join(t.lower() for t in terms if t)
 
     @staticmethod
-    def _summary(row: Workflow, version: int | None) -> dict[str, Any]:
+    def _summary(row: Workflow, version: int | None, problem: str | None) -> dict[str, Any]:
         return {
             "key": row.key,
             "title": row.title,
             "enabled": row.enabled,
             "trigger": row.trigger_type,
             "version": version,
+            "runnable": problem is None,
+            "problem": problem,
             "created_at": row.created_at.isoformat(),
             "updated_at": row.updated_at.isoformat(),
         }

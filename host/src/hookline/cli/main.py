@@ -41,7 +41,12 @@ def migrate(ctx: click.Context, db_url: str | None) -> None:
 
 
 @cli.command()
-@click.option("--all", "include_default", is_flag=True, help="Include the host's default plugins.")
+@click.option(
+    "--all",
+    "include_default",
+    is_flag=True,
+    help="Include the host's default plugins, and disabled plugins (\"disabled\": true).",
+)
 @click.pass_context
 def plugins(ctx: click.Context, include_default: bool) -> None:
     """List installed plugins, their versions, hooks and types, as JSON."""
@@ -80,10 +85,19 @@ async def _apply(host: Host, path: str) -> list[dict[str, Any]]:
 @db_option
 @click.pass_context
 def workflows_list(ctx: click.Context, q: str | None, limit: int, cursor: str | None, db_url: str | None) -> None:
-    """List workflows, newest first."""
+    """List workflows, newest first. Those that cannot run with the plugins of this
+    environment have "runnable": false and a "problem"; stderr counts them."""
     host = make_host(ctx, db_url=db_url)
     page = run_with_database(host, lambda h: h.workflows.list(q=q, limit=limit, cursor=cursor))
     emit(page.to_dict())
+    unrunnable = [item["key"] for item in page.items if not item["runnable"]]
+    if unrunnable:
+        click.echo(
+            f"warning: {len(unrunnable)} of these workflows cannot run with the plugins here "
+            f"({', '.join(repr(key) for key in unrunnable[:5])}{', ...' if len(unrunnable) > 5 else ''}): "
+            "see their \"problem\"",
+            err=True,
+        )
 
 
 @workflows.command("show")
@@ -91,9 +105,12 @@ def workflows_list(ctx: click.Context, q: str | None, limit: int, cursor: str | 
 @db_option
 @click.pass_context
 def workflows_show(ctx: click.Context, key: str, db_url: str | None) -> None:
-    """Show a workflow's current definition and its versions."""
+    """Show a workflow's current definition and its versions, and whether it can run here."""
     host = make_host(ctx, db_url=db_url)
-    emit(run_with_database(host, lambda h: h.workflows.get(key)))
+    shown = run_with_database(host, lambda h: h.workflows.get(key))
+    emit(shown)
+    if not shown["runnable"]:
+        click.echo(f"warning: workflow {key!r} cannot run with the plugins here: {shown['problem']}", err=True)
 
 
 @workflows.command("delete")

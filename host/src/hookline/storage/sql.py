@@ -135,6 +135,12 @@ class _Statements:
         self.read_version = (
             f'SELECT "number", "definition" FROM "{WorkflowVersion._meta.db_table}" WHERE "id"={marks(1)[0]}'
         )
+        survey = marks(3)
+        self.current_definitions = (
+            f'SELECT w."id", w."key", v."id", v."definition" FROM "{workflow}" w '
+            f'JOIN "{WorkflowVersion._meta.db_table}" v ON v."id" = w."current_version_id" '
+            f'WHERE w."enabled" = {survey[0]} AND w."id" > {survey[1]} ORDER BY w."id" LIMIT {survey[2]}'
+        )
 
     def finish_with_jobs(self, count: int) -> str:
         """PostgreSQL: :func:`store_outcome` as one statement, atomic by itself (no transaction:
@@ -359,6 +365,18 @@ async def read_version(version_id: int) -> tuple[int, str] | None:
         return None
     number, definition = found
     return number, definition if isinstance(definition, str) else _JSON_TEXT.encode(definition)
+
+
+async def current_definitions(after: int, limit: int) -> list[tuple[int, str, int, Any]]:
+    """``(id, key, current version id, its definition)`` of up to ``limit`` enabled workflows
+    whose id is above ``after``, by id: a survey of every stored workflow, a batch at a time.
+    One statement per batch, without the ORM's objects: ten thousand workflows are read (and
+    their definitions decoded) in a fraction of a second."""
+    connection = default_connection()
+    _, rows = await connection.execute_query(_statements(connection).current_definitions, [True, after, limit])
+    return [
+        (row[0], row[1], row[2], json.loads(row[3]) if isinstance(row[3], (str, bytes)) else row[3]) for row in rows
+    ]
 
 
 async def _read_one(query: Callable[[_Statements], str], params: tuple[Any, ...]) -> tuple[Any, ...] | None:

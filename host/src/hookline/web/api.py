@@ -157,7 +157,8 @@ def build_blueprint(host: Host) -> Blueprint:
 
     @bp.get("/api/plugins")
     async def list_plugins(request: Request) -> HTTPResponse:
-        """Installed plugins and the trigger and node types each contributes."""
+        """Installed plugins and the trigger and node types each contributes; with ``all``,
+        the host's default plugins and the disabled plugins too."""
         include_default = request.args.get("all") in ("1", "true", "yes")
         return json_response({"plugins": host.describe_plugins(include_default=include_default)})
 

@@ -16,6 +16,7 @@ from sanic import Sanic
 from sanic.config import Config
 
 from hookline.host import Host
+from hookline.plugins import disabled_plugins
 from hookline.runtime import settle_heap
 from hookline.settings import Settings
 from hookline.web.errors import JSONErrorHandler
@@ -89,13 +90,13 @@ def create_app(
     async def _start(app: Sanic, _: Any = None) -> None:
         if manage_database:
             await host.open_database()
+        _log_plugins(host)  # first: the stored workflows that cannot run here are named next
         try:
             await host.start()
         except BaseException:
             if manage_database:  # the server will not stop what never started: close here
                 await host.close_database()
             raise
-        _log_plugins(host)
 
     if tune_gc:
 
@@ -130,3 +131,6 @@ def _log_plugins(host: Host) -> None:
             plugin["version"],
             f": {contributes}" if contributes else "",
         )
+    disabled = disabled_plugins(host.pm)
+    for by in sorted({plugin.disabled_by for plugin in disabled}):
+        log.info("plugins disabled by %s: %s", by, ", ".join(str(p) for p in disabled if p.disabled_by == by))

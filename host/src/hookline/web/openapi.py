@@ -150,7 +150,7 @@ MANAGEMENT_PATHS: dict[str, Any] = {
     "/api/plugins": {
         "get": {
             "summary": "Installed plugins and what each contributes",
-            "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}, "description": "include the host's default plugins"}],
+            "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}, "description": "include the host's default plugins, and the disabled ones"}],
             "responses": {"200": _json({"type": "object", "properties": {"plugins": {"type": "array", "items": {"$ref": "#/components/schemas/Plugin"}}}}), "401": _ERROR},
         },
     },
@@ -196,6 +196,12 @@ SCHEMAS: dict[str, Any] = {
             "enabled": {"type": "boolean"},
             "trigger": {"type": "string"},
             "version": {"type": ["integer", "null"]},
+            "runnable": {
+                "type": "boolean",
+                "description": "false when the current version cannot run on this server: a type it uses is missing "
+                "(its plugin is not installed, or disabled), or it failed to load here",
+            },
+            "problem": {"type": ["string", "null"], "description": "why it cannot run here (null when runnable)"},
             "created_at": _TIMESTAMP,
             "updated_at": _TIMESTAMP,
         },
@@ -301,6 +307,8 @@ SCHEMAS: dict[str, Any] = {
             "trigger_types": {"type": "array", "items": {"type": "string"}},
             "node_types": {"type": "array", "items": {"type": "string"}},
             "titles": {"type": "object", "additionalProperties": {"type": "string"}},
+            "disabled": {"type": "boolean", "description": "present (true) on an installed plugin not loaded (with all)"},
+            "disabled_by": {"type": "string", "description": "what disabled it: HOOKLINE_DISABLE_PLUGINS"},
         },
     },
 }

@@ -15,8 +15,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json as json_response
 from sanic.response import raw
 
-from hookline import ExecutionStatus, Host, HooklineError, Reply
-from hookline.errors import DefinitionError, Overloaded, UnsupportedMediaType
+from hookline import ExecutionStatus, Host, HooklineError, Reply, WorkflowUnavailable
+from hookline.errors import Overloaded, UnsupportedMediaType
 from hookline.executions import Dedup, Duplicate, ExecutionRecord
 from hookline.keys import server_secret
 from hookline.templates import Template
@@ -91,8 +91,8 @@ class Webhooks:
     async def _workflow(self, key: str) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
         try:
             workflow = await self.host.workflows.find(key)
-        except DefinitionError as exc:
-            return error_response(503, "workflow_unavailable", f"workflow {key!r} cannot run on this server: {exc.message}")
+        except WorkflowUnavailable as exc:  # the host logged why; the caller is told no internals
+            return json_response(exc.to_dict(), status=exc.status)
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
             return _not_recorded(key)
         if workflow is None:
