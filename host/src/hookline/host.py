@@ -26,7 +26,14 @@ from hookline.queue import ExecutionQueue
 from hookline.replay import ReplayService
 from hookline.retention import RetentionService
 from hookline.settings import Settings
-from hookline.storage.db import check_db_url, close_database, migrate_database, open_database, tortoise_config
+from hookline.storage.db import (
+    check_db_url,
+    close_database,
+    migrate_database,
+    open_database,
+    open_migrated_database,
+    tortoise_config,
+)
 from hookline.workflows import WorkflowService
 
 log = logging.getLogger("hookline")
@@ -58,11 +65,17 @@ class Host:
     async def migrate(self) -> list[str]:
         """Apply pending migrations of the host and every plugin; closes its connections."""
         check_db_url(self.settings.db_url)
-        return await migrate_database(self.tortoise_config)
+        return await migrate_database(self.tortoise_config, self.settings.db_url)
 
     async def open_database(self) -> None:
         check_db_url(self.settings.db_url)
         await open_database(self.tortoise_config)
+
+    async def open_migrated_database(self) -> None:
+        """Open a database that exists and is migrated, creating nothing: what CLI commands and
+        workers use (only ``migrate`` and ``serve`` create or migrate one). Raises
+        :class:`hookline.storage.db.DatabaseNotReady`, naming the database and what to do."""
+        await open_migrated_database(self.tortoise_config, self.settings.db_url)
 
     async def close_database(self) -> None:
         await close_database()

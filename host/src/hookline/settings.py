@@ -29,7 +29,8 @@ class Settings:
     port: int = 8000
     #: Server processes. 1 runs a single process (no worker manager).
     workers: int = 1
-    #: Base URL shown in endpoints (``https://hooks.example.com``); default ``http://HOST:PORT``.
+    #: Base URL of the endpoints shown (``https://hooks.example.com``). ``None``: the API uses the
+    #: address it was called at, ``serve`` its own (:attr:`listen_url`), other commands show paths.
     public_url: str | None = None
     #: Background (async) executions run at once per process; more wait, queued.
     max_concurrent_runs: int = 64
@@ -64,7 +65,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         from hookline.queue import check_queue_url
+        from hookline.storage.db import check_db_url_form
 
+        check_db_url_form(self.db_url)
         check_queue_url(self.queue_url)
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", self.queue_name):
             raise ConfigurationError(
@@ -83,8 +86,16 @@ class Settings:
         """Read ``HOOKLINE_*`` variables, then apply ``overrides`` that are not ``None``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        if env.get("HOOKLINE_DB_URL"):
-            values["db_url"] = env["HOOKLINE_DB_URL"]
+        if "HOOKLINE_DB_URL" in env and overrides.get("db_url") is None:
+            # Set but empty is refused, not read as unset: it is most often a substitution that
+            # found nothing (HOOKLINE_DB_URL=$DATABASE_URL), and the default would quietly serve
+            # or read another database, a SQLite file in the working directory.
+            if not env["HOOKLINE_DB_URL"].strip():
+                raise ConfigurationError(
+                    "HOOKLINE_DB_URL is set but empty: set it to a database URL (sqlite://PATH or "
+                    f"postgres://user:pass@host:port/db), or unset it to use {DEFAULT_DB_URL}"
+                )
+            values["db_url"] = env["HOOKLINE_DB_URL"].strip()
         if env.get("HOOKLINE_API_TOKEN"):
             values["api_token"] = env["HOOKLINE_API_TOKEN"]
         if env.get("HOOKLINE_DISABLE_PLUGINS"):
@@ -125,8 +136,14 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """Where a server with these settings is reached: ``public_url``, else :attr:`listen_url`."""
         if self.public_url:
             return self.public_url.rstrip("/")
+        return self.listen_url
+
+    @property
+    def listen_url(self) -> str:
+        """``http://HOST:PORT`` of the address a server with these settings listens on."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 

@@ -360,7 +360,10 @@ class WorkflowService:
 
     def _endpoints(self, definition: WorkflowDefinition) -> dict[str, str]:
         trigger = self.host.registry.triggers[definition.trigger.type]
-        base = self.host.settings.base_url
+        # Full URLs only on HOOKLINE_PUBLIC_URL; else paths, which the caller completes with an
+        # address it knows (the API: the request's; serve: its own). A CLI command knows no
+        # server's address, and must not show a made-up one.
+        base = (self.host.settings.public_url or "").rstrip("/")
         return {name: base + path if path.startswith("/") else path for name, path in trigger.endpoints(definition).items()}
 
     def _search_text(self, definition: WorkflowDefinition) -> str:

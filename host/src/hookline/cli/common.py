@@ -39,10 +39,14 @@ def make_host(ctx: click.Context, **overrides: Any) -> Host:
 
 
 def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any:
-    """Open the database, run ``work``, close it: one event loop per command (tortoise 1.x)."""
+    """Open the database, run ``work``, close it: one event loop per command (tortoise 1.x).
+
+    The database must exist and be migrated: a command creates none (only ``migrate`` and
+    ``serve`` do), and one naming a missing or unmigrated database stops with one line saying
+    which database it tried and how to point at another."""
 
     async def main() -> Any:
-        await host.open_database()
+        await host.open_migrated_database()
         try:
             return await work(host)
         finally:

@@ -35,6 +35,8 @@ def migrate(ctx: click.Context, db_url: str | None) -> None:
     host = make_host(ctx, db_url=db_url)
     try:
         applied = asyncio.run(host.migrate())
+    except HooklineError as exc:  # the database cannot be reached: the message says which and why
+        raise click.ClickException(exc.message) from None
     except Exception as exc:
         raise click.ClickException(f"migration failed: {exc}") from None
     emit({"applied": applied})
@@ -69,7 +71,15 @@ def workflows_apply(ctx: click.Context, path: str, db_url: str | None) -> None:
     Every file is validated first; nothing is saved unless all are valid.
     """
     host = make_host(ctx, db_url=db_url)
-    emit(run_with_database(host, lambda h: _apply(h, path)))
+    results = run_with_database(host, lambda h: _apply(h, path))
+    emit(results)
+    if any(url.startswith("/") for result in results for url in result["endpoints"].values()):
+        # This process is not the server: it does not know the address the server listens on.
+        click.echo(
+            "endpoints are paths on the server's address (http://HOST:PORT of 'hookline serve'); "
+            "set HOOKLINE_PUBLIC_URL to print full URLs",
+            err=True,
+        )
 
 
 async def _apply(host: Host, path: str) -> list[dict[str, Any]]:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from functools import partial
 from typing import Any, Callable, Coroutine
 
@@ -15,6 +17,7 @@ from hookline.cli.common import db_option, make_host, queue_option, run_with_dat
 from hookline.errors import HooklineError
 from hookline.host import Host
 from hookline.settings import ROLES
+from hookline.storage.db import describe_db_url
 
 
 @click.command()
@@ -62,13 +65,23 @@ def serve(
             raise click.UsageError(f"{', '.join(given)}: a worker answers no HTTP and applies nothing (role 'worker')")
         _run_worker(host)
         return
+    settings = host.settings
+    # The address first: a busy port is one line before any work, not a traceback after the
+    # migration and the apply. The server then serves on this very socket.
+    listener = _listen(settings.host, settings.port)
     try:
-        applied = asyncio.run(host.migrate())
-    except Exception as exc:
-        raise click.ClickException(f"could not migrate {host.settings.db_url}: {exc}") from None
-    if applied:
-        click.echo(f"migrated: {', '.join(applied)}", err=True)
-    new_token, saved = run_with_database(host, partial(_prepare, workflows_path=workflows_path))
+        try:
+            applied = asyncio.run(host.migrate())
+        except HooklineError as exc:  # the database cannot be reached: the message says which and why
+            raise click.ClickException(exc.message) from None
+        except Exception as exc:
+            raise click.ClickException(f"could not migrate {describe_db_url(settings.db_url)}: {exc}") from None
+        if applied:
+            click.echo(f"migrated: {', '.join(applied)}", err=True)
+        new_token, saved, any_workflow = run_with_database(host, partial(_prepare, workflows_path=workflows_path))
+    except BaseException:
+        listener.close()
+        raise
     if new_token:
         click.echo(
             "A management API token was generated. It is shown only this once; keep it:\n"
@@ -78,8 +91,15 @@ def serve(
         )
     for result in saved:
         for name, url in result["endpoints"].items():
+            url = settings.base_url + url if url.startswith("/") else url  # a path: on this server's address
             click.echo(f"workflow {result['key']} v{result['version']}: {name} {url}", err=True)
-    _run_server(host)
+    public = f", public URL {settings.public_url.rstrip('/')}" if settings.public_url else ""
+    click.echo(
+        f"Hookline serving on {settings.listen_url}{public}, database {describe_db_url(settings.db_url)}", err=True
+    )
+    if not any_workflow:
+        click.echo("no workflows yet: hookline workflows apply FILE, or POST /api/workflows", err=True)
+    _run_server(host, listener)
 
 
 @click.command()
@@ -111,7 +131,7 @@ def _run_worker(host: Host) -> None:
     settings = host.settings
 
     async def main() -> None:
-        await host.open_database()
+        await host.open_migrated_database()  # a worker creates and migrates no database
         try:
             await host.start()
         except BaseException:
@@ -167,7 +187,9 @@ def _configure_logging() -> None:
         logger.propagate = False
 
 
-async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | None, list[dict[str, Any]], bool]:
+    """Apply the workflow files, make sure an API token exists: ``(new token or None, the
+    workflows saved, whether any workflow is stored)``."""
     from hookline.web.auth import ensure_api_token
     from hookline.workflow_files import read_workflow_files
 
@@ -175,17 +197,47 @@ async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | Non
     # not print.
     saved = await host.workflows.apply_all(read_workflow_files(workflows_path)) if workflows_path else []
     new_token = await ensure_api_token(host.settings.api_token)
-    return new_token, saved
+    any_workflow = bool(saved) or bool((await host.workflows.list(limit=1)).items)
+    return new_token, saved, any_workflow
 
 
-def _run_server(host: Host) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, as Sanic would make it; or a one-line
+    error saying what is wrong with the address and which flag changes it."""
+    from sanic.server.socket import bind_socket
+
+    try:
+        return bind_socket(host, port)
+    except socket.gaierror as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}: no such host name ({exc.strerror}); choose another with --host"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = f"port {port} on {host} is already in use: stop what uses it or choose another with --port"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            message = (
+                f"cannot listen on {host} port {port}: {host} is not an address of this machine; choose another "
+                "with --host (127.0.0.1: this machine only, 0.0.0.0: every interface)"
+            )
+        elif exc.errno == errno.EACCES:
+            message = (
+                f"cannot listen on {host} port {port}: permission denied (ports below 1024 need privileges); "
+                "choose another with --port"
+            )
+        else:
+            message = f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+        raise click.ClickException(message) from None
+
+
+def _run_server(host: Host, listener: socket.socket) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
     from hookline.web.app import create_app
 
     settings = host.settings
-    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "access_log": False, "motd": False}
+    options: dict[str, Any] = {"sock": listener, "access_log": False, "motd": False}
     if settings.workers == 1:
         app = create_app(settings, pm=host.pm, name="hookline", tune_gc=True)
         app.run(single_process=True, **options)

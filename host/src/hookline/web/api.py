@@ -56,7 +56,7 @@ def build_blueprint(host: Host) -> Blueprint:
     async def create_workflow(request: Request) -> HTTPResponse:
         """Create a workflow from a definition (JSON or YAML)."""
         result = await host.workflows.create(_definition_body(request))
-        return json_response(result.to_dict(), status=201)
+        return json_response(_at_this_address(request, result.to_dict()), status=201)
 
     @bp.get("/api/workflows")
     async def list_workflows(request: Request) -> HTTPResponse:
@@ -69,13 +69,13 @@ def build_blueprint(host: Host) -> Blueprint:
     @bp.get("/api/workflows/<key>")
     async def get_workflow(request: Request, key: str) -> HTTPResponse:
         """The current definition, endpoints and versions of a workflow."""
-        return json_response(await host.workflows.get(key))
+        return json_response(_at_this_address(request, await host.workflows.get(key)))
 
     @bp.put("/api/workflows/<key>")
     async def replace_workflow(request: Request, key: str) -> HTTPResponse:
         """Replace the definition; a changed definition becomes a new version."""
         result = await host.workflows.replace(key, _definition_body(request))
-        return json_response(result.to_dict())
+        return json_response(_at_this_address(request, result.to_dict()))
 
     @bp.delete("/api/workflows/<key>")
     async def delete_workflow(request: Request, key: str) -> HTTPResponse:
@@ -194,6 +194,14 @@ def _json_body(request: Request) -> Any:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
     check_json(data, "the request body")
     return data
+
+
+def _at_this_address(request: Request, workflow: dict[str, Any]) -> dict[str, Any]:
+    """``workflow`` with its endpoints given as paths (no ``HOOKLINE_PUBLIC_URL``) made full URLs
+    on the address the caller reached this server at: the one address known to work for it."""
+    base = f"{request.scheme}://{request.host}"
+    endpoints = {name: base + url if url.startswith("/") else url for name, url in workflow["endpoints"].items()}
+    return {**workflow, "endpoints": endpoints}
 
 
 def _definition_body(request: Request) -> Any:
