@@ -158,10 +158,17 @@ async def test_two_ingresses_two_workers_a_worker_sigkilled_midway_lose_nothing(
 
         connection = await asyncpg.connect(_asyncpg_dsn(cluster.db_url))
         try:
+            # Stopped (SIGSTOP) while the rows are counted, so that the runs seen are still
+            # running when it is killed: on a loaded machine, a worker left going between the
+            # count and the kill could finish them meanwhile, and the kill would prove nothing.
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not await connection.fetchval(
-                "SELECT count(*) FROM hookline_execution WHERE status = 'running' AND owner = $1", found[1]
-            ):
+            while time.monotonic() < deadline:
+                workers[0].send_signal(signal.SIGSTOP)
+                if await connection.fetchval(
+                    "SELECT count(*) FROM hookline_execution WHERE status = 'running' AND owner = $1", found[1]
+                ):
+                    break
+                workers[0].send_signal(signal.SIGCONT)
                 await asyncio.sleep(0.01)
         finally:
             await connection.close()
