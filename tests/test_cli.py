@@ -134,6 +134,7 @@ def test_run_help_says_what_the_input_is_and_it_is_so(cli: Any, tmp_path: Path) 
     without_input = cli("run", "order-events")
     assert without_input.exit_code == 1  # the example requires an amount: {} has none
     assert without_input.stderr.startswith("Error: Missing required parameter(s)")
+    assert '"missing": [{"in": "body", "path": "amount"}]' in without_input.stderr  # which one
 
 
 def test_token_rotate_prints_a_token_the_api_accepts(cli: Any, tmp_path: Path) -> None:

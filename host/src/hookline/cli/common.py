@@ -59,7 +59,9 @@ def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None
     except HooklineError as exc:
-        raise click.ClickException(exc.message) from None
+        # The details name what is wrong (a webhook's missing or mistyped parameters, ...).
+        details = f" {json.dumps(exc.details, ensure_ascii=False, default=str)}" if exc.details else ""
+        raise click.ClickException(exc.message + details) from None
     except Exception as exc:  # database unreachable, tables missing, ...
         if type(exc).__module__.startswith(("tortoise", "asyncpg", "sqlite3", "aiosqlite")):
             raise click.ClickException(
