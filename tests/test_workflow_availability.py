@@ -153,6 +153,16 @@ async def test_a_disabled_plugin_is_named_with_what_disabled_it(
         assert "condition" not in [p["name"] for p in active]
 
 
+async def test_a_server_whose_every_plugin_is_disabled_says_they_are_disabled_not_missing(
+    hookline_db_url: str, hookline_log: pytest.LogCaptureFixture
+) -> None:
+    await save_with_every_plugin(hookline_db_url)
+    async with server(settings(hookline_db_url, disable_plugins=("condition", "response", "webhook"))):
+        assert "no plugins enabled: no workflow can be triggered (see the disabled ones below)" in warnings(hookline_log)
+        boot = [r.getMessage() for r in hookline_log.records]
+        assert any(line.startswith("plugins disabled by HOOKLINE_DISABLE_PLUGINS: ") for line in boot)
+
+
 async def test_many_workflows_that_cannot_run_are_logged_up_to_a_cap_then_counted(
     hookline_db_url: str, hookline_log: pytest.LogCaptureFixture
 ) -> None:

@@ -118,8 +118,13 @@ def create_app(
 
 def _log_plugins(host: Host) -> None:
     plugins = host.describe_plugins()
+    disabled = disabled_plugins(host.pm)
     if not plugins:
-        log.warning("no plugins installed: no workflow can be triggered (pip install hookline-webhook)")
+        log.warning(
+            "no plugins %s: no workflow can be triggered (%s)",
+            "enabled" if disabled else "installed",
+            "see the disabled ones below" if disabled else "pip install hookline-webhook",
+        )
     for plugin in plugins:
         contributes = ", ".join(
             [f"trigger {t}" for t in plugin["trigger_types"]] + [f"node {n}" for n in plugin["node_types"]]
@@ -131,6 +136,5 @@ def _log_plugins(host: Host) -> None:
             plugin["version"],
             f": {contributes}" if contributes else "",
         )
-    disabled = disabled_plugins(host.pm)
     for by in sorted({plugin.disabled_by for plugin in disabled}):
         log.info("plugins disabled by %s: %s", by, ", ".join(str(p) for p in disabled if p.disabled_by == by))
