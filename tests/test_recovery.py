@@ -120,7 +120,7 @@ async def die(host: Host) -> None:
     written."""
     service = host.executions
     running = await Execution.filter(status=ExecutionStatus.RUNNING, owner=service.process_id).values_list("id", flat=True)
-    tasks = [task for task in (service._heartbeat, service._recovery, *service._tasks) if task is not None]
+    tasks = [task for task in (service._lease._heartbeat, service._recovery, *service._tasks) if task is not None]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -315,10 +315,10 @@ async def test_processes_stalled_together_do_not_take_each_other_s_runs(processe
     assert naps.runs == [execution_id]
 
 
-async def test_a_process_stalled_with_a_dead_one_recovers_it_once_it_has_beaten_on_time(
+async def test_a_process_stalled_with_a_dead_one_recovers_it_once_the_extra_time_is_over(
     processes: Callable[..., Host], naps: Naps
 ) -> None:
-    """Holding back after a stall delays recovery by one lease; it does not stop it."""
+    """The extra time a stalled process gives the others delays recovery; it does not stop it."""
     alive, dying = processes(), processes()
     await alive.workflows.save(napping("events", sync=False, seconds=0.3))
     await alive.executions.open()
@@ -334,3 +334,17 @@ async def test_a_process_stalled_with_a_dead_one_recovers_it_once_it_has_beaten_
     row = await finished(execution_id, timeout=5)
     assert (row.status, row.owner) == (ExecutionStatus.SUCCEEDED, alive.executions.process_id)
     assert naps.runs == [execution_id, execution_id]
+
+
+async def test_a_stall_gives_the_others_leases_as_much_more_time_for_a_lease(processes: Callable[..., Host]) -> None:
+    host = processes(heartbeat_interval=0.2)
+    await host.executions.open(recover=False)
+    lease = host.executions._lease
+    time.sleep(1.0)  # stalled: its heartbeat is 0.8 s overdue
+    assert lease.slack() >= 0.75
+    renewed = lease._renewed_at
+    while lease._renewed_at == renewed:  # the heartbeat has run, 0.8 s late: that counts for a lease
+        await asyncio.sleep(0.01)
+    assert lease.slack() >= 0.75
+    await asyncio.sleep(0.6 + 0.3)  # a lease (0.6 s) after that renewal, and some
+    assert lease.slack() < 0.75

@@ -13,8 +13,9 @@ Queue: a queued execution's id goes through :class:`~hookline.queue.ExecutionQue
 the process that runs it: this one (``memory``) or any worker (Redis). The receiver claims the row
 with a conditional update, so a delivery repeated or lost is harmless: see :mod:`hookline.queue`.
 
-Recovery: each process running executions is a :class:`~hookline.storage.models.Process` row
-with a heartbeat, and marks the executions it runs as its own. Executions left ``running`` by a
+Recovery: each process running executions holds a lease (:mod:`hookline.lease`), a
+:class:`~hookline.storage.models.Process` row renewed by a heartbeat, and marks the executions it
+runs as its own. Executions left ``running`` by a
 process whose heartbeat stopped are re-queued or ended ``error`` (``interrupted``) by the others,
 or by the next process to start, as their workflow's ``recovery`` says. With a shared queue,
 executions queued for longer than ``redeliver_after`` are sent to it again.
@@ -26,10 +27,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import secrets
-import socket
-import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,9 +38,10 @@ from tortoise.transactions import in_transaction
 
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
+from hookline.lease import ProcessLease
 from hookline.pagination import Page, page_of
 from hookline.storage import sql
-from hookline.storage.models import Execution, ExecutionStatus, Job, Process, Workflow, WorkflowVersion
+from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
 from hookline.types import Reply, ReplySlot
 from hookline.workflows import is_workflow_key
 
@@ -192,14 +190,10 @@ class ExecutionService:
         self._slots: asyncio.Semaphore | None = None
         #: Background runs created and not yet holding a slot (bounded by max_backlog).
         self._waiting = 0
-        #: This process, as the owner of the executions it runs (see :meth:`open`).
-        self.process_id = secrets.token_hex(16)
-        self._heartbeat: asyncio.Task[None] | None = None
-        #: When this process's next heartbeat is due (``time.monotonic()``; 0: not registered).
-        self._beat_due = 0.0
-        #: Before this moment (``time.monotonic()``), this process takes no other for dead: it
-        #: was stalled itself (see :meth:`_judges_others`).
-        self._judging_from = 0.0
+        #: This process's registration and heartbeat (see :meth:`open`).
+        self._lease = ProcessLease(host.settings)
+        #: This process, as the owner of the executions it runs.
+        self.process_id = self._lease.process_id
         self._closing = False
         #: Queued executions this process has a task for.
         self._queued_here: set[int] = set()
@@ -239,7 +233,7 @@ class ExecutionService:
     def _check_open(self) -> None:
         if self._closing:
             raise ShuttingDown("the server is shutting down; retry later")
-        if self._heartbeat is None:
+        if not self._lease.registered:
             raise RuntimeError(
                 "executions can only start in a registered process: await host.executions.open() first "
                 "(the server does it at start)"
@@ -343,7 +337,10 @@ class ExecutionService:
         except BaseException:
             self._slots.release()
             raise
-        self._spawn(self._run_in_slot(execution_id, compiled, context))
+        task = self._spawn(self._run_in_slot(execution_id, compiled, context))
+        # Cancelled before it started (a shutdown), the run never reaches _run, which would
+        # have forgotten it: recovery must not take the row for running here forever.
+        task.add_done_callback(lambda _: self._running_here.discard(execution_id))
         return execution_id
 
     async def _run_in_slot(self, execution_id: int, compiled: CompiledWorkflow, context: Any) -> None:
@@ -450,7 +447,7 @@ class ExecutionService:
         trigger = self.host.registry.triggers[workflow.definition.trigger.type]
         context = await trigger.manual_context(workflow.definition, data)
         # From the command line, this process runs it: it must be known alive meanwhile.
-        registered = self._heartbeat is None
+        registered = not self._lease.registered
         if registered:
             await self.open(recover=False)
         try:
@@ -473,14 +470,10 @@ class ExecutionService:
         execution before this is refused: another process would take it for abandoned.
         """
         self._closing = False
-        self._beat_due = self._judging_from = 0.0
         await self.host.queue.start()
-        await self._register()
-        _OPEN_HERE.add(self.process_id)
-        loop = asyncio.get_running_loop()
-        self._heartbeat = loop.create_task(self._beat())
+        await self._lease.register()
         # Apart from the heartbeat, so that a long recovery never delays a renewal.
-        self._recovery = loop.create_task(self._recover_periodically())
+        self._recovery = asyncio.get_running_loop().create_task(self._recover_periodically())
         if recover:
             await self.recover()
             self.recovering = True
@@ -494,78 +487,12 @@ class ExecutionService:
         """Stop the heartbeat and unregister (after :meth:`drain`): what this process left queued
         is then any other process's to run."""
         self.recovering = False
-        for task in (self._heartbeat, self._recovery):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._heartbeat = self._recovery = None
-        self._beat_due = 0.0
-        _OPEN_HERE.discard(self.process_id)
-        try:
-            await Process.filter(id=self.process_id).delete()
-        except Exception:  # the database is gone; the row expires by itself
-            log.warning("could not unregister process %s", self.process_id, exc_info=True)
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
+        self._recovery = None
+        await self._lease.release()
         await self.host.queue.close()
-
-    @property
-    def _lease(self) -> timedelta:
-        return timedelta(seconds=3 * self.host.settings.heartbeat_interval)
-
-    async def _register(self) -> None:
-        now = utcnow()
-        await Process.create(
-            id=self.process_id,
-            hostname=socket.gethostname()[:255],
-            machine=_MACHINE,
-            pid=os.getpid(),
-            started_at=now,
-            heartbeat_at=now,
-            expires_at=now + self._lease,
-        )
-        self._beat_due = time.monotonic() + self.host.settings.heartbeat_interval
-
-    def _judges_others(self) -> bool:
-        """Whether this process may take others for dead now.
-
-        A process is taken for dead when its lease (three heartbeat intervals) ran out. Its
-        heartbeat comes every interval, so a stall of its event loop or machine (CPU
-        starvation, a long collection, a paused VM) shorter than two intervals cannot make a
-        live process's lease run out; a longer one can, and it stalls the processes of the
-        same machine alike. A process that was itself stalled by more than an interval (its
-        heartbeat is overdue now, or came that late within the last lease) has seen its
-        peers' leases run out while they could not renew: it judges nobody dead until they
-        have had a full lease to renew. Otherwise the first of two stalled processes to wake
-        would re-queue the other's runs while they still run, and they would run twice.
-        """
-        if not self._beat_due:  # not registered: no heartbeat of its own to be late
-            return True
-        now = time.monotonic()
-        return self._judging_from <= now <= self._beat_due + self.host.settings.heartbeat_interval
-
-    async def _beat(self) -> None:
-        interval = self.host.settings.heartbeat_interval
-        while True:
-            self._beat_due = time.monotonic() + interval
-            await asyncio.sleep(interval)
-            late = time.monotonic() - self._beat_due
-            if late > interval:
-                self._judging_from = time.monotonic() + self._lease.total_seconds()
-                log.warning(
-                    "process %s: heartbeat %.1f s late (the process or machine stalled); it takes no other "
-                    "process for dead for %g s", self.process_id, late, self._lease.total_seconds(),
-                )
-            try:
-                now = utcnow()
-                renewed = await Process.filter(id=self.process_id).update(heartbeat_at=now, expires_at=now + self._lease)
-                if not renewed:
-                    # Taken for dead during a long pause: what it ran was recovered elsewhere,
-                    # and its outcomes will not be stored (see _store). Alive again from now.
-                    log.warning("process %s was taken for dead by another; registering again", self.process_id)
-                    await self._register()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("heartbeat failed; trying again in %g s", interval, exc_info=True)
 
     async def _recover_periodically(self) -> None:
         interval = 3 * self.host.settings.heartbeat_interval
@@ -580,16 +507,6 @@ class ExecutionService:
             except Exception:
                 log.warning("recovery failed; trying again in %g s", interval, exc_info=True)
 
-    async def _alive(self) -> set[str]:
-        """Ids of the processes alive now: unexpired, and not known gone on this machine."""
-        alive = {
-            process["id"]
-            for process in await Process.filter(expires_at__gte=utcnow()).values("id", "machine", "pid")
-            if process["id"] in _OPEN_HERE or not (_MACHINE and process["machine"] == _MACHINE and _gone(process["pid"]))
-        }
-        alive.add(self.process_id)
-        return alive
-
     async def recover(self) -> tuple[int, int]:
         """Take over what dead processes left: executions left ``running`` are re-queued or ended
         ``error`` (``interrupted``), per their workflow's ``recovery``; executions they had
@@ -599,12 +516,9 @@ class ExecutionService:
         may have been lost). Each is claimed with a conditional update, so processes
         recovering at once take each one once. Returns ``(requeued, interrupted)``.
 
-        A process stalled itself, now or within its last lease, recovers nothing (see
-        :meth:`_judges_others`): a live peer stalled with it must not have its runs taken and
-        run twice. What a dead process left then waits one lease more."""
-        if not self._judges_others():
-            log.info("process %s was stalled within its last lease; recovery waits until it has beaten on time", self.process_id)
-            return 0, 0
+        A process that was stalled itself gives the others' leases as much more time (see
+        :mod:`hookline.lease`): a live peer stalled with it must not have its runs taken and
+        run twice."""
         now = utcnow()
         shared = self.host.queue.shared
         # The rows first, the live processes after: a process registers before it writes a
@@ -613,8 +527,9 @@ class ExecutionService:
         # Only the candidates (the decision is made below, with the live processes read after
         # the rows): queued for a process that was not alive just now, or for this one long
         # ago; with a shared queue, also whatever has waited longer than redeliver_after.
-        was_alive = await self._alive()
-        stale = now - self._lease
+        slack = self._lease.slack()
+        was_alive = await self._lease.alive(slack)
+        stale = now - self._lease.length
         # Others' first, this process's own apart: its own backlog (waiting for a run slot, not
         # stuck) must not fill the batch and hide what a dead process left.
         others = Q(owner__isnull=False) & ~Q(owner__in=list(was_alive))
@@ -635,12 +550,12 @@ class ExecutionService:
                 for row in await own.order_by("id").limit(RECOVERY_BATCH + len(self._queued_here)).values(*fields)
                 if row["id"] not in self._queued_here
             ]
-        alive = await self._alive()
+        alive = await self._lease.alive(slack)
         requeued = interrupted = 0
         for row in running:
             if row["owner"] in alive and not (row["owner"] == self.process_id and self._abandoned_here(row, stale)):
                 continue
-            if not self._judges_others():  # stalled since the leases were read: they say nothing
+            if self._lease.slack() > slack:  # stalled since the leases were read: they say too little
                 break
             try:
                 compiled = await self.host.workflows.compiled_version(row["version_id"])
@@ -682,7 +597,7 @@ class ExecutionService:
                     continue
             if self._closing or (not shared and self._waiting >= self.host.settings.max_backlog):
                 break
-            if not self._judges_others():
+            if self._lease.slack() > slack:
                 break
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
             claim = claim.filter(owner__isnull=True) if owner is None else claim.filter(owner=owner)
@@ -692,7 +607,7 @@ class ExecutionService:
                 resumed += 1
                 await self._dispatch(row["id"], None)
         # Processes long dead are forgotten (what they left was recovered above).
-        await Process.filter(expires_at__lt=now - 10 * self._lease).delete()
+        await self._lease.forget_long_dead()
         if requeued or interrupted or resumed:
             log.warning(
                 "recovered what stopped processes left: %d re-queued, %d interrupted, %d queued taken over",
@@ -813,12 +728,15 @@ class ExecutionService:
                 await self._dispatch(execution_id, None)
             return
         # Running here from before the claim: however long the claim and the loading take,
-        # this process's recovery never takes the row it claimed for abandoned.
+        # this process's recovery never takes the row it claimed for abandoned. An id already
+        # running here (delivered again) stays so: its claim fails, and the run goes on.
+        added = execution_id not in self._running_here
         self._running_here.add(execution_id)
         try:
             await self._claim_load_and_run(execution_id, preloaded)
         finally:
-            self._running_here.discard(execution_id)
+            if added:
+                self._running_here.discard(execution_id)
 
     async def _claim_load_and_run(self, execution_id: int, preloaded: _Preloaded | None) -> None:
         now = utcnow()
@@ -1034,41 +952,9 @@ class ExecutionService:
         }
 
 
-def _machine() -> str:
-    """What identifies this machine's process table: boot id and pid namespace (Linux). Two
-    processes with the same value can see each other's pids; empty where unknown."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
-            boot = file.read().strip()
-        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"[:128]
-    except OSError:
-        return ""
-
-
-_MACHINE = _machine()
-
-
 def _before(moment: Any, limit: Any) -> bool:
     return moment is not None and moment < limit
 
-
-#: Process ids registered by this interpreter (tests run several hosts in one).
-_OPEN_HERE: set[str] = set()
-
-
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` of this machine no longer exists (or is this very process, for a
-    row not registered by this interpreter: an earlier incarnation, as a restarted container
-    reuses its pid)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # exists, owned by someone else
-        return False
-    return False
 
 
 async def _stored_recovery(version_id: int) -> str:
