@@ -348,3 +348,25 @@ async def test_a_stall_gives_the_others_leases_as_much_more_time_for_a_lease(pro
     assert lease.slack() >= 0.75
     await asyncio.sleep(0.6 + 0.3)  # a lease (0.6 s) after that renewal, and some
     assert lease.slack() < 0.75
+
+
+async def test_an_execution_delivered_again_while_it_runs_here_is_not_taken_for_abandoned(
+    processes: Callable[..., Host], naps: Naps
+) -> None:
+    """A queue may deliver an id again while this process runs it (a Redis message claimed back
+    after redeliver_after, a resend crossing the claim): the second claim fails, and the run goes
+    on, still known to be running here."""
+    host = processes(heartbeat_interval=2)
+    await host.workflows.save(napping("events", sync=False, seconds=1.0))
+    await host.executions.open(recover=False)
+    workflow = await host.workflows.find("events")
+    assert workflow is not None
+    execution_id = await host.executions.enqueue(workflow, {"body": {}})
+    while naps.runs != [execution_id]:
+        await asyncio.sleep(0.01)
+    await host.executions.run_delivered(execution_id)  # delivered again: nothing to claim
+    # Long running (older than a lease): only being run here keeps its own recovery off it.
+    await Execution.filter(id=execution_id).update(started_at=utcnow() - timedelta(seconds=60))
+    assert await host.executions.recover() == (0, 0)
+    assert (await finished(execution_id)).status == ExecutionStatus.SUCCEEDED
+    assert naps.runs == [execution_id]
