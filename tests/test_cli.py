@@ -142,3 +142,12 @@ def test_token_rotate_prints_a_token_the_api_accepts(cli: Any, tmp_path: Path) -
     assert len(token) >= 40
     second = out(cli("token", "rotate"))["token"]
     assert second != token
+
+
+def test_an_error_is_one_line_with_only_the_details_that_add_to_it(cli: Any) -> None:
+    missing = cli("workflows", "show", "ghost")
+    assert (missing.exit_code, missing.stderr) == (1, "Error: no workflow with key 'ghost'\n")
+    out(cli("workflows", "apply", str(EXAMPLES)))
+    refused = cli("run", "order-paid", "--input", "-", input='{"id": "A-1", "amount": "many"}')
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith('Error: Invalid parameter(s) {"invalid": [{"in": "body", "path": "amount"')

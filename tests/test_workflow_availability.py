@@ -153,6 +153,17 @@ async def test_a_disabled_plugin_is_named_with_what_disabled_it(
         assert "condition" not in [p["name"] for p in active]
 
 
+async def test_a_typo_is_called_a_typo_even_while_a_plugin_is_disabled(hookline_db_url: str) -> None:
+    await save_with_every_plugin(hookline_db_url)  # (migrates)
+    async with server(settings(hookline_db_url, disable_plugins=("condition",))) as client:
+        typo = {"key": "t", "sync": True, "trigger": {"type": "webhook"}, "nodes": [{"key": "r", "type": "respnse"}]}
+        refused = await client.post("/api/workflows", json=typo, headers=AUTH)
+        assert refused.status_code == 422
+        assert refused.json()["problems"] == [
+            {"location": "nodes[0].type", "message": "unknown node type 'respnse' (installed node types: response)"}
+        ]
+
+
 async def test_a_server_whose_every_plugin_is_disabled_says_they_are_disabled_not_missing(
     hookline_db_url: str, hookline_log: pytest.LogCaptureFixture
 ) -> None:

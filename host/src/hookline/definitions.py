@@ -7,6 +7,7 @@ JSON or the API) into a :class:`WorkflowDefinition`, or raises :class:`Definitio
 
 from __future__ import annotations
 
+import difflib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -397,9 +398,10 @@ def _stored_nodes(nodes: Any, prefix: str) -> Iterator[tuple[str, dict[str, Any]
 
 
 def _missing_type(kind: str, name: str, registry: TypeRegistry, *, stored: bool) -> str:
-    if not stored and not registry.disabled:
-        # Most likely a typo in the definition being saved: the names it could have meant.
-        types = registry.nodes if kind == "node" else registry.triggers
+    types = registry.nodes if kind == "node" else registry.triggers
+    # In a definition being saved, most likely a typo (surely one when no plugin is disabled,
+    # or when it is one letter or two from an installed type): the names it could have meant.
+    if not stored and (not registry.disabled or difflib.get_close_matches(name, list(types), n=1, cutoff=0.8)):
         return f"unknown {kind} type {name!r} (installed {kind} types: {', '.join(sorted(types)) or 'none'})"
     # A stored definition was valid when saved: the plugin that provided the type is gone.
     return registry.missing_type(kind, name)

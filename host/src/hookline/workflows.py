@@ -14,7 +14,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from tortoise.exceptions import DoesNotExist
 from tortoise.transactions import in_transaction
@@ -184,6 +184,7 @@ class WorkflowService:
                 self._refused.clear()
             self._refused[version_id] = exc.problems
             raise
+        self._refused.pop(version_id, None)  # (it failed once, a plugin's prepare for instance)
         if len(self._checked) >= CHECKED_VERSIONS:
             self._checked.clear()
         self._checked.add(version_id)
@@ -363,8 +364,7 @@ class WorkflowService:
         # Full URLs only on HOOKLINE_PUBLIC_URL; else paths, which the caller completes with an
         # address it knows (the API: the request's; serve: its own). A CLI command knows no
         # server's address, and must not show a made-up one.
-        base = (self.host.settings.public_url or "").rstrip("/")
-        return {name: base + path if path.startswith("/") else path for name, path in trigger.endpoints(definition).items()}
+        return endpoints_at(trigger.endpoints(definition), self.host.settings.public_url or "")
 
     def _search_text(self, definition: WorkflowDefinition) -> str:
         trigger = self.host.registry.triggers[definition.trigger.type]
@@ -398,3 +398,9 @@ def is_workflow_key(key: Any) -> bool:
 def _digest(definition: dict[str, Any]) -> str:
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def endpoints_at(endpoints: Mapping[str, str], base: str) -> dict[str, str]:
+    """``endpoints`` with each path (``/api/...``) made a full URL on ``base``; URLs stay as they are."""
+    base = base.rstrip("/")
+    return {name: base + url if url.startswith("/") else url for name, url in endpoints.items()}

@@ -59,8 +59,10 @@ def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any
             click.echo(f"error: {problem}", err=True)
         raise SystemExit(1) from None
     except HooklineError as exc:
-        # The details name what is wrong (a webhook's missing or mistyped parameters, ...).
-        details = f" {json.dumps(exc.details, ensure_ascii=False, default=str)}" if exc.details else ""
+        # Lists in the details say what is wrong, item by item (a webhook's missing or mistyped
+        # parameters); the other details repeat what the message says.
+        lists = {name: value for name, value in exc.details.items() if isinstance(value, list)}
+        details = f" {json.dumps(lists, ensure_ascii=False, default=str)}" if lists else ""
         raise click.ClickException(exc.message + details) from None
     except Exception as exc:  # database unreachable, tables missing, ...
         if type(exc).__module__.startswith(("tortoise", "asyncpg", "sqlite3", "aiosqlite")):

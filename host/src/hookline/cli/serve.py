@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import signal
 import socket
@@ -18,6 +19,7 @@ from hookline.errors import HooklineError
 from hookline.host import Host
 from hookline.settings import ROLES
 from hookline.storage.db import describe_db_url
+from hookline.workflows import endpoints_at
 
 
 @click.command()
@@ -90,8 +92,7 @@ def serve(
             err=True,
         )
     for result in saved:
-        for name, url in result["endpoints"].items():
-            url = settings.base_url + url if url.startswith("/") else url  # a path: on this server's address
+        for name, url in endpoints_at(result["endpoints"], settings.base_url).items():
             click.echo(f"workflow {result['key']} v{result['version']}: {name} {url}", err=True)
     public = f", public URL {settings.public_url.rstrip('/')}" if settings.public_url else ""
     click.echo(
@@ -202,12 +203,24 @@ async def _prepare(host: Host, *, workflows_path: str | None) -> tuple[str | Non
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` and listening, as Sanic would make it; or a one-line
-    error saying what is wrong with the address and which flag changes it."""
-    from sanic.server.socket import bind_socket
-
+    """A socket bound to ``host:port`` as Sanic's ``bind_socket`` makes it, but not listening yet
+    (the server listens once it is ready: until then, a caller or a health check is refused
+    rather than left waiting); or a one-line error saying what is wrong with the address and
+    which flag changes it."""
     try:
-        return bind_socket(host, port)
+        try:  # an IP address: its family must be given (IPv6)
+            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        except ValueError:  # a host name
+            family = socket.AF_INET
+        listener = socket.socket(family)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+        except BaseException:
+            listener.close()
+            raise
+        listener.set_inheritable(True)
+        return listener
     except socket.gaierror as exc:
         raise click.ClickException(
             f"cannot listen on {host}: no such host name ({exc.strerror}); choose another with --host"

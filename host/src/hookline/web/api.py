@@ -26,6 +26,7 @@ from hookline.web.auth import require_token
 from hookline.web.errors import error_response
 from hookline.web.limits import check_json
 from hookline.web.openapi import openapi_document
+from hookline.workflows import endpoints_at
 
 PUBLIC_PATHS = frozenset({"/openapi.json", "/api/health"})
 #: Seconds an overloaded caller is asked to wait before trying again.
@@ -199,9 +200,7 @@ def _json_body(request: Request) -> Any:
 def _at_this_address(request: Request, workflow: dict[str, Any]) -> dict[str, Any]:
     """``workflow`` with its endpoints given as paths (no ``HOOKLINE_PUBLIC_URL``) made full URLs
     on the address the caller reached this server at: the one address known to work for it."""
-    base = f"{request.scheme}://{request.host}"
-    endpoints = {name: base + url if url.startswith("/") else url for name, url in workflow["endpoints"].items()}
-    return {**workflow, "endpoints": endpoints}
+    return {**workflow, "endpoints": endpoints_at(workflow["endpoints"], f"{request.scheme}://{request.host}")}
 
 
 def _definition_body(request: Request) -> Any:
