@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
 from hookline.engine import CompiledWorkflow
-from hookline.errors import BadRequest, Conflict, DefinitionError, HooklineError, NotFound, Overloaded
+from hookline.errors import BadRequest, Conflict, DefinitionError, HooklineError, NotFound, Overloaded, problems_text
 from hookline.storage.models import Execution, ExecutionStatus, Workflow
 from hookline.workflows import ActiveWorkflow, is_workflow_key
 
@@ -234,7 +234,7 @@ class ReplayService:
             hint = "; replay into the current version instead (version: current)" if version == "original" else ""
             raise VersionUnavailable(
                 f"workflow {key!r}: the {version} version cannot run on this server: "
-                f"{'; '.join(str(p) for p in exc.problems[:3])}{hint}",
+                f"{problems_text(exc.problems)}{hint}",
                 key=key,
                 problems=[p.to_dict() for p in exc.problems],
             ) from None
