@@ -11,6 +11,7 @@ import click
 from hookline.errors import DefinitionError, HooklineError
 from hookline.host import Host
 from hookline.settings import Settings
+from hookline.storage.db import describe_db_url
 
 db_option = click.option(
     "--db", "db_url", metavar="URL", help="Database URL (default: $HOOKLINE_DB_URL or sqlite://hookline.db)."
@@ -36,6 +37,17 @@ def make_host(ctx: click.Context, **overrides: Any) -> Host:
         return Host(Settings.from_env(**overrides), pm=ctx.obj["pm"])
     except HooklineError as exc:
         raise click.ClickException(exc.message) from None
+
+
+def apply_migrations(host: Host) -> list[str]:
+    """Create or upgrade the database's tables (``migrate`` and ``serve``, the two commands that
+    may create a database); returns the migrations applied, or stops with one line."""
+    try:
+        return asyncio.run(host.migrate())
+    except HooklineError as exc:  # the database cannot be reached: the message says which and why
+        raise click.ClickException(exc.message) from None
+    except Exception as exc:
+        raise click.ClickException(f"could not migrate {describe_db_url(host.settings.db_url)}: {exc}") from None
 
 
 def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any:

@@ -6,14 +6,13 @@ stderr with a non-zero exit code. Plugins add commands with the ``register_comma
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
 import click
 import pluggy
 
-from hookline.cli.common import db_option, emit, make_host, run_with_database
+from hookline.cli.common import apply_migrations, db_option, emit, make_host, run_with_database
 from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve, worker
 from hookline.errors import HooklineError
@@ -32,14 +31,7 @@ def cli() -> None:
 @click.pass_context
 def migrate(ctx: click.Context, db_url: str | None) -> None:
     """Create or upgrade the database tables of the host and every plugin."""
-    host = make_host(ctx, db_url=db_url)
-    try:
-        applied = asyncio.run(host.migrate())
-    except HooklineError as exc:  # the database cannot be reached: the message says which and why
-        raise click.ClickException(exc.message) from None
-    except Exception as exc:
-        raise click.ClickException(f"migration failed: {exc}") from None
-    emit({"applied": applied})
+    emit({"applied": apply_migrations(make_host(ctx, db_url=db_url))})
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Coroutine
 
 import click
 
-from hookline.cli.common import db_option, make_host, queue_option, run_with_database
+from hookline.cli.common import apply_migrations, db_option, make_host, queue_option, run_with_database
 from hookline.errors import HooklineError
 from hookline.host import Host
 from hookline.settings import ROLES
@@ -72,12 +72,7 @@ def serve(
     # migration and the apply. The server then serves on this very socket.
     listener = _listen(settings.host, settings.port)
     try:
-        try:
-            applied = asyncio.run(host.migrate())
-        except HooklineError as exc:  # the database cannot be reached: the message says which and why
-            raise click.ClickException(exc.message) from None
-        except Exception as exc:
-            raise click.ClickException(f"could not migrate {describe_db_url(settings.db_url)}: {exc}") from None
+        applied = apply_migrations(host)
         if applied:
             click.echo(f"migrated: {', '.join(applied)}", err=True)
         new_token, saved, any_workflow = run_with_database(host, partial(_prepare, workflows_path=workflows_path))
