@@ -303,7 +303,7 @@ async def test_processes_stalled_together_do_not_take_each_other_s_runs(processe
     execution_id = await running.executions.enqueue(workflow, {"body": {}})
     while naps.runs != [execution_id]:
         await asyncio.sleep(0.01)
-    time.sleep(5 * INTERVAL)  # waking's event loop stalls, and the machine with it
+    time.sleep(10 * INTERVAL)  # waking's event loop stalls, and the machine with it
     # ... so the running process's lease ran out before it could renew it:
     lease = Process.filter(id=running.executions.process_id)
     await lease.update(expires_at=utcnow() - timedelta(seconds=0.1))
