@@ -36,6 +36,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from hookline.background import stop_task
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
 from hookline.lease import ProcessLease
@@ -487,9 +488,7 @@ class ExecutionService:
         """Stop the heartbeat and unregister (after :meth:`drain`): what this process left queued
         is then any other process's to run."""
         self.recovering = False
-        if self._recovery is not None:
-            self._recovery.cancel()
-            await asyncio.gather(self._recovery, return_exceptions=True)
+        await stop_task(self._recovery)
         self._recovery = None
         await self._lease.release()
         await self.host.queue.close()

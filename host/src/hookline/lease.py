@@ -27,6 +27,7 @@ import time
 from collections import deque
 from datetime import timedelta
 
+from hookline.background import stop_task
 from hookline.engine import utcnow
 from hookline.settings import Settings
 from hookline.storage.models import Process
@@ -72,9 +73,7 @@ class ProcessLease:
 
     async def release(self) -> None:
         """Stop the heartbeat and delete the lease: this process is gone for the others."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await stop_task(self._heartbeat)
         self._heartbeat = None
         self._renewed_at = 0.0
         _OPEN_HERE.discard(self.process_id)

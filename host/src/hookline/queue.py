@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from hookline.background import stop_task
 from hookline.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -267,8 +268,7 @@ class ExecutionQueue:
             try:
                 await asyncio.wait_for(asyncio.shield(self._receiver), timeout=5)
             except (asyncio.TimeoutError, Exception):
-                self._receiver.cancel()
-                await asyncio.gather(self._receiver, return_exceptions=True)
+                await stop_task(self._receiver)
             self._receiver = None
             await _quietly(self._leave_group())
         if self._broker is not None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from hookline.background import stop_task
 from hookline.durations import parse_duration, parse_duration_text
 from hookline.engine import utcnow
 from hookline.errors import BadRequest, NotFound
@@ -106,10 +107,8 @@ class RetentionService:
             self._task = asyncio.get_running_loop().create_task(self._periodic())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _periodic(self) -> None:
         delay = self.first_delay * random.uniform(1.0, 1.5)
