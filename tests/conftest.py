@@ -10,7 +10,10 @@ dropped afterwards. Without a reachable server the PostgreSQL variants are skipp
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
+import signal
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +27,44 @@ POSTGRES_URL = os.environ.get("HOOKLINE_TEST_POSTGRES_URL", "postgres://postgres
 REQUIRE_POSTGRES = os.environ.get("HOOKLINE_REQUIRE_POSTGRES") == "1"
 
 _postgres_problem: list[str | None] = []
+
+#: A test (setup and teardown included) running longer than this is taken for hung: its asyncio
+#: tasks and threads are printed and the run ends, rather than CI waiting out its time limit.
+HANG_LIMIT = int(os.environ.get("HOOKLINE_TEST_HANG_LIMIT", "600"))
+
+
+_capture: list[Any] = []
+
+
+def _hung(signum: int, frame: Any) -> None:
+    for manager in _capture:  # (output captured now would be lost with the process)
+        manager.suspend_global_capture(in_=False)
+    out = sys.stderr
+    out.write(f"\n=== a test ran longer than {HANG_LIMIT} s (HOOKLINE_TEST_HANG_LIMIT): its asyncio tasks ===\n")
+    loop = asyncio._get_running_loop()
+    for task in asyncio.all_tasks(loop) if loop is not None else ():
+        out.write(f"--- {task!r}\n")
+        task.print_stack(limit=30, file=out)
+    out.write("=== threads ===\n")
+    out.flush()
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(3)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+    manager = item.config.pluginmanager.getplugin("capturemanager")
+    _capture[:] = [manager] if manager is not None else []
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(HANG_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def postgres_unavailable() -> str | None:
