@@ -554,7 +554,7 @@ class ExecutionService:
         for row in running:
             if row["owner"] in alive and not (row["owner"] == self.process_id and self._abandoned_here(row, stale)):
                 continue
-            if self._lease.slack() > slack:  # stalled since the leases were read: they say too little
+            if self._lease.stalled_since(slack):  # the leases read say too little now
                 break
             try:
                 compiled = await self.host.workflows.compiled_version(row["version_id"])
@@ -596,7 +596,7 @@ class ExecutionService:
                     continue
             if self._closing or (not shared and self._waiting >= self.host.settings.max_backlog):
                 break
-            if self._lease.slack() > slack:
+            if self._lease.stalled_since(slack):
                 break
             claim = Execution.filter(id=row["id"], status=ExecutionStatus.QUEUED)
             claim = claim.filter(owner__isnull=True) if owner is None else claim.filter(owner=owner)

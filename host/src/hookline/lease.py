@@ -141,6 +141,12 @@ class ProcessLease:
         overdue = now - self._renewed_at - self.settings.heartbeat_interval
         return max([0.0, overdue, *(late for _, late in self._lateness)])
 
+    def stalled_since(self, slack: float) -> bool:
+        """Whether this process has stalled since :meth:`slack` said ``slack``: what was judged
+        with it says too little now. (Half an interval of jitter is nothing: a live process's
+        lease has two intervals to spare.)"""
+        return self.slack() > slack + self.settings.heartbeat_interval / 2
+
     async def alive(self, slack: float = 0.0) -> set[str]:
         """Ids of the processes alive now: this one, and those whose lease has not run out
         (given ``slack`` seconds more) and that are not known gone from this machine."""
