@@ -124,6 +124,10 @@ def test_bad_paths(path: str) -> None:
         ("12", "integer", True, 12),
         ("-3", "integer", True, -3),
         ("1.5", "number", True, 1.5),
+        (" -1.5e3 ", "number", True, -1500.0),
+        (".5", "number", True, 0.5),
+        ("5.", "number", True, 5.0),
+        ("+12", "integer", True, 12),
         ("7", "number", True, 7),
         ("TRUE", "boolean", True, True),
         ("off", "boolean", True, False),
@@ -144,6 +148,17 @@ def test_coercion(value: Any, expected_type: str, from_text: bool, result: Any) 
     "value, expected_type, from_text, message",
     [
         ("12a", "integer", True, 'expected an integer, got "12a"'),
+        # ASCII digits only: int() and float() would take these
+        ("1_000", "integer", True, 'expected an integer, got "1_000"'),
+        ("1_000", "number", True, 'expected a number, got "1_000"'),
+        ("\u0663", "integer", True, "expected an integer"),  # ARABIC-INDIC DIGIT THREE
+        ("\u0661.5", "number", True, "expected a number"),
+        ("\uff11\uff12", "number", True, "expected a number"),  # FULLWIDTH DIGITS
+        ("1e999", "number", True, "expected a finite number"),
+        ("-Infinity", "number", True, "expected a finite number"),
+        ("0x10", "number", True, "expected a number"),
+        ("9" * 5000, "integer", True, "expected an integer"),
+        ("", "number", True, "expected a number"),
         ("1.5", "integer", True, "expected an integer"),
         ("NaN", "number", True, "expected a finite number"),
         ("maybe", "boolean", True, "expected a boolean"),

@@ -138,7 +138,11 @@ def apply_parameters(context: dict[str, Any], parameters: tuple[Parameter, ...],
     return values
 
 
-_INTEGER = re.compile(r"^[+-]?\d+$")
+# ASCII digits only: Python's int() and float() also take other scripts' digits ("٣") and
+# underscores ("1_000"), which no sender means as a number in a query string or form field.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NOT_FINITE = {"nan", "inf", "infinity"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -157,19 +161,31 @@ def coerce(value: Any, expected: str, *, from_text: bool) -> Any:
 
 
 def _number(text: str) -> int | float:
+    stripped = text.strip()
     try:
-        number = int(text) if _INTEGER.match(text.strip()) else float(text)
-    except ValueError:
-        raise ValueError(f"expected a number, got {_show(text)}") from None
-    if isinstance(number, float) and not math.isfinite(number):
+        if _INTEGER.fullmatch(stripped):
+            return int(stripped)
+        if _DECIMAL.fullmatch(stripped):
+            number = float(stripped)
+            if math.isfinite(number):
+                return number
+            raise ValueError(f"expected a finite number, got {_show(text)}")
+    except ValueError as exc:  # (int() refuses more than 4,300 digits)
+        if "finite" in str(exc):
+            raise
+    if stripped.lower().lstrip("+-") in _NOT_FINITE:
         raise ValueError(f"expected a finite number, got {_show(text)}")
-    return number
+    raise ValueError(f"expected a number, got {_show(text)}")
 
 
 def _integer(text: str) -> int:
-    if not _INTEGER.match(text.strip()):
-        raise ValueError(f"expected an integer, got {_show(text)}")
-    return int(text)
+    stripped = text.strip()
+    try:
+        if _INTEGER.fullmatch(stripped):
+            return int(stripped)
+    except ValueError:  # more than 4,300 digits
+        pass
+    raise ValueError(f"expected an integer, got {_show(text)}")
 
 
 def _boolean(text: str) -> bool:
