@@ -151,3 +151,11 @@ def test_an_error_is_one_line_with_only_the_details_that_add_to_it(cli: Any) -> 
     refused = cli("run", "order-paid", "--input", "-", input='{"id": "A-1", "amount": "many"}')
     assert refused.exit_code == 1
     assert refused.stderr.startswith('Error: Invalid parameter(s) {"invalid": [{"in": "body", "path": "amount"')
+
+
+def test_run_refuses_an_empty_input_rather_than_run_with_a_null_body(cli: Any) -> None:
+    out(cli("workflows", "apply", str(EXAMPLES)))
+    empty = cli("run", "order-events", "--input", "-", input="  \n")
+    assert (empty.exit_code, empty.stderr) == (
+        1, "Error: <stdin>: empty; give a JSON or YAML document, or leave out --input for the body {}\n"
+    )

@@ -336,8 +336,13 @@ def run(ctx: click.Context, key: str, input_file: Any, db_url: str | None) -> No
 
     data: Any = {}
     if input_file is not None:
+        text = input_file.read()
+        if not text.strip():  # (YAML reads nothing as null: a body nobody meant)
+            raise click.ClickException(
+                f"{input_file.name}: empty; give a JSON or YAML document, or leave out --input for the body {{}}"
+            )
         try:
-            data = yaml.safe_load(input_file.read())  # YAML is a superset of JSON
+            data = yaml.safe_load(text)  # YAML is a superset of JSON
         except yaml.YAMLError as exc:
             raise click.ClickException(f"{input_file.name}: not valid JSON or YAML: {exc}") from None
     host = make_host(ctx, db_url=db_url)
