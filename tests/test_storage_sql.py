@@ -12,6 +12,7 @@ from typing import Any, Callable
 import pytest
 from hookline import NodeResult, NodeRun, NodeType, hookimpl
 from hookline.storage import sql
+from hookline.storage.group_commit import GroupCommit
 from hookline.storage.models import Execution, Job, Setting
 from hookline.testing import HooklineTestApp
 from tortoise.exceptions import IntegrityError
@@ -268,7 +269,7 @@ async def test_values_round_trip_through_the_orm(hookline: HooklineTestApp) -> N
 async def test_grouped_writes_fail_alone_and_whole(hookline: HooklineTestApp) -> None:
     """On SQLite the hot path's writes are committed in groups: a write that fails leaves
     nothing behind (its earlier statements included), and the others of its group are kept."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     assert group.applies()
 
     def insert(*keys: str) -> Callable[[Any], Any]:
@@ -292,7 +293,7 @@ async def test_a_group_with_a_failing_write_is_written_again_and_each_write_land
     """A group is first written without a savepoint per write; when one fails, the whole
     transaction is rolled back and the group written again, each write alone: what the others
     did in the first attempt is not kept twice, and a group without failure runs each once."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     runs: list[str] = []
 
     def insert_new(prefix: str) -> Callable[[Any], Any]:
@@ -324,7 +325,7 @@ async def test_a_writer_cancelled_while_its_group_is_written_tells_the_truth(hoo
     """A shutdown cancelling the writer while the group is in the database thread: the group
     commits all the same, so its callers get their results (not "the writer stopped"), and the
     writes queued after it fail, unwritten."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
 
     def slow_insert(connection: Any) -> str:
         time.sleep(0.3)
@@ -346,7 +347,7 @@ async def test_a_writer_cancelled_while_its_group_is_written_tells_the_truth(hoo
 async def test_writes_queued_while_a_group_is_written_are_taken_by_the_same_call(hookline: HooklineTestApp) -> None:
     """The thread goes on with the writes queued while it wrote a group: one call to it, two
     groups, every caller answered with its own result."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     calls = 0
     drain = group._drain
 
@@ -379,7 +380,7 @@ async def test_writes_queued_while_a_group_is_written_are_taken_by_the_same_call
 async def test_a_steady_stream_of_writes_lets_other_queries_through(hookline: HooklineTestApp) -> None:
     """Under writes that never stop, the thread hands the connection back after a few groups:
     a query through the ORM waits for those, not for the stream to end."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     group.GROUPS_PER_TURN = 2
     done: list[str] = []
 
@@ -408,7 +409,7 @@ async def test_one_writer_at_a_time_however_the_writes_come(hookline: HooklineTe
     """Writes that come in bursts, the queue emptying and filling again while the writer ends:
     never two writers (each would hold the connection in turn, and a query through the ORM
     would wait for all of them)."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     alive = most = 0
     write_groups = group._write
 
@@ -441,7 +442,7 @@ async def test_a_writer_that_waited_for_another_process_pauses_between_its_group
     """Alone on the file, the thread writes group after group; once a transaction had to wait
     for another writer (another process: here a connection of another thread), it leaves the
     lock free a moment between groups, so that the other one gets its turn."""
-    group = sql.GroupCommit()
+    group = GroupCommit()
     await group.run(lambda connection: None)
     assert group._shared_until == 0.0  # alone: no pause
 
@@ -470,7 +471,7 @@ async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline:
     connection keeps its busy_timeout for the ORM's own queries either way."""
     from tortoise.exceptions import OperationalError
 
-    group = sql.GroupCommit()
+    group = GroupCommit()
     orm = sql.default_connection()
 
     async def busy_timeout() -> int:  # as the ORM's own queries see it

@@ -36,15 +36,16 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from hookline import history
 from hookline.background import stop_task
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
-from hookline.errors import BadRequest, HooklineError, NotFound, Overloaded
+from hookline.errors import HooklineError, NotFound, Overloaded
 from hookline.lease import ProcessLease
-from hookline.pagination import Page, page_of
+from hookline.pagination import Page
 from hookline.storage import sql
-from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
+from hookline.storage.group_commit import GroupCommit
+from hookline.storage.models import Execution, ExecutionStatus, WorkflowVersion
 from hookline.types import Reply, ReplySlot
-from hookline.workflows import is_workflow_key
 
 if TYPE_CHECKING:
     from hookline.host import Host
@@ -207,7 +208,7 @@ class ExecutionService:
         #: ``started_at`` of the ``running`` rows this process is inserting, in flight.
         self._inserting: Counter[datetime] = Counter()
         #: Commits the hot path's writes of concurrent calls together (SQLite).
-        self._group = sql.GroupCommit()
+        self._group = GroupCommit()
         #: What this process queued for itself (memory queue), until the delivery runs it.
         self._preloaded: dict[int, _Preloaded] = {}
 
@@ -300,13 +301,7 @@ class ExecutionService:
         now = utcnow()
         execution_id = await self._insert(
             dedup,
-            workflow_id=workflow.id,
-            version_id=compiled.version_id,
-            status=ExecutionStatus.QUEUED,
-            mode=mode,
-            trigger_type=compiled.definition.trigger.type,
-            context=context,
-            created_at=now,
+            **_new_row(workflow, compiled, context, mode, ExecutionStatus.QUEUED, now),
             replay_of=replay_of,
             # With the memory queue, the process that will run it: if it dies first, another
             # adopts it (recover). A shared queue's executions are nobody's until claimed.
@@ -368,13 +363,7 @@ class ExecutionService:
         try:
             execution_id = await self._insert(
                 dedup,
-                workflow_id=workflow.id,
-                version_id=compiled.version_id,
-                status=ExecutionStatus.RUNNING,
-                mode=mode,
-                trigger_type=compiled.definition.trigger.type,
-                context=context,
-                created_at=now,
+                **_new_row(workflow, compiled, context, mode, ExecutionStatus.RUNNING, now),
                 started_at=now,
                 owner=self.process_id,
             )
@@ -903,57 +892,31 @@ class ExecutionService:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        query = Execution.all()
-        if workflow:
-            workflow_id = await Workflow.filter(key=workflow).values_list("id", flat=True) if is_workflow_key(workflow) else []
-            if not workflow_id:
-                raise NotFound(f"no workflow with key {workflow!r}", key=workflow)
-            query = query.filter(workflow_id=workflow_id[0])
-        if status:
-            try:
-                query = query.filter(status=ExecutionStatus(status))
-            except ValueError:
-                known = ", ".join(s.value for s in ExecutionStatus)
-                raise BadRequest(f"unknown status {status!r} (known: {known})", status=status) from None
-        rows, next_cursor = await page_of(query.prefetch_related("workflow"), limit=limit, cursor=cursor)
-        return Page([_summary(row, row.workflow.key) for row in rows], next_cursor)
+        """Executions, newest first, paginated (see :mod:`hookline.history`)."""
+        return await history.list_executions(workflow=workflow, status=status, limit=limit, cursor=cursor)
 
     async def get(self, execution_id: int | str) -> dict[str, Any]:
-        try:
-            number = int(execution_id)
-        except (TypeError, ValueError):
-            raise NotFound(f"no execution with id {execution_id!r}") from None
-        if not 0 < number < 2**63:  # ids are positive 64-bit integers; the database refuses more
-            raise NotFound(f"no execution with id {number}", id=number)
-        row = await Execution.filter(id=number).prefetch_related("workflow", "version").first()
-        if row is None:
-            raise NotFound(f"no execution with id {number}", id=number)
-        jobs = await Job.filter(execution_id=number).order_by("position")
-        return {
-            **_summary(row, row.workflow.key, row.version.number),
-            "context": row.context,
-            "reply": row.reply,
-            "jobs": [
-                {
-                    "node": job.node,
-                    "type": job.type,
-                    "status": job.status.value,
-                    "input": _decode(job.input),
-                    "result": _decode(job.result),
-                    "branch": job.branch,
-                    "error": job.error,
-                    "started_at": job.started_at.isoformat(),
-                    "finished_at": job.finished_at.isoformat(),
-                    "duration_ms": _ms(job.started_at, job.finished_at),
-                }
-                for job in jobs
-            ],
-        }
+        """One execution with its jobs (see :mod:`hookline.history`)."""
+        return await history.get_execution(execution_id)
+
+
+def _new_row(
+    workflow: ActiveWorkflow, compiled: CompiledWorkflow, context: Any, mode: str, status: ExecutionStatus, now: datetime
+) -> dict[str, Any]:
+    """The columns every new execution row has; the caller adds those of its status."""
+    return {
+        "workflow_id": workflow.id,
+        "version_id": compiled.version_id,
+        "status": status,
+        "mode": mode,
+        "trigger_type": compiled.definition.trigger.type,
+        "context": context,
+        "created_at": now,
+    }
 
 
 def _before(moment: Any, limit: Any) -> bool:
     return moment is not None and moment < limit
-
 
 
 async def _stored_recovery(version_id: int) -> str:
@@ -978,38 +941,9 @@ def _released(first: Execution) -> bool:
     )
 
 
-def _summary(row: Execution, workflow_key: str, version: int | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": row.id,
-        "workflow": workflow_key,
-        "status": row.status.value,
-        "mode": row.mode,
-        "trigger": row.trigger_type,
-        "error": row.error,
-        "created_at": row.created_at.isoformat(),
-        "started_at": row.started_at.isoformat() if row.started_at else None,
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "duration_ms": _ms(row.started_at, row.finished_at),
-        "replay_of": row.replay_of,
-    }
-    if version is not None:
-        data["version"] = version
-    return data
-
-
 #: Made once: ``json.dumps`` with options makes a new encoder on each call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _encode(value: Any) -> str:
     return _ENCODER.encode(value)
-
-
-def _decode(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _ms(start: Any, end: Any) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds() * 1000, 3)
