@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -132,8 +133,17 @@ def postgres_template() -> Iterator[str]:
 def postgres_db_url(postgres_template: str) -> Iterator[str]:
     """A fresh PostgreSQL database for one test, with the host's and installed plugins' tables
     (a copy of the session's template; migrating it again applies nothing); dropped afterwards."""
-    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')))
+    with new_postgres_database("hookline_test", template=postgres_template) as url:
+        yield url
+
+
+@contextmanager
+def new_postgres_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """The URL of a database created on the test server (empty, or a copy of ``template``) and
+    dropped when the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}"{copy}')))
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:

@@ -13,14 +13,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import EXAMPLES, POSTGRES_URL, _admin, _asyncpg_dsn, _with_database, require_postgres
+from conftest import EXAMPLES, _asyncpg_dsn, new_postgres_database, require_postgres
 from hookline.cli.main import build_cli
 from hookline.plugins import make_plugin_manager
 from hookline.testing import free_port
@@ -118,12 +117,8 @@ def test_a_database_missing_a_migration_names_it(hookline_cli: Any, tmp_path: Pa
 def empty_postgres_db() -> Iterator[str]:
     """A PostgreSQL database with no tables at all; dropped afterwards."""
     require_postgres()
-    name = f"hookline_empty_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(lambda conn: conn.execute(f'CREATE DATABASE "{name}"')))
-    try:
-        yield _with_database(POSTGRES_URL, name)
-    finally:
-        asyncio.run(_admin(lambda conn: conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+    with new_postgres_database("hookline_empty") as url:
+        yield url
 
 
 @pytest.mark.postgres

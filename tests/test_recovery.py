@@ -102,6 +102,16 @@ async def left_running(host: Host, key: str, owner: str | None, *, silent_for: f
     return row.id
 
 
+async def run_started(naps: Naps, host: Host, key: str = "events") -> int:
+    """An execution of ``key`` enqueued in ``host``, once its nap has started."""
+    workflow = await host.workflows.find(key)
+    assert workflow is not None
+    execution_id = await host.executions.enqueue(workflow, {"body": {}})
+    while naps.runs != [execution_id]:
+        await asyncio.sleep(0.01)
+    return execution_id
+
+
 async def finished(execution_id: int, timeout: float = 5.0) -> Execution:
     """The row once it is neither queued nor running."""
     loop = asyncio.get_running_loop()
@@ -257,11 +267,7 @@ async def test_a_process_taken_for_dead_that_comes_back_does_not_write_over_the_
     paused, other = processes(heartbeat_interval=10), processes()
     await other.workflows.save(napping("events", sync=False, seconds=0.5))
     await paused.executions.open(recover=False)
-    workflow = await paused.workflows.find("events")
-    assert workflow is not None
-    execution_id = await paused.executions.enqueue(workflow, {"body": {}})
-    while naps.runs != [execution_id]:
-        await asyncio.sleep(0.01)
+    execution_id = await run_started(naps, paused)
     # The paused process's heartbeat is late (a stalled event loop, a slow database): it is
     # taken for dead and its execution re-queued, while its run goes on.
     await Process.filter(id=paused.executions.process_id).update(expires_at=utcnow() - timedelta(seconds=5))
@@ -298,11 +304,7 @@ async def test_processes_stalled_together_do_not_take_each_other_s_runs(processe
     await running.workflows.save(napping("events", sync=False, seconds=0.6))
     await running.executions.open()
     await waking.executions.open()
-    workflow = await running.workflows.find("events")
-    assert workflow is not None
-    execution_id = await running.executions.enqueue(workflow, {"body": {}})
-    while naps.runs != [execution_id]:
-        await asyncio.sleep(0.01)
+    execution_id = await run_started(naps, running)
     time.sleep(10 * INTERVAL)  # waking's event loop stalls, and the machine with it
     # ... so the running process's lease ran out before it could renew it:
     lease = Process.filter(id=running.executions.process_id)
@@ -323,11 +325,7 @@ async def test_a_process_stalled_with_a_dead_one_recovers_it_once_the_extra_time
     await alive.workflows.save(napping("events", sync=False, seconds=0.3))
     await alive.executions.open()
     await dying.executions.open()
-    workflow = await dying.workflows.find("events")
-    assert workflow is not None
-    execution_id = await dying.executions.enqueue(workflow, {"body": {}})
-    while naps.runs != [execution_id]:
-        await asyncio.sleep(0.01)
+    execution_id = await run_started(naps, dying)
     await die(dying)
     time.sleep(5 * INTERVAL)
     assert await alive.executions.recover() == (0, 0)  # stalled itself: it cannot tell yet
@@ -359,11 +357,7 @@ async def test_an_execution_delivered_again_while_it_runs_here_is_not_taken_for_
     host = processes(heartbeat_interval=2)
     await host.workflows.save(napping("events", sync=False, seconds=1.0))
     await host.executions.open(recover=False)
-    workflow = await host.workflows.find("events")
-    assert workflow is not None
-    execution_id = await host.executions.enqueue(workflow, {"body": {}})
-    while naps.runs != [execution_id]:
-        await asyncio.sleep(0.01)
+    execution_id = await run_started(naps, host)
     await host.executions.run_delivered(execution_id)  # delivered again: nothing to claim
     # Long running (older than a lease): only being run here keeps its own recovery off it.
     await Execution.filter(id=execution_id).update(started_at=utcnow() - timedelta(seconds=60))
