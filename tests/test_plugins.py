@@ -270,6 +270,7 @@ async def test_register_models(notes_package: None, tmp_path: Any) -> None:  # h
         "hookline.0002_dedup_recovery_replay",
         "hookline.0003_queued_at",
         "hookline.0004_partial_dedup_index",
+        "hookline.0005_refused_calls",
         "notes.0001_initial",
     ]
     await host.open_database()

@@ -169,6 +169,34 @@ class Process(Model):
         table = "hookline_process"
 
 
+class Refusal(Model):
+    """A call a trigger refused (bad signature, unknown key, ...), kept for troubleshooting."""
+
+    id = fields.BigIntField(primary_key=True)
+    # The workflow's key as called: not a foreign key, so that a refusal outlives its workflow
+    # and calls to keys that never existed (workflow NULL) are kept too.
+    workflow = fields.CharField(max_length=128, null=True, description="key of the workflow called, if known")
+    status = fields.SmallIntField(description="HTTP status of the answer")
+    cause = fields.CharField(max_length=64, description="machine code of the refusal (invalid_signature, ...)")
+    message = fields.TextField(description="why, for the operator")
+    method = fields.CharField(max_length=16)
+    path = fields.TextField(description="the path called, without the query string")
+    address = fields.CharField(max_length=64, null=True, description="the caller's address")
+    headers = _json_field(description="the request headers, credentials redacted")
+    body = fields.TextField(null=True, description="the start of the body: text, or base64 if not text")
+    body_base64 = fields.BooleanField(default=False, description="whether body holds base64")
+    body_size = fields.BigIntField(null=True, description="the whole body's length in bytes, if read")
+    # Calls of the same workflow refused after this one and not kept (sampling under a flood).
+    similar_dropped = fields.BigIntField(default=0, description="similar refusals not kept")
+    created_at = fields.DatetimeField(description="when the call was refused")
+
+    class Meta:
+        table = "hookline_refusal"
+        # Newest first, by workflow, status or cause (the API's filters), and per workflow for
+        # pruning to the newest N of each.
+        indexes = (("workflow", "id"), ("status", "id"), ("cause", "id"))
+
+
 class Setting(Model):
     """Host-wide values that must be shared by every process (the API token's hash)."""
 
