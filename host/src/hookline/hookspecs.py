@@ -19,7 +19,7 @@ Rules that hold for every hook here:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 import pluggy
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from hookline.host import Host
     from hookline.types import NodeType, TriggerType
+    from hookline.ui import ConsolePage
 
 #: Marks a hook specification. Only Hookline and plugins that declare hooks of their own use it.
 hookspec = pluggy.HookspecMarker("hookline")
@@ -171,6 +172,43 @@ def register_commands(register: Callable[[click.Command], None]) -> None:
     """
 
 
+# --- The console: what a plugin shows in the browser -----------------------------------
+
+
+@hookspec
+def register_console_pages(register: Callable[[ConsolePage], None], host: Host) -> None:
+    """Add pages to the web console: an entry in its navigation, or a tab on each workflow's page.
+
+    Called once by the console (the ``hookline-console`` plugin) while its app is built; never
+    called on a server without a console. The console signs the operator in, checks the CSRF
+    token of every ``POST``, wraps the page in its layout and sets its security headers.
+
+    :param register: call ``register(ConsolePage(name=..., title=..., render=...))`` with a
+        :class:`hookline.ui.ConsolePage` for each page. A page whose name another plugin took,
+        or that is malformed, raises :class:`hookline.PluginError` naming both plugins.
+    :param host: the :class:`hookline.Host` the console serves.
+
+    Return nothing; the return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def render_job_result(job: Mapping[str, Any], host: Host) -> str | None:
+    """HTML for one job's result on the console's execution page, instead of its JSON.
+
+    Called by the console for each job it shows; the first plugin returning a string wins.
+
+    :param job: the job as ``GET /api/executions/<id>`` gives it (``node``, ``type``,
+        ``status``, ``input``, ``result``, ``branch``, ``error``, ...). Check ``job["type"]``:
+        render only your own types' jobs.
+    :param host: the :class:`hookline.Host` the console serves.
+
+    Return the HTML as a string, or ``None`` to leave the job to the console (its result as
+    pretty-printed JSON). The console inserts the string as it is: escape every value taken
+    from the job (``html.escape``), which may hold whatever a webhook caller sent.
+    """
+
+
 #: The hooks that exist, in the order the guide presents them. Used by tests and docs checks.
 HOOK_NAMES: tuple[str, ...] = (
     "register_hookspecs",
@@ -181,6 +219,8 @@ HOOK_NAMES: tuple[str, ...] = (
     "startup",
     "shutdown",
     "register_commands",
+    "register_console_pages",
+    "render_job_result",
 )
 
 __all__ = ["HOOK_NAMES", "hookimpl", "hookspec"] + list(HOOK_NAMES)

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import pluggy
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sanic import Blueprint
 
     from hookline.host import Host
+    from hookline.ui import ConsolePage
 
 log = logging.getLogger("hookline.plugins")
 
@@ -256,6 +257,36 @@ class PluginHooks:
 
             call(register=register)
         return [command for command in found.items.values() if command is not None]
+
+    # --- console -------------------------------------------------------------------------
+
+    def console_pages(self, host: Host) -> list[ConsolePage]:
+        """The pages plugins add to the console, checked, in registration order."""
+        from hookline.ui import ConsolePage
+
+        found: Entries[ConsolePage] = Entries("console page")
+        for plugin, call in self._each("register_console_pages"):
+
+            def register(page: ConsolePage, _plugin: str = plugin) -> None:
+                if not isinstance(page, ConsolePage):
+                    raise PluginError(f"plugin {_plugin!r} registered {page!r}, not a hookline.ui.ConsolePage")
+                problems = page.problems()
+                if problems:
+                    raise PluginError(f"plugin {_plugin!r}: {problems[0]}")
+                found.add(page.name, page, _plugin)
+
+            call(register=register, host=host)
+        return list(found.items.values())
+
+    def render_job_result(self, job: Mapping[str, Any], host: Host) -> str | None:
+        """HTML a plugin gives for ``job``'s result, or ``None``. A plugin failing to render is
+        logged and left out: the page shows the result as JSON instead."""
+        try:
+            html = self.pm.hook.render_job_result(job=job, host=host)
+        except Exception:
+            log.exception("a plugin failed to render the result of job %r (type %r)", job.get("node"), job.get("type"))
+            return None
+        return html if isinstance(html, str) else None
 
     # --- introspection -----------------------------------------------------------------
 

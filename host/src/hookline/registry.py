@@ -160,6 +160,11 @@ def _check_class(cls: Any, base: type, kind: str, plugin: str) -> str:
 
 
 def _validator(cls: Any, kind: str, plugin: str) -> Draft202012Validator:
+    from hookline.ui import ui_hint_problems
+
+    problems = ui_hint_problems(f"{kind} {cls.name!r} from plugin {plugin!r}", getattr(cls, "ui_hints", {}))
+    if problems:
+        raise PluginError(problems[0])
     schema = cls.config_schema
     try:
         Draft202012Validator.check_schema(schema)

@@ -157,6 +157,10 @@ class NodeType:
     title: ClassVar[str] = ""
     #: JSON Schema for ``config``; the host refuses definitions that do not match it.
     config_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+    #: Hints for the config form a console generates from ``config_schema``: for a top-level
+    #: config property, ``{"label", "help", "widget", "order", "placeholder"}`` (see
+    #: :mod:`hookline.ui`). Optional; checked when the type is registered.
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: Branch names a branching type may choose (``("true", "false")``); empty for none.
     branches: ClassVar[tuple[str, ...]] = ()
     #: Render ``{{ }}`` in the whole config before ``execute`` (``run.config``). Set to
@@ -193,6 +197,10 @@ class TriggerType:
     name: ClassVar[str]
     title: ClassVar[str] = ""
     config_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+    #: Hints for the config form a console generates from ``config_schema``: for a top-level
+    #: config property, ``{"label", "help", "widget", "order", "placeholder"}`` (see
+    #: :mod:`hookline.ui`). Optional; checked when the type is registered.
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def check(self, workflow: WorkflowDefinition) -> Iterable[str]:
         """Problems with ``workflow.trigger.config`` a schema cannot express. Default: none."""

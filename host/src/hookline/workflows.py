@@ -211,6 +211,23 @@ class WorkflowService:
             ],
         }
 
+    async def version(self, key: str, number: int) -> dict[str, Any]:
+        """Version ``number`` of workflow ``key`` as it was saved: its definition, when, and
+        whether it is the current one. :class:`NotFound` for an unknown key or number."""
+        row = await self._row(key)
+        found = None
+        if isinstance(number, int) and 0 < number < 2**31:  # the column's range; beyond, a 500
+            found = await WorkflowVersion.filter(workflow_id=row.id, number=number).first()
+        if found is None:
+            raise NotFound(f"workflow {key!r} has no version {number}", key=key, version=number)
+        return {
+            "key": row.key,
+            "version": found.number,
+            "created_at": found.created_at.isoformat(),
+            "current": found.id == row.current_version_id,
+            "definition": found.definition,
+        }
+
     async def list(self, *, q: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
         query = Workflow.all()
         if q:

@@ -79,6 +79,13 @@ MANAGEMENT_PATHS: dict[str, Any] = {
         },
         "delete": {"summary": "Delete a workflow, its versions and executions", "responses": {"204": {"description": "Deleted"}, "401": _ERROR, "404": _ERROR}},
     },
+    "/api/workflows/{key}/versions/{number}": {
+        "parameters": [_KEY, {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+        "get": {
+            "summary": "One version of a workflow as saved: its definition, current or not",
+            "responses": {"200": _json({"type": "object"}), "401": _ERROR, "404": _ERROR},
+        },
+    },
     "/api/workflows/{key}/run": {
         "parameters": [_KEY],
         "post": {
@@ -146,6 +153,27 @@ MANAGEMENT_PATHS: dict[str, Any] = {
                 "400": _ERROR, "401": _ERROR, "404": _ERROR, "409": _ERROR, "503": _OVERLOADED,
             },
         },
+    },
+    "/api/refusals": {
+        "get": {
+            "summary": "Calls a trigger refused, newest first",
+            "description": (
+                "What the webhook door turned away (unknown key, disabled workflow, bad signature, wrong method, "
+                "too large, rate limited, missing parameters, ...), with the cause. Sampled under a flood: "
+                "`similar_dropped` counts the refusals of the same workflow that followed and were not kept."
+            ),
+            "parameters": [
+                {"name": "workflow", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"type": "integer", "minimum": 100, "maximum": 599}},
+                {"name": "cause", "in": "query", "schema": {"type": "string"}, "description": "the `error` code answered (invalid_signature, ...)"},
+                *_PAGE_PARAMS,
+            ],
+            "responses": {"200": _json(_page("RefusalSummary")), "400": _ERROR, "401": _ERROR},
+        },
+    },
+    "/api/refusals/{refusal_id}": {
+        "parameters": [{"name": "refusal_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "get": {"summary": "One refused call with its headers and the start of its body", "responses": {"200": _json({"$ref": "#/components/schemas/Refusal"}), "401": _ERROR, "404": _ERROR}},
     },
     "/api/plugins": {
         "get": {
@@ -296,6 +324,36 @@ SCHEMAS: dict[str, Any] = {
             "duration_ms": {"type": "number"},
         },
     },
+    "RefusalSummary": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "workflow": {"type": ["string", "null"], "description": "null: no workflow has the key called (see path)"},
+            "status": {"type": "integer"},
+            "cause": {"type": "string"},
+            "message": {"type": "string"},
+            "method": {"type": "string"},
+            "path": {"type": "string"},
+            "address": {"type": ["string", "null"]},
+            "body_size": {"type": ["integer", "null"], "description": "the whole body's bytes; null if it was not read"},
+            "body_truncated": {"type": "boolean"},
+            "similar_dropped": {"type": "integer", "description": "refusals of the same workflow after this one, not kept"},
+            "created_at": _TIMESTAMP,
+        },
+    },
+    "Refusal": {
+        "allOf": [
+            {"$ref": "#/components/schemas/RefusalSummary"},
+            {
+                "type": "object",
+                "properties": {
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "body": {"type": ["string", "null"]},
+                    "body_encoding": {"type": ["string", "null"], "enum": ["text", "base64", None]},
+                },
+            },
+        ]
+    },
     "Plugin": {
         "type": "object",
         "properties": {
@@ -332,6 +390,8 @@ def openapi_document(app: Sanic) -> dict[str, Any]:
             for name in re.findall(r"\{([^}]+)\}", path)
         ]
         blueprint = app.blueprints.get(route.name.split(".")[1])
+        if blueprint is not None and getattr(blueprint.ctx, "hookline_openapi", True) is False:
+            continue  # pages for people (the console), not an API
         guarded = blueprint is not None and getattr(blueprint.ctx, "hookline_token_required", False)
         public = guarded and "/" + route.path.lstrip("/") in blueprint.ctx.hookline_public_paths
         for method in sorted(route.methods):

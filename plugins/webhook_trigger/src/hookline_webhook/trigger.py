@@ -35,7 +35,9 @@ DEFAULT_SYNC_TIMEOUT = 5.0
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: A secret: the value itself, or ``{"env": "NAME"}`` read from the server's environment.
+#: ``writeOnly`` (a JSON Schema annotation) tells a console never to show the value.
 SECRET_SCHEMA: dict[str, Any] = {
+    "writeOnly": True,
     "anyOf": [
         {"type": "string", "minLength": 1},
         {
