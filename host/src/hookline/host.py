@@ -10,6 +10,10 @@ reach it as ``request.app.ctx.hookline``. Its public surface for plugin authors:
 * ``host.executions.enqueue(workflow, context)`` — store as queued, run in the background.
 * ``host.replays`` — replay finished executions; ``host.retention`` — purge old ones.
 * ``host.queue`` — where queued executions go (``memory``, or Redis for several processes).
+* ``host.refused_calls`` — :class:`hookline.refused.RefusedCalls`: a trigger reports each call it
+  refuses with ``host.refused_calls.record(workflow=..., status=..., cause=..., ...)``
+  (synchronous, never raises, sampled under a flood, written in the background); operators read
+  them with ``list(...)`` and ``get(id)`` (``GET /api/refusals``, ``hookline refusals``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from hookline.engine import Engine
 from hookline.executions import ExecutionService
 from hookline.plugins import PluginHooks, make_plugin_manager
 from hookline.queue import ExecutionQueue
+from hookline.refused import RefusedCalls
 from hookline.replay import ReplayService
 from hookline.retention import RetentionService
 from hookline.settings import Settings
@@ -52,6 +57,7 @@ class Host:
         self.queue = ExecutionQueue(self)
         self.replays = ReplayService(self)
         self.retention = RetentionService(self)
+        self.refused_calls = RefusedCalls(self)
 
     @property
     def tortoise_config(self) -> dict[str, Any]:
@@ -87,8 +93,8 @@ class Host:
         process connects to the queue and registers (so that a plugin's ``startup`` may start
         executions), plugins' ``startup`` run; then, every plugin being ready, a process with
         role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
-        left (running or queued) is recovered; then the hourly purge of old executions is
-        scheduled. Last, each stored workflow that cannot run here is logged with why."""
+        left (running or queued) is recovered; then the hourly purge of old executions and the
+        writer of refused calls are scheduled. Last, each stored workflow that cannot run here is logged with why."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
@@ -100,6 +106,7 @@ class Host:
             raise
         self.executions.recovering = True
         self.retention.start()
+        self.refused_calls.start()
         try:
             await self.workflows.log_unrunnable()
         except Exception as exc:  # only a report: the server serves without it
@@ -107,6 +114,7 @@ class Host:
 
     async def stop(self) -> None:
         await self.retention.stop()
+        await self.refused_calls.stop()
         await self.executions.drain(self.settings.shutdown_grace)
         await self.executions.close()
         await self.hooks.shutdown(self)

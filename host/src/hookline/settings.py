@@ -62,6 +62,11 @@ class Settings:
     #: Seconds after which an execution still queued is sent to the queue again (a message lost
     #: with Redis, or held by a dead worker). Deliveries are idempotent: at worst it is a no-op.
     redeliver_after: float = 60.0
+    #: Refused calls (bad signature, unknown key, ...) kept per workflow, newest first; the older
+    #: ones are deleted as new ones are stored. 0 keeps none.
+    refusals_per_workflow: int = 100
+    #: Refused calls kept in all (calls to unknown keys included), newest first. 0 keeps none.
+    refusals_max: int = 10_000
 
     def __post_init__(self) -> None:
         from hookline.queue import check_queue_url
@@ -73,6 +78,9 @@ class Settings:
             raise ConfigurationError(
                 f"queue name {self.queue_name!r}: use 1 to 100 letters, digits and _ . : - (HOOKLINE_QUEUE_NAME)"
             )
+        for name in ("refusals_per_workflow", "refusals_max"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigurationError(f"{name} must be a whole number of at least 0, not {getattr(self, name)!r}")
         if self.role not in ROLES:
             raise ConfigurationError(f"unknown role {self.role!r} (known: {', '.join(ROLES)})")
         if self.role != "all" and self.queue_url == "memory":
@@ -111,6 +119,12 @@ class Settings:
         ):
             if env.get(variable):
                 values[name] = _positive_int(variable, env[variable])
+        for variable, name in (
+            ("HOOKLINE_REFUSALS_PER_WORKFLOW", "refusals_per_workflow"),
+            ("HOOKLINE_REFUSALS_MAX", "refusals_max"),
+        ):
+            if env.get(variable):
+                values[name] = _whole_number(variable, env[variable])
         if env.get("HOOKLINE_HEARTBEAT_INTERVAL"):
             values["heartbeat_interval"] = _duration("HOOKLINE_HEARTBEAT_INTERVAL", env["HOOKLINE_HEARTBEAT_INTERVAL"]).total_seconds()
         if env.get("HOOKLINE_DB_LOCK_TIMEOUT"):
@@ -162,4 +176,11 @@ def _duration(variable: str, text: str) -> timedelta:
 def _positive_int(variable: str, text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigurationError(f"{variable} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def _whole_number(variable: str, text: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ConfigurationError(f"{variable} must be a whole number of at least 0, not {text!r}")
     return int(text)

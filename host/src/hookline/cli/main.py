@@ -13,6 +13,7 @@ import click
 import pluggy
 
 from hookline.cli.common import apply_migrations, db_option, emit, make_host, run_with_database
+from hookline.cli.refusals import refusals
 from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve, worker
 from hookline.errors import HooklineError
@@ -373,6 +374,7 @@ def token_rotate(ctx: click.Context, db_url: str | None) -> None:
 cli.add_command(serve)
 cli.add_command(worker)
 cli.add_command(plugin)
+cli.add_command(refusals)
 
 
 def build_cli(pm: pluggy.PluginManager) -> click.Group:

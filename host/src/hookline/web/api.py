@@ -2,7 +2,7 @@
 
 Every route but ``/openapi.json`` and ``/api/health`` needs ``Authorization: Bearer <token>``.
 Handlers only translate HTTP to the services the CLI uses too (``host.workflows``,
-``host.executions``, ``host.replays``, ``host.retention``).
+``host.executions``, ``host.replays``, ``host.retention``, ``host.refused_calls``).
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def build_blueprint(host: Host) -> Blueprint:
     async def get_workflow(request: Request, key: str) -> HTTPResponse:
         """The current definition, endpoints and versions of a workflow."""
         return json_response(_at_this_address(request, await host.workflows.get(key)))
+
+    @bp.get("/api/workflows/<key>/versions/<number:int>")
+    async def get_workflow_version(request: Request, key: str, number: int) -> HTTPResponse:
+        """One version of a workflow as it was saved (its definition), current or not."""
+        return json_response(await host.workflows.version(key, number))
 
     @bp.put("/api/workflows/<key>")
     async def replace_workflow(request: Request, key: str) -> HTTPResponse:
@@ -155,6 +160,24 @@ def build_blueprint(host: Host) -> Blueprint:
         except Overloaded as exc:
             return _overloaded(exc)
         return json_response({"workflow": key, "count": len(replays), "replays": [r.to_dict() for r in replays]}, status=202)
+
+    @bp.get("/api/refusals")
+    async def list_refusals(request: Request) -> HTTPResponse:
+        """Calls a trigger refused (bad signature, unknown key, ...), newest first, filtered by
+        ``workflow``, ``status`` and ``cause``."""
+        page = await host.refused_calls.list(
+            workflow=request.args.get("workflow"),
+            status=request.args.get("status"),
+            cause=request.args.get("cause"),
+            limit=parse_limit(request.args.get("limit")),
+            cursor=request.args.get("cursor"),
+        )
+        return json_response(page.to_dict())
+
+    @bp.get("/api/refusals/<refusal_id>")
+    async def get_refusal(request: Request, refusal_id: str) -> HTTPResponse:
+        """One refused call with its (redacted) headers and the start of its body."""
+        return json_response(await host.refused_calls.get(refusal_id))
 
     @bp.get("/api/plugins")
     async def list_plugins(request: Request) -> HTTPResponse:

@@ -116,7 +116,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         raise InvalidQuery(f"the query string is not valid: {exc}") from None
     context: dict[str, Any] = {
         "method": request.method,
-        "headers": _headers(request),
+        "headers": headers_of(request),
         "query": query,
         "content_type": content_type or None,
         "body": None,
@@ -200,7 +200,7 @@ def _too_many_parts() -> TooManyParameters:
     )
 
 
-def _headers(request: Request) -> dict[str, str]:
+def headers_of(request: Request) -> dict[str, str]:
     """Names lower-cased; a header sent several times becomes one comma-separated value
     (RFC 9110 section 5.3)."""
     headers: dict[str, str] = {}

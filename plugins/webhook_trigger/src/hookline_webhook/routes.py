@@ -27,7 +27,7 @@ from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
 from hookline_webhook.ratelimit import Buckets, retry_after
-from hookline_webhook.request import media_type, parse_request, read_body
+from hookline_webhook.request import headers_of, media_type, parse_request, read_body
 from hookline_webhook.signatures import verify
 from hookline_webhook.trigger import WebhookConfig, WebhookTrigger
 
@@ -88,27 +88,31 @@ class Webhooks:
         digest = hmac.new(self._status_key, f"{key}/{execution_id}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
-    async def _workflow(self, key: str) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
+    async def _workflow(self, key: str, request: Request | None = None) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse:
+        """The workflow called and its config, or the answer refusing the call (reported to the
+        refused calls when ``request`` is given: calls to the webhook, not to its status URL)."""
         try:
             workflow = await self.host.workflows.find(key)
         except WorkflowUnavailable as exc:  # the host logged why; the caller is told no internals
+            if request is not None:
+                self._report(request, key, None, (exc.status, exc.code, exc.message))
             return json_response(exc.to_dict(), status=exc.status)
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
             return _not_recorded(key)
         if workflow is None:
-            return error_response(
-                404, "not_found", f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
-            )
+            message = f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
+            if request is not None:
+                self._report(request, None, None, (404, "not_found", message))
+            return error_response(404, "not_found", message)
         if workflow.definition.trigger.type != WebhookTrigger.name:
-            return error_response(
-                404,
-                "not_found",
-                f"workflow {key!r} is triggered by {workflow.definition.trigger.type!r}, not by a webhook: it has no URL",
-            )
+            message = f"workflow {key!r} is triggered by {workflow.definition.trigger.type!r}, not by a webhook: it has no URL"
+            if request is not None:
+                self._report(request, key, None, (404, "not_found", message))
+            return error_response(404, "not_found", message)
         return workflow, workflow.trigger_state
 
     async def handle(self, request: Request, key: str) -> HTTPResponse:
-        found = await self._workflow(key)
+        found = await self._workflow(key, request)
         if isinstance(found, HTTPResponse):
             return found
         workflow, config = found
@@ -121,8 +125,34 @@ class Webhooks:
             response = await self._answer(request, workflow, config)
         except HooklineError as exc:
             response = json_response(exc.to_dict(), status=exc.status)
+            if exc.status < 500:  # the caller's request was refused (413, 415, 400...)
+                request.ctx.refusal = (exc.status, exc.code, exc.message)
         _add_cors(request, config, response)
+        refusal = getattr(request.ctx, "refusal", None)
+        if refusal is not None:
+            self._report(request, workflow.key, config, refusal)
         return response
+
+    def _report(self, request: Request, workflow: str | None, config: WebhookConfig | None, refusal: tuple[int, str, str]) -> None:
+        """Tell the host's refused calls about this one (sampled there under a flood), with its
+        headers redacted as the execution history's are, and the body if it was read."""
+        status, cause, message = refusal
+        headers = headers_of(request)
+        if config is None:
+            _redact_all_but_plain(headers)
+        else:
+            _redact(headers, config)
+        self.host.refused_calls.record(
+            workflow=workflow,
+            status=status,
+            cause=cause,
+            message=message,
+            method=request.method,
+            path=request.path,
+            address=request.ip or None,
+            headers=headers,
+            body=getattr(request.ctx, "body", None),
+        )
 
     async def _answer(self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse:
         method = request.method
@@ -138,13 +168,15 @@ class Webhooks:
         if config.rate_limit is not None:
             wait = self.buckets.take((workflow.key, workflow.compiled.version_id), config.rate_limit)
             if wait:
-                return error_response(
+                return _refuse(
+                    request,
                     429,
                     "rate_limited",
                     f"workflow {workflow.key!r} accepts {config.rate_limit.requests} calls per {config.rate_limit.per:g} s; retry later",
                     headers={"Retry-After": retry_after(wait)},
                 )
         body = await read_body(request, config.max_body_size)
+        request.ctx.body = body  # for the refused calls, should it be refused from here on
         denied = self._check_signature(request, workflow.key, config, body)
         if denied is not None:
             return denied
@@ -181,8 +213,11 @@ class Webhooks:
                 return None
         except MisconfiguredSecret as exc:
             log.error("webhook %r: %s", key, exc)
-            return error_response(503, "misconfigured", "this webhook's credentials are not configured on the server")
-        return error_response(
+            return _refuse(
+                request, 503, "misconfigured", "this webhook's credentials are not configured on the server", note=str(exc)
+            )
+        return _refuse(
+            request,
             401,
             "unauthorized",
             "this webhook needs HTTP Basic credentials (Authorization: Basic ...)",
@@ -194,7 +229,13 @@ class Webhooks:
         if allowlist is None or allowlist.allows(request.ip, request.headers.getall("x-forwarded-for", [])):
             return None
         log.info("webhook %r: caller refused by ip_allowlist (peer %s)", key, request.ip)
-        return error_response(403, "forbidden", "this webhook does not accept calls from your address")
+        return _refuse(
+            request,
+            403,
+            "forbidden",
+            "this webhook does not accept calls from your address",
+            note=f"caller refused by ip_allowlist (peer {request.ip})",
+        )
 
     def _check_signature(self, request: Request, key: str, config: WebhookConfig, body: bytes) -> HTTPResponse | None:
         scheme = config.signature
@@ -206,12 +247,20 @@ class Webhooks:
             problem = verify(scheme, headers, body, time.time())
         except MisconfiguredSecret as exc:
             log.error("webhook %r: %s", key, exc)
-            return error_response(503, "misconfigured", "this webhook's signing secrets are not configured on the server")
+            return _refuse(
+                request, 503, "misconfigured", "this webhook's signing secrets are not configured on the server", note=str(exc)
+            )
         if problem is None:
             return None
         # The cause is for the operator; the caller gets one answer whatever went wrong.
         log.info("webhook %r: signature refused: %s", key, problem)
-        return error_response(401, "invalid_signature", "the request signature could not be verified")
+        return _refuse(
+            request,
+            401,
+            "invalid_signature",
+            "the request signature could not be verified",
+            note=f"the request signature could not be verified: {problem}",
+        )
 
     async def _run_sync(
         self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any], dedup: Dedup | None
@@ -373,15 +422,14 @@ def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) 
     method = request.method
     allow = ", ".join([*config.methods, "HEAD", "OPTIONS"])
     if not workflow.enabled:
-        return error_response(
-            404, "workflow_disabled", f"workflow {workflow.key!r} is disabled; enable it to accept calls"
-        )
+        return _refuse(request, 404, "workflow_disabled", f"workflow {workflow.key!r} is disabled; enable it to accept calls")
     if method == "OPTIONS":
         return _options(request, config, allow)
     if method == "HEAD":  # a probe: the URL exists and is enabled; nothing runs
         return _Empty(status=200, headers={"Allow": allow})
     if method not in config.methods:
-        return error_response(
+        return _refuse(
+            request,
             405,
             "method_not_allowed",
             f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
@@ -395,16 +443,42 @@ REDACTED = "[redacted]"
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
 
 
-def _redact(headers: dict[str, str], config: WebhookConfig) -> None:
-    """Credentials and signatures never reach the execution history (or a captured sample):
-    they were checked already, and a stored copy would outlive their rotation."""
+def _redact(headers: dict[str, str], config: WebhookConfig | None) -> None:
+    """Credentials and signatures never reach the execution history (or a captured sample, or
+    the refused calls): they were checked already, and a stored copy would outlive their
+    rotation. Without ``config`` (no workflow), the credential headers only."""
     names = list(_CREDENTIAL_HEADERS)
-    if config.signature is not None:
+    if config is not None and config.signature is not None:
         names.append(config.signature.header.lower())
         if config.signature.preset == "github":  # GitHub also sends the legacy SHA-1 signature
             names.append("x-hub-signature")
     for name in names:
         if name in headers:
+            headers[name] = REDACTED
+
+
+def _refuse(
+    request: Request, status: int, code: str, message: str, *, note: str | None = None, **details: Any
+) -> HTTPResponse:
+    """The error answer to a call refused at the door, noted on the request so that it is
+    reported to the refused calls. ``note``: what the operator reads there, when it says more
+    than the caller is told (the precise signature problem, the peer address)."""
+    request.ctx.refusal = (status, code, note or message)
+    return error_response(status, code, message, **details)
+
+
+#: Headers that carry no secret in any scheme: a refused call to no known workflow keeps only
+#: these (which header holds a signature or a token is the workflow's to say, and there is none).
+_PLAIN_HEADERS = frozenset({
+    "accept", "accept-encoding", "accept-language", "connection", "content-encoding", "content-length",
+    "content-type", "expect", "host", "origin", "referer", "traceparent", "transfer-encoding", "user-agent",
+    "via", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id",
+})
+
+
+def _redact_all_but_plain(headers: dict[str, str]) -> None:
+    for name in headers:
+        if name not in _PLAIN_HEADERS:
             headers[name] = REDACTED
 
 
@@ -444,8 +518,10 @@ def _options(request: Request, config: WebhookConfig, allow: str) -> HTTPRespons
     if not (config.cors and origin and requested):
         return _Empty(status=204, headers={"Allow": allow})
     if not config.cors.allows(origin) or requested not in config.methods:
-        return error_response(
-            403, "cors_denied", f"origin {origin!r} may not call this webhook with {requested}", headers={"Vary": "Origin"}
+        return _refuse(
+            request,
+            403,
+            "cors_denied", f"origin {origin!r} may not call this webhook with {requested}", headers={"Vary": "Origin"}
         )
     headers = {
         "Access-Control-Allow-Methods": ", ".join(config.methods),
