@@ -228,3 +228,25 @@ async def test_hostile_values_are_escaped(console: HooklineTestApp) -> None:
     page = await console.client.get(f"/console/executions/{listing.items[0]['id']}")
     assert "<img src=x" not in page.text and "<script>alert" not in page.text
     assert "&lt;img src=x" in page.text
+
+
+async def test_refused_calls_page_shows_the_cause_with_credentials_redacted(console: HooklineTestApp) -> None:
+    await console.apply({**ORDER, "trigger": {"type": "webhook", "config": {"auth": {"basic": {"username": "shop", "password": "s3cret-pass"}}}}})
+    refused = await console.client.post(
+        "/api/webhooks/order-paid",
+        json={"amount": 1},
+        headers={"Authorization": "Basic c2hvcDp3cm9uZw==", "X-Note": "<b>hostile</b>"},
+    )
+    assert refused.status_code == 401
+    await console.host.refused_calls.flush()
+    page = await console.client.get("/console/refused?workflow=order-paid")
+    assert page.status_code == 200
+    assert "401" in page.text and "order-paid" in page.text
+    link = re.search(r'href="(/console/refused/\d+)"', page.text).group(1)
+    detail = await console.client.get(link)
+    assert detail.status_code == 200
+    assert "c2hvcDp3cm9uZw" not in detail.text  # the Authorization header is redacted
+    assert "&lt;b&gt;hostile&lt;/b&gt;" in detail.text
+    bad = await console.client.get("/console/refused?status=abc")
+    assert bad.status_code == 400 and "status must be" in bad.text
+    assert (await console.client.get("/console/refused/999999")).status_code == 404

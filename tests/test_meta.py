@@ -48,7 +48,7 @@ def test_every_hookspec_has_a_complete_docstring(hook: str) -> None:
 
 
 def test_the_host_never_imports_a_plugin() -> None:
-    pattern = re.compile(r"^\s*(import|from)\s+hookline_(webhook|response|condition)\b", re.MULTILINE)
+    pattern = re.compile(r"^\s*(import|from)\s+hookline_(webhook|response|condition|console)\b", re.MULTILINE)
     offenders = [str(p.relative_to(REPO)) for p in (REPO / "host").rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
 
@@ -62,7 +62,7 @@ def test_plugins_use_only_the_public_api() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("app", ["hookline", "hookline_webhook"])
+@pytest.mark.parametrize("app", ["hookline", "hookline_webhook", "hookline_console"])
 async def test_migrations_match_the_models(tmp_path: Path, app: str) -> None:
     """A model change without its migration is caught here, not in production: tortoise's
     autodetector (what ``makemigrations`` runs) finds nothing to write. A plugin's app is
@@ -77,6 +77,10 @@ async def test_migrations_match_the_models(tmp_path: Path, app: str) -> None:
         from hookline_webhook.tortoise_config import WEBHOOK_APP
 
         apps.append(WEBHOOK_APP)
+    if app == "hookline_console":
+        from hookline_console.tortoise_config import CONSOLE_APP
+
+        apps.append(CONSOLE_APP)
     config = tortoise_config(f"sqlite://{tmp_path / 'meta.db'}", apps)
     async with tortoise_cli_context(config) as ctx:
         writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
