@@ -13,6 +13,8 @@ Scenarios (SCENARIOS, or ``bench/run --all``, or ``bench/run SCENARIO...``):
   (bench/seed.py workflows): on the same workflow, on one of the 10,000, and spread over all.
 * ``nodes``: CPU per node of a 3-, 10- and 100-node sync workflow (bench/scenarios/nodes),
   in-process (bench/micro.py) and over HTTP (server CPU per request).
+* ``console``: the sync and async loads on a server with the console plugin disabled
+  (HOOKLINE_DISABLE_PLUGINS=console) and enabled: the console must cost the hot path nothing.
 
 Each measurement starts its target afresh on a fresh database (a SQLite file in a temp dir, or
 a PostgreSQL database created for it and dropped afterwards), seeds it if the scenario says so,
@@ -65,7 +67,7 @@ VENV_BIN = Path(sys.executable).parent
 PAYLOAD = {"id": "abc123", "amount": 150, "customer": {"email": "a@b.c"}}
 FINISHED = {"succeeded", "failed", "error", "cancelled", "timed_out"}
 BACKLOG = {"queued", "running"}
-ALL_SCENARIOS = ["main", "history", "workflows", "nodes"]
+ALL_SCENARIOS = ["main", "history", "workflows", "nodes", "console"]
 
 DURATION = os.environ.get("DURATION", "10s")
 WARMUP = os.environ.get("WARMUP", "3s")
@@ -873,6 +875,17 @@ def nodes_measurements() -> list[Measurement]:
             for t in hookline_targets([SCENARIO_WORKERS])]
 
 
+def console_measurements() -> list[Measurement]:
+    """The same sync and async webhooks on a server without the console plugin
+    (HOOKLINE_DISABLE_PLUGINS=console) and with it: what serving /console/ costs the hot path."""
+    out = []
+    for t in hookline_targets([SCENARIO_WORKERS]):
+        bare = HooklineServe(t.db, t.workers, env={"HOOKLINE_DISABLE_PLUGINS": "console"})
+        out.append(Measurement("console", "without console", bare, SYNC_ASYNC))
+        out.append(Measurement("console", "with console", t, SYNC_ASYNC))
+    return out
+
+
 def run_micro(db_kind: str, round_no: int, emit) -> None:
     """bench/micro.py on the node workflows: CPU per call in-process, engine only and through
     the host, on a fresh database."""
@@ -1008,6 +1021,25 @@ def report_history(runs: list[dict], records: list[dict]) -> list[str]:
     return lines
 
 
+def report_console(runs: list[dict]) -> list[str]:
+    lines = ["| target | workflow | req/s without console | req/s with console | with/without | p99 ms without | "
+             "p99 ms with | server CPU ms/req without | with |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    groups = _groups(runs, "target", "workflow", "variant")
+    for (target, workflow) in dict.fromkeys((t, w) for t, w, _ in groups):
+        without = groups.get((target, workflow, "without console"))
+        with_ = groups.get((target, workflow, "with console"))
+        if not without or not with_:
+            continue
+        lines.append(f"| {target} | {workflow} | {_median(without, 'rps'):.0f} | {_median(with_, 'rps'):.0f} | "
+                     f"{_median(with_, 'rps') / _median(without, 'rps'):.2f}x | {_median(without, 'lat_p99_ms'):.2f} | "
+                     f"{_median(with_, 'lat_p99_ms'):.2f} | {_median(without, 'server_cpu_ms_per_request'):.2f} | "
+                     f"{_median(with_, 'server_cpu_ms_per_request'):.2f} |")
+    lines.append("\nconsole: the same server with the hookline-console plugin disabled and enabled, one after the "
+                 "other; goal: with/without = 1.00x within the run's noise.")
+    return lines
+
+
 def report_workflows(runs: list[dict], records: list[dict]) -> list[str]:
     lines = ["| target | workflows | calls to | req/s | vs 1 workflow | p99 ms | server CPU ms/req | seed s |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -1076,7 +1108,8 @@ def report(records: list[dict]) -> str:
     out: list[str] = []
     titles = {"main": "Main: Hookline vs bare Sanic and Node-RED",
               "history": "History: empty database vs a large history",
-              "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node"}
+              "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node",
+              "console": "Console: the webhook hot path without and with the console plugin"}
     for scenario in SCENARIOS:
         sruns = [r for r in runs if r["scenario"] == scenario]
         if not sruns and not any(r.get("scenario") == scenario for r in records):
@@ -1090,6 +1123,8 @@ def report(records: list[dict]) -> str:
             out += report_workflows(sruns, records)
         elif scenario == "nodes":
             out += report_nodes(sruns, records)
+        elif scenario == "console":
+            out += report_console(sruns)
     if runs:
         out += ["", "### All runs", ""] + report_runs(runs)
     execution_lines = report_executions(runs)
@@ -1182,7 +1217,7 @@ def main(argv: list[str]) -> int:
     print(f"run {run_id}: scenarios {' '.join(SCENARIOS)}; targets {' '.join(TARGETS)}, workers {WORKERS}; "
           f"{ROUNDS} round(s) of {DURATION} per load at c={CONNS}", file=sys.stderr)
     builders = {"main": main_measurements, "history": history_measurements, "workflows": workflows_measurements,
-                "nodes": nodes_measurements}
+                "nodes": nodes_measurements, "console": console_measurements}
     interrupted = None
     try:
         for round_no in range(1, ROUNDS + 1):

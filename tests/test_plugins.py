@@ -65,7 +65,7 @@ def test_default_plugins_show_only_with_all() -> None:
 
 
 def test_disable_plugins_blocks_by_entry_point_name() -> None:
-    host = Host(Settings(disable_plugins=("condition", "response")))
+    host = Host(Settings(disable_plugins=("condition", "response", "console")))
     assert [p["name"] for p in host.describe_plugins()] == ["webhook"]
     assert set(host.registry.nodes) == set()
 

@@ -203,6 +203,7 @@ class WorkflowService:
         current = next(v for v in versions if v.id == row.current_version_id)
         return {
             **self._summary(row, current.number, self.problem(current.id, current.definition)),
+            "sync": bool(current.definition.get("sync", False)),
             "definition": current.definition,
             "endpoints": self._stored_endpoints(current.definition),
             "versions": [
@@ -244,7 +245,9 @@ class WorkflowService:
         for r in rows:
             version = versions.get(r.current_version_id)
             problem = self.problem(version.id, version.definition) if version is not None else None
-            items.append(self._summary(r, version.number if version is not None else None, problem))
+            summary = self._summary(r, version.number if version is not None else None, problem)
+            summary["sync"] = bool(version.definition.get("sync", False)) if version is not None else None
+            items.append(summary)
         return Page(items, next_cursor)
 
     def problem(self, version_id: int, definition: Any) -> str | None:

@@ -230,6 +230,7 @@ SCHEMAS: dict[str, Any] = {
                 "(its plugin is not installed, or disabled), or it failed to load here",
             },
             "problem": {"type": ["string", "null"], "description": "why it cannot run here (null when runnable)"},
+            "sync": {"type": ["boolean", "null"], "description": "whether a caller waits for the workflow's answer"},
             "created_at": _TIMESTAMP,
             "updated_at": _TIMESTAMP,
         },
