@@ -49,6 +49,23 @@ class ConditionNode(OperatorsMixin, NodeType):
     name = "condition"
     title = "Condition: branch on comparisons, or stop when false"
     branches = ("true", "false")
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "rules": {
+            "label": "Rules",
+            "help": "A comparison {left, op, right} or a group {and: [...]}, {or: [...]}, {not: rule}; "
+            "values may be templates such as {{ $context.body.amount }}.",
+            "widget": "json",
+            "order": 1,
+            "placeholder": '{"left": "{{ $context.body.amount }}", "op": "gt", "right": 100}',
+        },
+        "mode": {
+            "label": "When false",
+            "help": "branch (the default): run the 'true' or the 'false' branch. continue: go on when true, "
+            "end the execution when false.",
+            "widget": "select",
+            "order": 2,
+        },
+    }
 
     @classmethod
     def schema_for(cls, operators: Mapping[str, Operator]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ type declares its branches once for every workflow."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
 from hookline import NodeResult, NodeRun, NodeType
 from hookline_condition.node import OperatorsMixin
@@ -26,6 +26,16 @@ class SwitchNode(OperatorsMixin, NodeType):
     name = "switch"
     title = "Switch: run the branch of the first matching case"
     branches = tuple(f"case{n}" for n in range(1, MAX_CASES + 1)) + (OTHERWISE,)
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "cases": {
+            "label": "Cases",
+            "help": f"Up to {MAX_CASES} cases, tried in order: each has rules (as a condition's) and an optional "
+            "label. The first true case runs its branch (case1, case2, ...); none: the 'otherwise' branch.",
+            "widget": "json",
+            "order": 1,
+            "placeholder": '[{"label": "big", "rules": {"left": "{{ $context.body.amount }}", "op": "gt", "right": 100}}]',
+        },
+    }
 
     @classmethod
     def schema_for(cls, operators: Mapping[str, Operator]) -> dict[str, Any]:

@@ -43,6 +43,50 @@ class ResponseNode(NodeType):
             "end": {"type": "boolean"},
         },
     }
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "status": {
+            "label": "Status",
+            "help": "The HTTP status, 100 to 599 (default 200, or 302 with a redirect), or a template giving one.",
+            # text, not number: a template such as {{ $nodes.check.status }} is allowed too.
+            "widget": "text",
+            "order": 1,
+            "placeholder": "200",
+        },
+        "body": {
+            "label": "Body",
+            "help": "Any JSON value, templated: a string is sent as text, anything else as JSON (see 'format').",
+            "widget": "json",
+            "order": 2,
+            "placeholder": '{"received": "{{ $context.body.id }}"}',
+        },
+        "headers": {
+            "label": "Headers",
+            "help": "Response headers by name, values templated.",
+            "widget": "json",
+            "order": 3,
+            "placeholder": '{"X-Order": "{{ $context.body.id }}"}',
+        },
+        "format": {
+            "label": "Format",
+            "help": "auto (default): a string body as text, other values as JSON; json: even a string as JSON; "
+            "text: the body's text form.",
+            "widget": "select",
+            "order": 4,
+        },
+        "redirect": {
+            "label": "Redirect to",
+            "help": "Answer a redirect to this URL (templated) instead of a body.",
+            "widget": "text",
+            "order": 5,
+            "placeholder": "https://example.com/thanks",
+        },
+        "end": {
+            "label": "End the workflow after answering",
+            "help": "On (default): the workflow stops here. Off: it answers and goes on.",
+            "widget": "checkbox",
+            "order": 6,
+        },
+    }
 
     @classmethod
     def check(cls, node: NodeDefinition, workflow: WorkflowDefinition) -> Iterable[str]:
