@@ -147,6 +147,41 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
+def _hint(order: int, label: str, help: str, widget: str = "json", placeholder: str | None = None) -> dict[str, Any]:
+    hint: dict[str, Any] = {"label": label, "help": help, "widget": widget, "order": order}
+    if placeholder is not None:
+        hint["placeholder"] = placeholder
+    return hint
+
+
+#: Hints for the config form a console generates (see hookline.ui): the everyday options first,
+#: security next, then the declared parameters and the answers, limits last.
+UI_HINTS: dict[str, dict[str, Any]] = {
+    "methods": _hint(1, "Methods", "HTTP methods that start the workflow (default [\"POST\"]).", placeholder='["POST"]'),
+    "auth": _hint(
+        2, "Authentication", "HTTP Basic: a username and a password, each a value or {\"env\": \"NAME\"}; "
+        "the console never shows them.", placeholder='{"basic": {"username": "shop", "password": {"env": "SHOP_PASSWORD"}}}'
+    ),
+    "signature": _hint(
+        3, "Signature", "An HMAC signature of the raw body: a preset (github, stripe, shopify, ...) or a generic "
+        "scheme, and its secrets.", placeholder='{"preset": "github", "secrets": [{"env": "GITHUB_SECRET"}]}'
+    ),
+    "ip_allowlist": _hint(4, "Allowed addresses", "Caller addresses (CIDR) allowed; others get 403.", placeholder='{"allow": ["203.0.113.0/24"]}'),
+    "headers": _hint(5, "Header parameters", "Declared header parameters: path, alias, required, type. The Samples tab writes them for you."),
+    "query": _hint(6, "Query parameters", "Declared query string parameters: path, alias, required, type. The Samples tab writes them for you."),
+    "body": _hint(7, "Body parameters", "Declared body parameters: path, alias, required, type. The Samples tab writes them for you."),
+    "content_types": _hint(8, "Content types", "Media types accepted (wildcards allowed); others get 415.", placeholder='["application/json"]'),
+    "response": _hint(9, "Answer (async)", "What an asynchronous workflow's caller gets at once (default: 200, body 'ok').", placeholder='{"status": 202}'),
+    "timeout": _hint(10, "Timeout (s)", "Seconds a sync caller waits for the Response node (default 5).", widget="number", placeholder="5"),
+    "timeout_response": _hint(11, "Answer on timeout", "What a sync caller gets when the workflow outlasts the timeout."),
+    "cors": _hint(12, "CORS", "Web pages allowed to call the URL from a browser.", placeholder='{"origins": ["https://app.example"]}'),
+    "rate_limit": _hint(13, "Rate limit", "At most 'requests' calls per 'per' seconds (per process).", placeholder='{"requests": 10, "per": 1}'),
+    "idempotency": _hint(14, "Idempotency", "Answer a repeated delivery (same key) without running again."),
+    "max_body_size": _hint(15, "Largest body (bytes)", "Larger bodies get 413 (default 1 MiB).", widget="number", placeholder="1048576"),
+    "keep_files": _hint(16, "Keep uploaded files", "Keep multipart file contents (base64) in $context.files.", widget="checkbox"),
+}
+
+
 @dataclass(frozen=True)
 class Cors:
     origins: tuple[str, ...]
@@ -203,6 +238,7 @@ class WebhookTrigger(TriggerType):
     name = "webhook"
     title = "Webhook: an HTTP call to the workflow's URL"
     config_schema: ClassVar[Mapping[str, Any]] = CONFIG_SCHEMA
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = UI_HINTS
 
     def check(self, workflow: WorkflowDefinition) -> list[str]:
         config = workflow.trigger.config or {}
