@@ -50,6 +50,9 @@ class ConsoleView(Protocol):
     form: Mapping[str, list[str]]
     #: The page's own path (where its forms post).
     path: str
+    #: The HTTP status the page is answered with: set it before returning (``view.status = 400``
+    #: for a form sent back with its problems). 200 unless set.
+    status: int
 
     def render_template(self, name: str, **context: Any) -> str:
         """Render template ``name`` from the page's ``templates`` folder with the console's

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import html, redirect
 
@@ -81,9 +82,11 @@ class Console:
 
     def context(self, request: Request) -> dict[str, Any]:
         session: Session | None = getattr(request.ctx, "console_session", None)
+        token = session.csrf_token if session else ""
         return {
             "prefix": PREFIX,
-            "csrf_token": session.csrf_token if session else "",
+            "csrf_token": token,
+            "csrf_field": lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token),
             "signed_in": session is not None,
             "nav_pages": self.nav_pages,
             "path": request.path,

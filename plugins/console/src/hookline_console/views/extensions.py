@@ -26,6 +26,7 @@ class View:
     form: Mapping[str, list[str]]
     path: str
     _console: Console = field(repr=False)
+    status: int = 200
     _page: ConsolePage = field(repr=False)
 
     def render_template(self, name: str, **context: Any) -> str:
@@ -40,16 +41,18 @@ def register(bp: Blueprint, console: Console) -> None:
         page = console.page(name, "console")
         if page is None:
             raise NotFound(f"no console page {name!r}")
-        content = await page.render(_view(request, console, page, None))
-        return _wrap(request, console, page, content, workflow=None)
+        view = _view(request, console, page, None)
+        content = await page.render(view)
+        return _wrap(request, console, page, content, workflow=None, status=view.status)
 
     async def workflow_page(request: Request, key: str, name: str) -> HTTPResponse:
         workflow = await host.workflows.get(key)
         page = console.page(name, "workflow")
         if page is None or page.trigger not in (None, workflow["trigger"]):
             raise NotFound(f"workflow {key!r} has no page {name!r}")
-        content = await page.render(_view(request, console, page, workflow))
-        return _wrap(request, console, page, content, workflow=workflow)
+        view = _view(request, console, page, workflow)
+        content = await page.render(view)
+        return _wrap(request, console, page, content, workflow=workflow, status=view.status)
 
     bp.add_route(guarded(console, console_page), "/pages/<name>", methods=["GET", "POST"], name="console_page")
     bp.add_route(
@@ -73,7 +76,11 @@ def _view(request: Request, console: Console, page: ConsolePage, workflow: Mappi
     )
 
 
-def _wrap(request: Request, console: Console, page: ConsolePage, content: str, *, workflow: Any) -> HTTPResponse:
+def _wrap(
+    request: Request, console: Console, page: ConsolePage, content: str, *, workflow: Any, status: int = 200
+) -> HTTPResponse:
+    if not (isinstance(status, int) and 200 <= status < 600):
+        status = 200
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
-        return html(content)
-    return console.render(request, "extension.html", page=page, content=content, workflow=workflow)
+        return html(content, status=status)
+    return console.render(request, "extension.html", status=status, page=page, content=content, workflow=workflow)
