@@ -26,8 +26,8 @@ class View:
     form: Mapping[str, list[str]]
     path: str
     _console: Console = field(repr=False)
-    status: int = 200
     _page: ConsolePage = field(repr=False)
+    status: int = 200
 
     def render_template(self, name: str, **context: Any) -> str:
         env = self._console.page_envs.get(self._page.name, self._console.env)
