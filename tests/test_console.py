@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 
+from console_support import csrf_of, sign_in
 from hookline.testing import TEST_TOKEN, HooklineTestApp
 
 ORDER = {
@@ -32,18 +32,6 @@ ORDER = {
         }
     ],
 }
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-async def sign_in(client: httpx.AsyncClient, secret: str = TEST_TOKEN, next_path: str = "/console/") -> httpx.Response:
-    form = await client.get("/console/sign-in", params={"next": next_path})
-    token = re.search(r'name="signin_token" value="([^"]+)"', form.text).group(1)
-    return await client.post("/console/sign-in", data={"signin_token": token, "secret": secret, "next": next_path})
 
 
 @pytest.fixture
