@@ -15,6 +15,9 @@ Scenarios (SCENARIOS, or ``bench/run --all``, or ``bench/run SCENARIO...``):
   in-process (bench/micro.py) and over HTTP (server CPU per request).
 * ``console``: the sync and async loads on a server with the console plugin disabled
   (HOOKLINE_DISABLE_PLUGINS=console) and enabled: the console must cost the hot path nothing.
+* ``refused``: the sync load alone, then beside a concurrent flood of refused calls (badly
+  signed, and to an unknown key), on one server; with the store of refused calls on (small
+  bounds: REFUSED_PER_WORKFLOW, REFUSED_MAX) and off: req/s ratio, rows stored, bounds kept.
 
 Each measurement starts its target afresh on a fresh database (a SQLite file in a temp dir, or
 a PostgreSQL database created for it and dropped afterwards), seeds it if the scenario says so,
@@ -67,7 +70,7 @@ VENV_BIN = Path(sys.executable).parent
 PAYLOAD = {"id": "abc123", "amount": 150, "customer": {"email": "a@b.c"}}
 FINISHED = {"succeeded", "failed", "error", "cancelled", "timed_out"}
 BACKLOG = {"queued", "running"}
-ALL_SCENARIOS = ["main", "history", "workflows", "nodes", "console"]
+ALL_SCENARIOS = ["main", "history", "workflows", "nodes", "console", "refused"]
 
 DURATION = os.environ.get("DURATION", "10s")
 WARMUP = os.environ.get("WARMUP", "3s")
@@ -122,6 +125,13 @@ WORKFLOWS_COUNT = int(os.environ.get("WORKFLOWS_COUNT", "10000"))
 #: HOOKLINE_WORKFLOW_CACHE_MB of the workflows scenario's variant whose cache holds them all.
 WORKFLOWS_CACHE_MB = int(os.environ.get("WORKFLOWS_CACHE_MB", "128"))
 MICRO_CALLS = int(os.environ.get("MICRO_CALLS", "1500"))
+# The refused scenario: the flood's connections, and the bounds of the store of refused calls
+# (small, so that a short run prunes: the defaults, 100 and 10,000, take minutes to reach).
+FLOOD_CONNS = int(os.environ.get("FLOOD_CONNS", "32"))
+REFUSED_PER_WORKFLOW = int(os.environ.get("REFUSED_PER_WORKFLOW", "20"))
+REFUSED_MAX = int(os.environ.get("REFUSED_MAX", "30"))
+#: What the flood calls: a signed workflow, without a signature (401), and a key nobody has (404).
+FLOOD_KEYS = ("bench-signed", "bench-no-such-key")
 NODE_WORKFLOWS = [BENCH / "workflows" / "bench-sync.yaml", BENCH / "scenarios" / "nodes" / "bench-nodes-10.yaml",
                   BENCH / "scenarios" / "nodes" / "bench-nodes-100.yaml"]
 
@@ -535,6 +545,29 @@ async def _pg(url: str, sql: str) -> list:
         await con.close()
 
 
+def refusal_stats(db_url: str) -> dict[str, int]:
+    """The refused calls stored: rows, the most of one workflow (unknown keys: one group), the
+    calls they stand for (rows + similar_dropped), and the newest id."""
+    rows, dropped, newest = db_query(
+        db_url, "SELECT COUNT(*), COALESCE(SUM(similar_dropped), 0), COALESCE(MAX(id), 0) FROM hookline_refusal")[0]
+    most = db_query(db_url, "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM hookline_refusal "
+                            "GROUP BY workflow) AS per_workflow")[0][0]
+    return {"rows": int(rows), "most_of_one_workflow": int(most), "calls_counted": int(rows) + int(dropped),
+            "newest_id": int(newest)}
+
+
+def settled_refusal_stats(db_url: str, before: dict[str, int] | None) -> dict:
+    """``refusal_stats`` once the server's writer has written the last refused calls (it writes
+    within a second: the counts unchanged for 2 s, 15 s at most), with the bounds checked."""
+    deadline, previous, stats = time.monotonic() + 15, None, refusal_stats(db_url)
+    while stats != previous and time.monotonic() < deadline:
+        previous = stats
+        time.sleep(2)
+        stats = refusal_stats(db_url)
+    return {**stats, "rows_written": stats["newest_id"] - (before or {}).get("newest_id", 0),
+            "within_bounds": stats["rows"] <= REFUSED_MAX and stats["most_of_one_workflow"] <= REFUSED_PER_WORKFLOW}
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
@@ -597,6 +630,8 @@ class Load:
     kind: str = "sync"
     spread: int = 0
     nodes_run: int | None = None
+    #: Keys called at the same time as the measured run, FLOOD_CONNS connections: refused calls.
+    flood: tuple[str, ...] = ()
 
     def check_key(self) -> str:
         return f"{self.key}{self.spread // 2:05d}" if self.spread else self.key
@@ -605,13 +640,24 @@ class Load:
 def wrk(urls: list[str], duration: str, label: str, env: dict | None = None) -> dict:
     """wrk on each URL at once, CONNS split between them; one merged result (several URLs:
     requests and errors summed; latency percentiles the worst of the wrk processes)."""
-    conns = [CONNS // len(urls) + (i < CONNS % len(urls)) for i in range(len(urls))]
+    return wrk_results(start_wrk(urls, duration, label, env), duration)
+
+
+def start_wrk(urls: list[str], duration: str, label: str, env: dict | None = None, conns: int = 0) -> list:
+    """The wrk processes of ``wrk``, started (``conns``: CONNS unless given); ``wrk_results``
+    waits for them."""
+    total = conns or CONNS
+    split = [total // len(urls) + (i < total % len(urls)) for i in range(len(urls))]
     procs = []
-    for url, c in zip(urls, conns):
+    for url, c in zip(urls, split):
         cmd = ["wrk", f"-t{min(THREADS, c)}", f"-c{c}", f"-d{duration}", "--timeout", "10s", "--latency",
                "-s", str(BENCH / "post.lua"), url]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       env={**os.environ, **(env or {}), "WRK_LABEL": label}))
+    return procs
+
+
+def wrk_results(procs: list, duration: str) -> dict:
     results = []
     try:
         for proc in procs:
@@ -739,9 +785,15 @@ def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
                 if db_url and load.kind == "async":
                     drain(db_url, load.key, since)
                 since = last_execution_id(db_url) if db_url else 0
+                refused0 = refusal_stats(db_url) if db_url and load.flood else None
                 cpu0, t0 = sum(s.cpu_s() for s in deployment.servers), time.monotonic()
                 (busy0, steal0), wrk0 = machine_cpu_s(), children_cpu_s()
-                result = wrk(deployment.url(load.check_key()), DURATION, f"{target.name}/{load.name}/c{CONNS}", env)
+                flood = start_wrk([url for key in load.flood for url in deployment.url(key)], DURATION,
+                                  f"{target.name}/flood", conns=FLOOD_CONNS) if load.flood else None
+                try:
+                    result = wrk(deployment.url(load.check_key()), DURATION, f"{target.name}/{load.name}/c{CONNS}", env)
+                finally:
+                    flooded = wrk_results(flood, DURATION) if flood else None
                 t1 = time.monotonic()
                 cpu1 = sum(s.cpu_s() for s in deployment.servers)
                 (busy1, steal1), wrk1 = machine_cpu_s(), children_cpu_s()
@@ -763,6 +815,10 @@ def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
                           "other_cores_used": round(max(0.0, others) / (t1 - t0), 2),
                           "steal_cores": round((steal1 - steal0) / (t1 - t0), 2),
                           "server_cpu_ms_per_request": round(1000 * (cpu1 - cpu0) / max(1, result["requests"]), 3)}
+                if flooded is not None:
+                    record["flood"] = {k: flooded[k] for k in ("requests", "rps", "lat_p99_ms", "err_status", "errors")}
+                    if db_url:
+                        record["refusals"] = settled_refusal_stats(db_url, refused0)
                 if db_url and not load.spread:
                     at_end = execution_counts(db_url, since).get(load.key, {})
                     record["backlog_at_end"] = sum(at_end.get(s, 0) for s in BACKLOG)
@@ -789,7 +845,9 @@ def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
                       + (f", executions {record['executions_by_status']}, backlog at end {record['backlog_at_end']}, "
                          f"{record['drain']} after {record['drain_s']} s" if "drain" in record else "")
                       + (f", {record['workflows_called']} workflows called, executions {record['executions_by_status']}"
-                         if "workflows_called" in record else ""),
+                         if "workflows_called" in record else "")
+                      + (f"; beside a flood of {record['flood']['rps']:.0f} refused calls/s, refusals stored "
+                         f"{record.get('refusals')}" if "flood" in record else ""),
                       file=sys.stderr)
             check(client, deployment, m.loads)  # still answering correctly after the load
     except Exception as exc:  # this measurement failed (a wrong answer, a server that died, a database away)
@@ -883,6 +941,21 @@ def console_measurements() -> list[Measurement]:
         bare = HooklineServe(t.db, t.workers, env={"HOOKLINE_DISABLE_PLUGINS": "console"})
         out.append(Measurement("console", "without console", bare, SYNC_ASYNC))
         out.append(Measurement("console", "with console", t, SYNC_ASYNC))
+    return out
+
+
+def refused_measurements() -> list[Measurement]:
+    """The sync load alone, then beside a flood of refused calls, on one server; with the store
+    of refused calls on (bounds REFUSED_PER_WORKFLOW, REFUSED_MAX) and off (HOOKLINE_REFUSALS_MAX=0:
+    what the door itself costs)."""
+    loads = [Load("sync alone", "bench-sync"), Load("sync beside a flood", "bench-sync", flood=FLOOD_KEYS)]
+    signed = seeder("apply", str(BENCH / "scenarios" / "refused"))
+    out = []
+    for t in hookline_targets([SCENARIO_WORKERS]):
+        bounds = {"HOOKLINE_REFUSALS_PER_WORKFLOW": str(REFUSED_PER_WORKFLOW), "HOOKLINE_REFUSALS_MAX": str(REFUSED_MAX)}
+        out.append(Measurement("refused", "store on", HooklineServe(t.db, t.workers, env=bounds), loads, prepare=signed))
+        off = HooklineServe(t.db, t.workers, env={"HOOKLINE_REFUSALS_MAX": "0"})
+        out.append(Measurement("refused", "store off", off, loads, prepare=signed))
     return out
 
 
@@ -1040,6 +1113,32 @@ def report_console(runs: list[dict]) -> list[str]:
     return lines
 
 
+def report_refused(runs: list[dict]) -> list[str]:
+    lines = ["| target | store | req/s alone | req/s beside the flood | beside/alone | p99 ms alone | p99 ms beside | "
+             "flood calls/s | rows written | rows kept | most of one workflow | calls counted | within bounds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    groups = _groups(runs, "target", "variant", "workflow")
+    for (target, variant) in dict.fromkeys((t, v) for t, v, _ in groups):
+        alone = groups.get((target, variant, "sync alone"))
+        beside = groups.get((target, variant, "sync beside a flood"))
+        if not alone or not beside:
+            continue
+        stored = beside[-1].get("refusals") or {}
+        lines.append(f"| {target} | {variant.removeprefix('store ')} | {_median(alone, 'rps'):.0f} | "
+                     f"{_median(beside, 'rps'):.0f} | {_median(beside, 'rps') / _median(alone, 'rps'):.2f}x | "
+                     f"{_median(alone, 'lat_p99_ms'):.2f} | {_median(beside, 'lat_p99_ms'):.2f} | "
+                     f"{statistics.median(r['flood']['rps'] for r in beside):.0f} | {stored.get('rows_written', '')} | "
+                     f"{stored.get('rows', '')} | {stored.get('most_of_one_workflow', '')} | "
+                     f"{stored.get('calls_counted', '')} | {'yes' if stored.get('within_bounds') else 'NO'} |")
+    lines.append(f"\nrefused: the sync load alone, then beside a flood (FLOOD_CONNS={FLOOD_CONNS} connections) of "
+                 f"badly signed calls and calls to an unknown key, on one server; store on: bounds "
+                 f"{REFUSED_PER_WORKFLOW} per workflow and {REFUSED_MAX} in all; store off: HOOKLINE_REFUSALS_MAX=0. "
+                 "The flood shares the server's CPU with the load: compare on with off for what keeping the "
+                 "refused calls costs. calls counted: rows kept + their similar_dropped (pruned rows' counts go "
+                 "with them).")
+    return lines
+
+
 def report_workflows(runs: list[dict], records: list[dict]) -> list[str]:
     lines = ["| target | workflows | calls to | req/s | vs 1 workflow | p99 ms | server CPU ms/req | seed s |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -1109,7 +1208,8 @@ def report(records: list[dict]) -> str:
     titles = {"main": "Main: Hookline vs bare Sanic and Node-RED",
               "history": "History: empty database vs a large history",
               "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node",
-              "console": "Console: the webhook hot path without and with the console plugin"}
+              "console": "Console: the webhook hot path without and with the console plugin",
+              "refused": "Refused calls: the webhook load beside a flood of refused calls"}
     for scenario in SCENARIOS:
         sruns = [r for r in runs if r["scenario"] == scenario]
         if not sruns and not any(r.get("scenario") == scenario for r in records):
@@ -1125,6 +1225,8 @@ def report(records: list[dict]) -> str:
             out += report_nodes(sruns, records)
         elif scenario == "console":
             out += report_console(sruns)
+        elif scenario == "refused":
+            out += report_refused(sruns)
     if runs:
         out += ["", "### All runs", ""] + report_runs(runs)
     execution_lines = report_executions(runs)
@@ -1217,7 +1319,7 @@ def main(argv: list[str]) -> int:
     print(f"run {run_id}: scenarios {' '.join(SCENARIOS)}; targets {' '.join(TARGETS)}, workers {WORKERS}; "
           f"{ROUNDS} round(s) of {DURATION} per load at c={CONNS}", file=sys.stderr)
     builders = {"main": main_measurements, "history": history_measurements, "workflows": workflows_measurements,
-                "nodes": nodes_measurements, "console": console_measurements}
+                "nodes": nodes_measurements, "console": console_measurements, "refused": refused_measurements}
     interrupted = None
     try:
         for round_no in range(1, ROUNDS + 1):
