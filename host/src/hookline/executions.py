@@ -30,7 +30,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -888,12 +888,35 @@ class ExecutionService:
         self,
         *,
         workflow: str | None = None,
-        status: str | None = None,
+        status: str | Iterable[str] | None = None,
+        mode: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        q: str | None = None,
+        after: int | str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        """Executions, newest first, paginated (see :mod:`hookline.history`)."""
-        return await history.list_executions(workflow=workflow, status=status, limit=limit, cursor=cursor)
+        """Executions, newest first, paginated, narrowed by every filter given (see
+        :func:`hookline.history.list_executions`)."""
+        return await history.list_executions(
+            workflow=workflow,
+            status=status,
+            mode=mode,
+            since=since,
+            until=until,
+            q=q,
+            after=after,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def activity(
+        self, workflow_keys: Iterable[str], *, since: datetime | str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Each workflow's last execution and its executions since ``since`` (default: 24 hours
+        ago) counted by status, by key (see :func:`hookline.history.workflow_activity`)."""
+        return await history.workflow_activity(workflow_keys, since=since)
 
     async def get(self, execution_id: int | str) -> dict[str, Any]:
         """One execution with its jobs (see :mod:`hookline.history`)."""

@@ -35,16 +35,24 @@ def parse_limit(value: Any, default: int = 50) -> int:
     return limit
 
 
+def parse_cursor(cursor: str | None) -> int | None:
+    """The id a ``next_cursor`` stands for (rows below it come next), or ``None`` for none."""
+    if not cursor:
+        return None
+    try:
+        before = int(cursor)
+    except (TypeError, ValueError):
+        before = 0
+    # Ids are positive 64-bit integers; a larger number overflows the database's (a 500).
+    if not 0 < before <= MAX_ID:
+        raise BadRequest(f"cursor {cursor!r} is not one this API gave out")
+    return before
+
+
 async def page_of(query: QuerySet[Any], *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
     """Rows of ``query`` with ids below ``cursor``, newest first, and the cursor of the next page."""
-    if cursor:
-        try:
-            before = int(cursor)
-        except ValueError:
-            before = 0
-        # Ids are positive 64-bit integers; a larger number overflows the database's (a 500).
-        if not 0 < before <= MAX_ID:
-            raise BadRequest(f"cursor {cursor!r} is not one this API gave out")
+    before = parse_cursor(cursor)
+    if before is not None:
         query = query.filter(id__lt=before)
     rows: list[Model] = await query.order_by("-id").limit(limit + 1)
     if len(rows) > limit:

@@ -17,6 +17,7 @@ from hookline.cli.refusals import refusals
 from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve, worker
 from hookline.errors import HooklineError
+from hookline.pagination import MAX_ID
 from hookline.host import Host
 from hookline.plugins import PluginHooks, disabled_from_env, make_plugin_manager
 from hookline.storage.models import ExecutionStatus
@@ -85,13 +86,38 @@ async def _apply(host: Host, path: str) -> list[dict[str, Any]]:
 @click.option("-q", "--query", "q", help="Match key, title or webhook id.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--cursor", help="next_cursor of the previous page.")
+@click.option(
+    "--activity",
+    is_flag=True,
+    help="With each workflow's last execution and its executions' counts by status (the last 24 hours).",
+)
+@click.option("--activity-since", metavar="T", help="With --activity: count from this ISO 8601 time instead.")
 @db_option
 @click.pass_context
-def workflows_list(ctx: click.Context, q: str | None, limit: int, cursor: str | None, db_url: str | None) -> None:
+def workflows_list(
+    ctx: click.Context,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+    activity: bool,
+    activity_since: str | None,
+    db_url: str | None,
+) -> None:
     """List workflows, newest first. Those that cannot run with the plugins of this
     environment have "runnable": false and a "problem"; stderr counts them."""
+    if activity_since is not None and not activity:
+        raise click.UsageError("--activity-since needs --activity")
     host = make_host(ctx, db_url=db_url)
-    page = run_with_database(host, lambda h: h.workflows.list(q=q, limit=limit, cursor=cursor))
+
+    async def listed(h: Host) -> Any:
+        page = await h.workflows.list(q=q, limit=limit, cursor=cursor)
+        if activity:
+            found = await h.executions.activity([item["key"] for item in page.items], since=activity_since)
+            for item in page.items:
+                item["activity"] = found.get(item["key"])
+        return page
+
+    page = run_with_database(host, listed)
     emit(page.to_dict())
     unrunnable = [item["key"] for item in page.items if not item["runnable"]]
     if unrunnable:
@@ -133,19 +159,49 @@ def executions() -> None:
 
 
 @executions.command("list")
-@click.option("--workflow", help="Only this workflow's executions.")
-@click.option("--status", help="Only executions with this status.")
+@click.option("--workflow", metavar="KEY", help="Only this workflow's executions.")
+@click.option(
+    "--status", "statuses", metavar="S", multiple=True, help="Only executions with this status (repeatable, or S1,S2)."
+)
+@click.option(
+    "--mode", "modes", metavar="M", multiple=True, help="Only executions started so: sync, async, manual or replay (repeatable)."
+)
+@click.option("--since", metavar="T", help="Only executions created at or after this ISO 8601 time (UTC without an offset).")
+@click.option("--until", metavar="T", help="Only executions created before this ISO 8601 time.")
+@click.option("-q", "--query", "q", metavar="TEXT", help="Only executions whose request (body, query, headers) holds TEXT, in any case.")
+@click.option("--after", metavar="ID", type=click.IntRange(0, MAX_ID), help="Only executions newer than execution ID.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--cursor", help="next_cursor of the previous page.")
 @db_option
 @click.pass_context
 def executions_list(
-    ctx: click.Context, workflow: str | None, status: str | None, limit: int, cursor: str | None, db_url: str | None
+    ctx: click.Context,
+    workflow: str | None,
+    statuses: tuple[str, ...],
+    modes: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    q: str | None,
+    after: int | None,
+    limit: int,
+    cursor: str | None,
+    db_url: str | None,
 ) -> None:
-    """List executions, newest first."""
+    """List executions, newest first; every option given narrows the list."""
     host = make_host(ctx, db_url=db_url)
     page = run_with_database(
-        host, lambda h: h.executions.list(workflow=workflow, status=status, limit=limit, cursor=cursor)
+        host,
+        lambda h: h.executions.list(
+            workflow=workflow,
+            status=statuses,
+            mode=modes,
+            since=since,
+            until=until,
+            q=q,
+            after=after,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
     emit(page.to_dict())
 

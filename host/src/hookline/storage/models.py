@@ -119,7 +119,16 @@ class Execution(Model):
         table = "hookline_execution"
         # (workflow_id, status, id): a workflow's executions of one status, newest first (the API's
         # and the CLI's list), without walking all of that workflow's history.
-        indexes = (("workflow_id", "id"), ("status", "id"), ("created_at",), ("workflow_id", "status", "id"))
+        # (workflow_id, created_at, status): a workflow's executions since a time counted by
+        # status from the index alone (GET /api/workflows?include=activity). Migration 0006 also
+        # makes, on PostgreSQL, the trigram index of the text search (see storage/history.py).
+        indexes = (
+            ("workflow_id", "id"),
+            ("status", "id"),
+            ("created_at",),
+            ("workflow_id", "status", "id"),
+            ("workflow_id", "created_at", "status"),
+        )
 
 
 class Job(Model):

@@ -61,10 +61,23 @@ def build_blueprint(host: Host) -> Blueprint:
 
     @bp.get("/api/workflows")
     async def list_workflows(request: Request) -> HTTPResponse:
-        """List workflows, newest first; ``q`` matches key, title or trigger id."""
+        """List workflows, newest first; ``q`` matches key, title or trigger id. With
+        ``include=activity``, each has its last execution and its executions' counts by status
+        since ``activity_since`` (default: the last 24 hours)."""
+        included = _list_arg(request, "include")
+        for name in included:
+            if name != "activity":
+                raise BadRequest(f"include may only name 'activity', not {name!r}", include=name)
+        activity_since = request.args.get("activity_since")
+        if activity_since is not None and not included:
+            raise BadRequest("activity_since needs include=activity")
         page = await host.workflows.list(
             q=request.args.get("q"), limit=parse_limit(request.args.get("limit")), cursor=request.args.get("cursor")
         )
+        if included:
+            activity = await host.executions.activity([item["key"] for item in page.items], since=activity_since)
+            for item in page.items:
+                item["activity"] = activity.get(item["key"])
         return json_response(page.to_dict())
 
     @bp.get("/api/workflows/<key>")
@@ -97,10 +110,16 @@ def build_blueprint(host: Host) -> Blueprint:
 
     @bp.get("/api/executions")
     async def list_executions(request: Request) -> HTTPResponse:
-        """Executions, newest first, filtered by ``workflow`` and ``status``."""
+        """Executions, newest first, filtered by ``workflow``, ``status``, ``mode``, ``since``,
+        ``until``, ``q`` (text in the request) and ``after`` (newer than an id)."""
         page = await host.executions.list(
             workflow=request.args.get("workflow"),
-            status=request.args.get("status"),
+            status=_list_arg(request, "status"),
+            mode=_list_arg(request, "mode"),
+            since=request.args.get("since"),
+            until=request.args.get("until"),
+            q=request.args.get("q"),
+            after=request.args.get("after"),
             limit=parse_limit(request.args.get("limit")),
             cursor=request.args.get("cursor"),
         )

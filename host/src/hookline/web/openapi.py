@@ -45,6 +45,8 @@ _OVERLOADED = {
 }
 _EXECUTION_ID = {"name": "execution_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _FLAG = {"type": "string", "enum": ["1", "true", "yes", "0", "false", "no"]}
+#: A time in a query string: ISO 8601, with or without an offset (UTC without), or a date.
+_TIME = {"type": "string", "description": "ISO 8601"}
 
 _DEFINITION_BODY = {
     "required": True,
@@ -65,7 +67,19 @@ MANAGEMENT_PATHS: dict[str, Any] = {
         },
         "get": {
             "summary": "List workflows, newest first",
-            "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}, "description": "matches key, title or webhook id"}, *_PAGE_PARAMS],
+            "parameters": [
+                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "matches key, title or webhook id"},
+                {
+                    "name": "include",
+                    "in": "query",
+                    "schema": {"type": "array", "items": {"type": "string", "enum": ["activity"]}},
+                    "style": "form",
+                    "explode": False,
+                    "description": "`activity`: each workflow's last execution and its executions' counts by status since `activity_since`",
+                },
+                {"name": "activity_since", "in": "query", "schema": _TIME, "description": "with include=activity: count executions created at or after this time (default: 24 hours ago)"},
+                *_PAGE_PARAMS,
+            ],
             "responses": {"200": _json(_page("WorkflowSummary")), "400": _ERROR, "401": _ERROR},
         },
     },
@@ -108,9 +122,38 @@ MANAGEMENT_PATHS: dict[str, Any] = {
     "/api/executions": {
         "get": {
             "summary": "List executions, newest first",
+            "description": (
+                "Every filter given narrows the list. `after` gives the executions newer than an id, newest first: "
+                "poll with the newest id seen to get what arrived since (follow `next_cursor`, with the same `after`, "
+                "when more arrived than `limit`)."
+            ),
             "parameters": [
-                {"name": "workflow", "in": "query", "schema": {"type": "string"}},
-                {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/ExecutionStatus"}},
+                {"name": "workflow", "in": "query", "schema": {"type": "string"}, "description": "a workflow's key"},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/ExecutionStatus"}},
+                    "style": "form",
+                    "explode": True,
+                    "description": "any of these statuses (repeat, or comma-separated)",
+                },
+                {
+                    "name": "mode",
+                    "in": "query",
+                    "schema": {"type": "array", "items": {"type": "string", "enum": ["sync", "async", "manual", "replay"]}},
+                    "style": "form",
+                    "explode": True,
+                    "description": "any of these modes (repeat, or comma-separated)",
+                },
+                {"name": "since", "in": "query", "schema": _TIME, "description": "created at or after (ISO 8601; UTC when no offset is given)"},
+                {"name": "until", "in": "query", "schema": _TIME, "description": "created before (ISO 8601)"},
+                {
+                    "name": "q",
+                    "in": "query",
+                    "schema": {"type": "string", "maxLength": 200},
+                    "description": "text in the request: the body, query or headers the trigger received, in any letter case",
+                },
+                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "only executions newer than this id"},
                 *_PAGE_PARAMS,
             ],
             "responses": {"200": _json(_page("ExecutionSummary")), "400": _ERROR, "401": _ERROR, "404": _ERROR},
@@ -233,6 +276,26 @@ SCHEMAS: dict[str, Any] = {
             "sync": {"type": ["boolean", "null"], "description": "whether a caller waits for the workflow's answer"},
             "created_at": _TIMESTAMP,
             "updated_at": _TIMESTAMP,
+            "activity": {"$ref": "#/components/schemas/WorkflowActivity"},
+        },
+    },
+    "WorkflowActivity": {
+        "type": ["object", "null"],
+        "description": "with include=activity: the workflow's last execution and its executions since `since`",
+        "required": ["since", "last_execution", "counts", "total"],
+        "properties": {
+            "since": _TIMESTAMP,
+            "last_execution": {
+                "type": ["object", "null"],
+                "description": "its newest execution (null: none)",
+                "properties": {"id": {"type": "integer"}, "status": {"$ref": "#/components/schemas/ExecutionStatus"}, "created_at": _TIMESTAMP},
+            },
+            "counts": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "executions created since `since`, by status (statuses with none are left out)",
+            },
+            "total": {"type": "integer", "description": "executions created since `since`"},
         },
     },
     "WorkflowDetail": {
