@@ -208,7 +208,7 @@ def test_every_hook_example_loads_with_the_hooks_and_types_the_guide_names(examp
         name: (plugin_named(listing, name)["hooks"], plugin_named(listing, name)["trigger_types"],
                plugin_named(listing, name)["node_types"])
         for name in ("manual", "log", "greetings", "french", "notes", "status", "heartbeat", "last_failure",
-                     "token_webhook", "redirect")
+                     "token_webhook", "redirect", "console_pages", "log_results")
     }
     assert contributed == {
         "greetings": (["register_greetings", "register_hookspecs", "register_node_types"], [], ["greet-in"]),
@@ -221,6 +221,8 @@ def test_every_hook_example_loads_with_the_hooks_and_types_the_guide_names(examp
         "last_failure": (["register_commands"], [], []),
         "token_webhook": (["register_routes", "register_trigger_types"], ["token-webhook"], []),
         "redirect": (["register_node_types"], [], ["redirect"]),
+        "console_pages": (["register_console_pages"], [], []),
+        "log_results": (["render_job_result"], [], []),
     }
 
 
@@ -270,7 +272,7 @@ def test_the_example_plugin_passes_its_own_tests(set_site: Path, tmp_path: Path)
     package = Path(shutil.copytree(EXAMPLE_SET, tmp_path / "hookline-set"))
     result = run_package_tests(package, set_site)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 passed" in result.stdout
+    assert "8 passed" in result.stdout
 
 
 def test_the_example_plugin_runs_its_demo_workflow(set_site: Path, tmp_path: Path) -> None:

@@ -21,6 +21,18 @@ async def test_set_resolves_its_values(hookline: HooklineTestApp) -> None:
     assert execution["jobs"][0]["result"] == {"id": 7, "label": "Order 7", "fixed": [1, 2]}
 
 
+async def test_a_console_shows_the_values_as_a_table(hookline: HooklineTestApp) -> None:
+    hostile = "<script>alert(1)</script>"
+    execution = await hookline.run_workflow(
+        workflow({"key": "order", "type": "set", "config": {"values": {"note": "{{ $context.body.note }}"}}}),
+        {"body": {"note": hostile}},
+    )
+    # What a console calls for each job of an execution's page (the render_job_result hook).
+    html = hookline.host.hooks.render_job_result(execution["jobs"][0], hookline.host)
+    assert html is not None and "<caption>Values set</caption>" in html
+    assert "&lt;script&gt;" in html and "<script>" not in html
+
+
 async def test_later_nodes_read_the_values(hookline: HooklineTestApp) -> None:
     await hookline.apply(
         workflow(

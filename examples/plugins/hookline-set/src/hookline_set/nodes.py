@@ -34,6 +34,15 @@ class SetNode(NodeType):
             },
         },
     }
+    # How a console's generated config form shows each property (see hookline.ui).
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "values": {
+            "label": "Values",
+            "help": "Names and values, each value templated; later nodes read $nodes.<key>.<name>.",
+            "widget": "json",
+            "placeholder": '{"total": "{{ $context.body.amount }}"}',
+        },
+    }
 
     async def execute(self, run: NodeRun) -> NodeResult:
         return NodeResult(result=run.config["values"])
@@ -49,6 +58,10 @@ class DelayNode(NodeType):
         "required": ["seconds"],
         "additionalProperties": False,
         "properties": {"seconds": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, TEMPLATE]}},
+    }
+    # A text field, not a number field: a template such as {{ $context.body.wait }} is allowed too.
+    ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "seconds": {"label": "Seconds", "help": "How long to wait: a number, or a template giving one.", "widget": "text", "placeholder": "0.5"},
     }
 
     @classmethod
