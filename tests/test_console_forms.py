@@ -48,6 +48,7 @@ class NotifyNode(NodeType):
                 "properties": {"user": {"type": "string"}, "password": {"type": "string", "writeOnly": True}},
             },
             "extra": {},
+            "code": {"type": ["integer", "string"]},
         },
         "$defs": {"channel": {"enum": ["email", "sms"], "description": "Where it goes."}},
     }
@@ -56,6 +57,12 @@ class NotifyNode(NodeType):
         "retries": {"order": 2, "placeholder": "0"},
         "ratio": {"widget": "text"},
     }
+
+    @classmethod
+    def check(cls, node: Any, workflow: Any) -> list[str]:
+        if node.config.get("urgent") and not node.config.get("retries"):
+            return ["an urgent notification needs retries"]
+        return []
 
     async def execute(self, run: NodeRun) -> NodeResult:
         return NodeResult(result=run.config)
@@ -122,6 +129,7 @@ def test_each_property_gets_the_widget_its_schema_calls_for() -> None:
         "delay": "number",  # oneOf integer or null
         "login": "json",
         "extra": "json",  # {}
+        "code": "json",  # a union of types
     }
     assert fields["channel"].options == [("email", "email"), ("sms", "sms")]
     assert fields["channel"].help == "Where it goes."  # the $ref target's description
@@ -161,8 +169,8 @@ def test_secrets_are_never_rendered() -> None:
     login = fields["login"]  # a secret inside a JSON field is masked
     assert "pw-s3cret" not in login.value and MASK in login.value and '"ann"' in login.value
     # A hint cannot show a secret either.
-    [hinted] = schema_fields(NotifyNode.config_schema, {"token": {"widget": "text"}}, {"token": "tok-s3cret"}, namespace="n")[5:6]
-    assert hinted.name == "token" and hinted.value == ""
+    hinted = schema_fields(NotifyNode.config_schema, {"token": {"widget": "text"}}, {"token": "tok-s3cret"}, namespace="n")
+    assert [(f.widget, f.value) for f in hinted if f.name == "token"] == [("text", "")]
 
 
 # --- form -> config ----------------------------------------------------------------------------
@@ -196,7 +204,7 @@ def test_a_submitted_form_becomes_a_config() -> None:
         "tags": ["a", "b"],
         "level": "warn",
         "extra": None,
-    }  # the empty optional fields are left out, and the unchecked... is checked here
+    }  # the empty optional fields (token, delay, login, code) are left out
 
 
 def test_an_unchecked_box_is_false_once_set_and_left_out_when_never_set() -> None:
@@ -485,5 +493,23 @@ async def test_a_new_workflow_with_problems_keeps_what_was_typed(console: Hookli
     assert reader.ids["f-node.config.retries"]["aria-invalid"] == "true"
     assert reader.ids["f-node.config.channel"]["aria-invalid"] == "true"  # required, not chosen
     assert reader.ids["f-title"]["value"] == "Kept"
-    assert await console.host.workflows.list() is not None
     assert not (await console.host.workflows.list()).items
+
+
+async def test_a_problem_no_field_is_about_is_listed_at_the_top(console: HooklineTestApp) -> None:
+    await console.apply(NOTIFY)
+    page = await console.client.get("/console/workflows/notify-me/form")
+    fields = post_form(page)
+    fields.update({"nodes.tell.config.urgent": "true", "nodes.tell.config.retries": ""})
+    del fields["enabled"]
+    response = await console.client.post("/console/workflows/notify-me/form", data=fields)
+    assert response.status_code == 422
+    # The type's own check reports it on the node's config: the list links to the node's fieldset.
+    assert '<a href="#s-nodes.tell">Node tell</a>: an urgent notification needs retries' in response.text
+    assert 'aria-describedby="s-nodes.tell-problems"' in response.text
+    fields["nodes.tell.config.retries"] = "2"
+    saved = await console.client.post("/console/workflows/notify-me/form", data=fields)
+    assert saved.status_code == 303
+    stored = await console.host.workflows.get("notify-me")
+    assert stored["enabled"] is False  # unchecked
+    assert stored["definition"]["nodes"][0]["config"]["urgent"] is True

@@ -111,9 +111,9 @@ class _Shape:
 # --- schema -> fields ---------------------------------------------------------------------
 
 
-def object_schema(schema: Any) -> tuple[dict[str, Mapping[str, Any]], set[str], bool]:
-    """The properties of a config schema (local ``$ref`` followed, ``allOf`` members merged),
-    its required names, and whether it has properties to make fields of at all."""
+def object_schema(schema: Any) -> tuple[dict[str, Mapping[str, Any]], set[str]]:
+    """The properties of a config schema (local ``$ref`` followed, ``allOf`` members merged)
+    and its required names."""
     root = schema if isinstance(schema, Mapping) else {}
     top = resolve(root, root)
     properties: dict[str, Mapping[str, Any]] = {}
@@ -122,7 +122,7 @@ def object_schema(schema: Any) -> tuple[dict[str, Mapping[str, Any]], set[str], 
         for name, sub in (part.get("properties") or {}).items():
             properties.setdefault(name, sub if isinstance(sub, Mapping) else {})
         required.update(r for r in part.get("required", ()) if isinstance(r, str))
-    return properties, required, bool(properties)
+    return properties, required
 
 
 def schema_fields(
@@ -144,8 +144,8 @@ def schema_fields(
     root = schema if isinstance(schema, Mapping) else {}
     hints = hints or {}
     current = config if isinstance(config, Mapping) else {}
-    properties, required, has_properties = object_schema(root)
-    if not has_properties:
+    properties, required = object_schema(root)
+    if not properties:
         whole = Field(
             name="",
             input_name=f"{namespace}.config",
@@ -169,7 +169,9 @@ def schema_fields(
     return [made for _, _, made in sorted(fields, key=lambda item: (item[0], item[1]))]
 
 
-def _field(name: str, sub: Mapping[str, Any], root: Mapping[str, Any], hint: Mapping[str, Any], *, required: bool, namespace: str) -> Field:
+def _field(
+    name: str, sub: Mapping[str, Any], root: Mapping[str, Any], hint: Mapping[str, Any], *, required: bool, namespace: str
+) -> Field:
     resolved = resolve(sub, root)
     shape = shape_of(resolved, root)
     widget = hint.get("widget") if hint.get("widget") in WIDGETS else None
@@ -286,8 +288,9 @@ def _fill(made: Field, value: Any, sub: Mapping[str, Any], root: Mapping[str, An
         made.value = ""
         if value is not MISSING:
             made.has_saved = True
-            shown = mask(value, sub, root)
-            made.note = "Saved" + (f" ({shown})" if isinstance(shown, str) and shown.startswith("from env ") else "") + ": leave empty to keep it."
+            shown = mask(value, sub, root)  # "from env NAME" says where it comes from, not what it is
+            source = f" ({shown})" if isinstance(shown, str) and shown.startswith("from env ") else ""
+            made.note = f"Saved{source}: leave empty to keep it."
     elif value is MISSING:
         made.value = ""
     elif made.widget == "json":

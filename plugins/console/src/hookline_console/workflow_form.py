@@ -140,7 +140,9 @@ def _config_field(section: Section, problem: Problem) -> Field | None:
         return None
     rest = problem.location[len(config) + 1 :]
     # A property name may hold a '.': the longest field name the rest starts with.
-    candidates = [f for f in section.fields if f.name == "" or rest == f.name or rest.startswith((f.name + ".", f.name + "["))]
+    candidates = [
+        f for f in section.fields if f.name == "" or rest == f.name or rest.startswith((f.name + ".", f.name + "["))
+    ]
     return max(candidates, key=lambda f: len(f.name), default=None)
 
 
@@ -167,7 +169,9 @@ def edit_form(stored: Mapping[str, Any], registry: Any) -> WorkflowForm:
     for location, node, where in _walk(definition.get("nodes"), "nodes", ""):
         key = str(node.get("key", ""))
         sections.append(_node_section(node, registry, namespace=f"nodes.{key}", location=location, where=where))
-    return WorkflowForm(creating=False, top=top, sections=sections, definition=definition, version=stored.get("version"))
+    return WorkflowForm(
+        creating=False, top=top, sections=sections, definition=definition, version=stored.get("version")
+    )
 
 
 def new_form(registry: Any, trigger_type: str, node_type: str, node_key: str = "") -> WorkflowForm:
@@ -188,7 +192,8 @@ def new_form(registry: Any, trigger_type: str, node_type: str, node_key: str = "
         location="nodes[0].key",
     )
     sections = [_trigger_section(definition, registry), section]
-    return WorkflowForm(creating=True, top=_top_fields(definition, creating=True), sections=sections, definition=definition)
+    top = _top_fields(definition, creating=True)
+    return WorkflowForm(creating=True, top=top, sections=sections, definition=definition)
 
 
 def _top_fields(definition: Mapping[str, Any], *, creating: bool) -> list[Field]:
@@ -201,12 +206,15 @@ def _top_fields(definition: Mapping[str, Any], *, creating: bool) -> list[Field]
         readonly=not creating,
         location="key",
         help=(
-            "Part of the workflow's URL: letters, digits, '_', '-' or '.'. Leave it empty for a random, unguessable key."
+            "Part of the workflow's URL: letters, digits, '_', '-' or '.'. "
+            "Leave it empty for a random, unguessable key."
             if creating
             else "The key cannot change; to use another, create a new workflow."
         ),
     )
-    title = Field(name="title", input_name="title", label="Title", widget="text", value=str(definition.get("title", "")), location="title")
+    title = Field(
+        name="title", input_name="title", label="Title", widget="text", value=str(definition.get("title", "")), location="title"
+    )
     sync = Field(
         name="sync",
         input_name="sync",
@@ -215,7 +223,10 @@ def _top_fields(definition: Mapping[str, Any], *, creating: bool) -> list[Field]
         kind="boolean",
         checked=bool(definition.get("sync", False)),
         location="sync",
-        help="The caller waits for the reply a node of the workflow sends; otherwise it is answered at once and the workflow runs in the background.",
+        help=(
+            "The caller waits for the reply a node of the workflow sends; otherwise it is answered at once "
+            "and the workflow runs in the background."
+        ),
     )
     enabled = Field(
         name="enabled",

@@ -17,7 +17,9 @@ from hookline_console.workflow_form import WorkflowForm, edit_form, new_form
 def register(bp: Blueprint, console: Console) -> None:
     host = console.host
 
-    def render(request: Request, form: WorkflowForm, *, workflow: dict[str, Any] | None, status: int = 200) -> HTTPResponse:
+    def render(
+        request: Request, form: WorkflowForm, *, workflow: dict[str, Any] | None, status: int = 200
+    ) -> HTTPResponse:
         return console.render(
             request,
             "workflow_form.html",
@@ -82,7 +84,8 @@ def register(bp: Blueprint, console: Console) -> None:
         (edit_page, "/workflows/<key>/form", ["GET"]),
         (edit, "/workflows/<key>/form", ["POST"]),
     ):
-        bp.add_route(guarded(console, handler), path, methods=methods, name=f"form_{handler.__name__}_{methods[0].lower()}")
+        name = f"form_{handler.__name__}_{methods[0].lower()}"
+        bp.add_route(guarded(console, handler), path, methods=methods, name=name)
 
 
 def _choices(types: Any) -> list[tuple[str, str]]:
