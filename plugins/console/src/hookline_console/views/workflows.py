@@ -28,7 +28,7 @@ def register(bp: Blueprint, console: Console) -> None:
     async def workflows(request: Request) -> HTTPResponse:
         q = request.args.get("q", "").strip()
         page = await host.workflows.list(q=q or None, limit=parse_limit(request.args.get("limit")), cursor=request.args.get("cursor"))
-        summaries = await host.executions.workflow_summaries([w["key"] for w in page.items])
+        summaries = await host.executions.activity([w["key"] for w in page.items])
         return console.render(
             request,
             "workflows.html",
