@@ -5,22 +5,21 @@ edit a workflow with them (a third-party node type included)."""
 from __future__ import annotations
 
 import copy
-import re
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import httpx
 import pytest
 import yaml
 
+from conftest import EXAMPLES
+from console_support import sign_in
 from hookline import NodeResult, NodeRun, NodeType, hookimpl
 from hookline.testing import HooklineTestApp
 from hookline_console.forms import MISSING, read_config, read_field, schema_fields
 from hookline_console.masking import MASK
-from test_console import sign_in
 
-EXAMPLE = yaml.safe_load((Path(__file__).resolve().parent.parent / "examples" / "workflows" / "order-paid.yaml").read_text())
+EXAMPLE = yaml.safe_load((EXAMPLES / "order-paid.yaml").read_text())
 HOSTILE = '"><img src=x onerror=alert(1)>'
 
 

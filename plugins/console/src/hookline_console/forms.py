@@ -28,7 +28,7 @@ _TYPE_KINDS = {"string": "string", "integer": "integer", "number": "number", "bo
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 #: Rows of a JSON or multi-line field.
-JSON_ROWS = 5
+JSON_ROWS = 3
 
 
 class _Missing:
