@@ -97,7 +97,7 @@ class SamplesTab:
             pair_parts=PAIR_PARTS,
             types=TYPES,
             capture=capture,
-            urls=list(endpoints_at(self.workflow.get("endpoints") or {}, base).values()),
+            endpoints=endpoints_at(self.workflow.get("endpoints") or {}, base),
             time_left=_time_left(capture),
             window_minutes=DEFAULT_WINDOW // 60,
             **self.state,
