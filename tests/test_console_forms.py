@@ -154,6 +154,20 @@ def test_properties_are_humanised_when_nothing_names_them() -> None:
     assert [f.label for f in schema_fields(schema, {}, {}, namespace="t")] == ["Ip allowlist", "Max age"]
 
 
+def test_alternatives_of_one_type_keep_its_widget() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "span": {"type": "string", "anyOf": [{"pattern": "^[0-9]+s$"}, {"const": "forever"}]},
+            "secret": {"writeOnly": True, "anyOf": [{"type": "string"}, {"type": "object", "required": ["env"]}]},
+            "count": {"oneOf": [{"type": "integer"}, {"type": "null"}]},
+        },
+    }
+    fields = {f.name: f for f in schema_fields(schema, {}, {"secret": {"env": "SECRET"}}, namespace="t")}
+    assert {name: f.widget for name, f in fields.items()} == {"span": "text", "secret": "password", "count": "number"}
+    assert fields["secret"].value == "" and fields["secret"].note == "Saved (from env SECRET): leave empty to keep it."
+
+
 def test_a_schema_without_properties_is_one_json_field_for_the_whole_config() -> None:
     [whole] = schema_fields({"type": "object"}, {}, {"a": 1}, namespace="trigger")
     assert (whole.input_name, whole.widget) == ("trigger.config", "json")

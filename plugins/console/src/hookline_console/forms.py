@@ -227,18 +227,23 @@ def shape_of(schema: Mapping[str, Any], root: Mapping[str, Any], depth: int = 0)
         secret = secret or any(s.secret for s in shapes)
         if all(s.kind == "enum" for s in shapes):
             return _Shape("enum", frozenset(), tuple(c for s in shapes for c in s.choices), secret)
+        if "type" in schema:  # the options refine a declared type (patterns of a string)
+            return _Shape(_kind_of(_types(schema)), _types(schema), (), secret)
         types = frozenset(t for s in shapes for t in s.types)
         if any(s.kind in ("json", "enum") for s in shapes):
             return _Shape("json", types, (), secret)
         return _Shape(_kind_of(types), types, (), secret)
+    types = _types(schema)
+    return _Shape(_kind_of(types) if types else "json", types, (), secret)
+
+
+def _types(schema: Mapping[str, Any]) -> frozenset[str]:
     declared = schema.get("type")
     if isinstance(declared, str):
-        types = frozenset({declared})
-    elif isinstance(declared, list):
-        types = frozenset(t for t in declared if isinstance(t, str))
-    else:
-        return _Shape("json", frozenset(), (), secret)
-    return _Shape(_kind_of(types), types, (), secret)
+        return frozenset({declared})
+    if isinstance(declared, list):
+        return frozenset(t for t in declared if isinstance(t, str))
+    return frozenset()
 
 
 def _kind_of(types: frozenset[str]) -> str:
