@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import REPO
 from console_support import csrf_of, sign_in
 from hookline.testing import HooklineTestApp
 
@@ -236,3 +241,17 @@ async def test_forms_need_the_csrf_token_and_known_actions(console: HooklineTest
     page = await console.client.get(TAB)
     unknown = await console.client.post(TAB, data={"csrf_token": csrf_of(page), "action": "explode"})
     assert unknown.status_code == 400 and "unknown action" in html.unescape(unknown.text)
+
+
+def test_the_webhook_wheel_holds_the_tab_templates(tmp_path: Path) -> None:
+    """The templates are package data: a wheel built from the plugin's folder carries them."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO / "plugins" / "webhook_trigger"), "--no-deps",
+         "--no-build-isolation", "--quiet", "--wheel-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = tmp_path.glob("hookline_webhook-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for template in ("samples.html", "_parameters.html", "_capture.html"):
+        assert f"hookline_webhook/console/{template}" in names
