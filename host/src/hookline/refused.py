@@ -107,6 +107,11 @@ class RefusedCalls:
         self._lock: asyncio.Lock | None = None
 
     @property
+    def pending(self) -> int:
+        """Refusals recorded and not written yet (at most :attr:`buffer_limit`)."""
+        return len(self._buffer)
+
+    @property
     def enabled(self) -> bool:
         settings = self.host.settings
         return settings.refusals_max > 0 and settings.refusals_per_workflow > 0
@@ -266,12 +271,15 @@ class RefusedCalls:
         """Refused calls, newest first, paginated; of ``workflow``, with ``status`` or ``cause``."""
         workflow = workflow or None
         cause = cause or None
-        if workflow is not None and (not workflow or len(workflow) > _MAX_WORKFLOW):
-            raise BadRequest(f"workflow must be a workflow key of 1 to {_MAX_WORKFLOW} characters", argument="workflow")
-        if cause is not None and (not cause or len(cause) > _MAX_CAUSE or _UNSTORABLE.search(cause)):
-            raise BadRequest(f"cause must be a refusal code of 1 to {_MAX_CAUSE} characters (invalid_signature, ...)", argument="cause")
-        if workflow is not None and _UNSTORABLE.search(workflow):
-            raise BadRequest("workflow must be a workflow key", argument="workflow")
+        if workflow is not None and (len(workflow) > _MAX_WORKFLOW or _UNSTORABLE.search(workflow)):
+            raise BadRequest(
+                f"workflow must be a workflow key of at most {_MAX_WORKFLOW} characters", argument="workflow"
+            )
+        if cause is not None and (len(cause) > _MAX_CAUSE or _UNSTORABLE.search(cause)):
+            raise BadRequest(
+                f"cause must be a refusal code of at most {_MAX_CAUSE} characters (invalid_signature, ...)",
+                argument="cause",
+            )
         items, next_cursor = await storage.refusal_page(
             workflow=workflow, status=parse_status(status), cause=cause, limit=limit, cursor=cursor
         )
