@@ -49,9 +49,6 @@ trigger:
   type: webhook
   config:
     signature: {preset: github, secrets: [{env: SHOP_SECRET}]}
-    body:
-      - {path: id, required: true, type: string}
-      - {path: amount, required: true, type: number}
 nodes:
   - key: check
     type: condition
@@ -120,6 +117,29 @@ def test_create_a_workflow_call_it_watch_it_run_replay_it_and_sign_out(
     expect(copy).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == url
 
+    # Capture the sender's first call on the Samples tab, and declare its fields from it.
+    page.get_by_role("navigation", name="Workflow pages").get_by_role("link", name="Samples").click()
+    page.get_by_role("button", name="Capture the next request").click()
+    expect(page.locator("#capture .countdown")).to_be_visible()
+    captured = call_signed(page.evaluate("navigator.clipboard.readText()"), {"id": "B-6", "amount": 90})
+    assert captured.json()["captured"] is True
+    parameters = page.locator("#capture-parameters")
+    expect(parameters).to_be_visible()  # without a reload: the tab polls while armed
+    for path in ("id", "amount"):
+        parameters.get_by_role("checkbox", name=path, exact=True).check()
+        parameters.get_by_label(f"body parameter {path} is required").check()
+    parameters.get_by_label("Type of body parameter amount").select_option("number")
+    parameters.get_by_role("button", name="Save into the trigger").click()
+    expect(page.get_by_role("status").filter(has_text="version 2")).to_be_visible()
+    declared = console_server.api("GET", "/api/workflows/shop-order").json()["definition"]["trigger"]["config"]
+    assert {(p["path"], p["required"], p.get("type")) for p in declared["body"]} >= {
+        ("id", True, "string"),
+        ("amount", True, "number"),
+    }
+    assert declared["signature"]["secrets"] == [{"env": "SHOP_SECRET"}]  # kept as it was
+    missing = call_signed(url, {"id": "B-6"})
+    assert missing.status_code == 400 and missing.json()["error"] == "missing_parameters"
+
     # Watch the executions list while the sender calls the copied URL: the new execution
     # appears without a reload (the list polls).
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Executions").click()
@@ -184,6 +204,32 @@ def test_create_a_workflow_call_it_watch_it_run_replay_it_and_sign_out(
         console_server.url(replay_path), cookies={"hookline_console": old_cookie["value"]}, timeout=30
     )
     assert stolen.status_code == 302 and stolen.headers["location"].startswith("/console/sign-in")
+
+
+def test_create_a_workflow_with_the_forms_and_call_it(page: Any, console_server: Console) -> None:
+    sign_in(page, path="/console/workflows/new/form")
+    page.get_by_label("Key", exact=True).fill("form-reply")
+    page.get_by_label("Title").fill("Made with the forms")
+    page.get_by_label("Synchronous").check()
+    # Another first node: its fields replace the condition's in place (htmx), the key typed stays.
+    page.get_by_label("First node type").select_option("response")
+    node = page.get_by_role("group", name=re.compile(r"^First node · response"))
+    expect(node).to_be_visible()
+    node.get_by_label("Node key (required)").fill("reply")
+    node.get_by_label("Status").fill("201")
+    node.get_by_label("Body (JSON)").fill('{"got": "{{ $context.body.id }}"}')
+    expect(page.get_by_label("Key", exact=True)).to_have_value("form-reply")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/console/workflows/form-reply\?saved=1$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Made with the forms")
+
+    answer = console_server.webhook("form-reply", json={"id": "F-1"})
+    assert answer.status_code == 201 and answer.json() == {"got": "F-1"}
+    definition = console_server.api("GET", "/api/workflows/form-reply").json()["definition"]
+    assert definition["sync"] is True
+    assert definition["nodes"] == [
+        {"key": "reply", "type": "response", "config": {"status": 201, "body": {"got": "{{ $context.body.id }}"}}}
+    ]
 
 
 def test_the_editor_shows_each_problem_at_its_line_and_saves_nothing(page: Any, console_server: Console) -> None:
