@@ -118,9 +118,9 @@ class WorkflowForm:
             if made is not None:
                 self._at(made, problem.message)
             else:
-                section.problems.append(problem.message)
                 where = problem.location[len(section.location) + 1 :]
                 message = f"{where}: {problem.message}" if where and where != "config" else problem.message
+                section.problems.append(message)
                 self.problems.append(FormProblem(section.dom_id, section.heading, message))
 
     def problem(self, message: str) -> None:
