@@ -50,7 +50,7 @@ def test_our_three_plugins_are_found_through_entry_points() -> None:
     assert described["webhook"]["distribution"] == "hookline-webhook"
     assert described["webhook"]["trigger_types"] == ["webhook"]
     assert described["webhook"]["hooks"] == [
-        "register_commands", "register_models", "register_routes", "register_trigger_types"
+        "register_commands", "register_console_pages", "register_models", "register_routes", "register_trigger_types"
     ]
     assert described["response"]["node_types"] == ["response"]
     assert described["condition"]["node_types"] == ["condition", "switch"]
