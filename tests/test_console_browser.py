@@ -446,11 +446,14 @@ def seed_examples(console_server: Console) -> str:
     assert high.status_code == 200, high.text
     assert console_server.webhook("order-paid", json={"id": "A-1002", "amount": 40}).status_code == 200
     assert console_server.webhook("order-events", json={"amount": 500}).status_code == 200
+    assert console_server.webhook("order-paid", json={"id": "A-1003"}).status_code == 400  # refused
+    assert console_server.webhook("order-payd", json={"id": "A-1004", "amount": 10}).status_code == 404  # refused
     return high.headers["X-Hookline-Execution"]
 
 
 def test_every_page_passes_axe_and_the_docs_screenshots_are_taken(page: Any, console_server: Console) -> None:
     execution_id = seed_examples(console_server)
+    refusal_id = wait_for_refusals(console_server, 2)[0]["id"]
     page.goto("/console/sign-in")
     pages: list[tuple[str, str | None]] = [("/console/sign-in", "sign-in")]
     found: dict[str, list[dict[str, Any]]] = {"/console/sign-in": run_axe(page)}
@@ -466,6 +469,11 @@ def test_every_page_passes_axe_and_the_docs_screenshots_are_taken(page: Any, con
         ("/console/workflows/order-paid/delete", None),
         ("/console/executions", "executions"),
         (f"/console/executions/{execution_id}", "execution"),
+        ("/console/workflows/order-paid/form", "form"),
+        ("/console/workflows/new/form?trigger=webhook&node=response", None),
+        ("/console/workflows/order-paid/pages/samples", None),
+        ("/console/refused", "refused"),
+        (f"/console/refused/{refusal_id}", "refusal"),
         ("/console/plugins", "plugins"),
         ("/console/workflows/no-such-workflow", None),
     ]
@@ -475,6 +483,16 @@ def test_every_page_passes_axe_and_the_docs_screenshots_are_taken(page: Any, con
         found[path] = run_axe(page)
         if name:
             screenshot(page, name)
+    # The diff reads as a diff: one line per line, the changed ones marked.
+    page.goto("/console/workflows/order-paid/diff")
+    diff = page.get_by_role("region", name="Difference between version 1 and version 2")
+    lines = diff.inner_text().splitlines()
+    assert lines[:2] == ["--- version 1", "+++ version 2"], lines
+    changed = [" ".join(line.split()) for line in lines[2:] if line.startswith(("-", "+"))]
+    assert changed == ["- right: 100", "+ right: 200"], lines
+    expect(diff.locator("del")).to_have_text([re.compile(r"^-\s+right: 100$")])
+    expect(diff.locator("ins")).to_have_text([re.compile(r"^\+\s+right: 200$")])
+
     # The editor with problems, as an operator sees a refused save.
     page.goto("/console/workflows/new")
     page.get_by_label("Definition (YAML or JSON)").fill(ORDER_YAML.replace("type: response", "type: respnse", 1))
@@ -482,6 +500,17 @@ def test_every_page_passes_axe_and_the_docs_screenshots_are_taken(page: Any, con
     expect(page.locator("#problems")).to_be_visible()
     found["/console/workflows/new (problems)"] = run_axe(page)
     screenshot(page, "editor-problems")
+
+    # The Samples tab with a pasted sample's parameters.
+    page.goto("/console/workflows/order-paid/pages/samples")
+    page.get_by_label("JSON body").check()
+    page.get_by_label(re.compile("^Sample:")).fill('{"id": "A-1001", "amount": 150, "customer": {"email": "a@example.com"}}')
+    page.get_by_role("button", name="Find the parameters").click()
+    expect(page.locator("#paste-parameters")).to_be_visible()
+    found["/console/workflows/order-paid/pages/samples (pasted)"] = run_axe(page)
+    # The sample and the parameters found in it, in one view.
+    page.evaluate("document.getElementById('sample-text').scrollIntoView({block: 'start'})")
+    screenshot(page, "samples")
 
     report = "\n".join(describe_violations(where, v) for where, v in found.items() if v)
     assert not report, "axe-core found serious or critical accessibility problems:\n" + report
