@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from html import escape
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, Mapping
 
 import pytest
 

@@ -12,7 +12,6 @@ import pytest
 
 from browser_support import (  # noqa: F401 - fixtures
     Console,
-    PageProblems,
     browser,
     console_server,
     context,
