@@ -325,3 +325,32 @@ async def test_postgres_search_uses_the_trigram_index(hookline: HooklineTestApp)
         finally:
             await raw.execute("RESET enable_seqscan; RESET enable_indexscan")
     assert "idx_hookline_execution_search" in "\n".join(row[0] for row in plan)
+
+
+# --- SQLite: the plans (SQLite plans without statistics: as on a million rows) ---------------
+
+
+@pytest.mark.parametrize("hookline_db_url", ["sqlite"], indirect=True)
+async def test_sqlite_reads_the_history_through_its_indexes(hookline: HooklineTestApp) -> None:
+    """Several statuses are one index range each, not every row of the workflow; the activity's
+    counts read (workflow_id, created_at, status) alone, not (workflow_id, status, id) for its
+    order (which took seconds on a million executions)."""
+    from tortoise import connections
+
+    from hookline.storage import history as stored
+    from hookline.storage.models import ExecutionStatus
+
+    connection = connections.get("default")
+
+    async def plan(statement: str, values: list[Any]) -> list[str]:
+        _, rows = await connection.execute_query("EXPLAIN QUERY PLAN " + statement, values)
+        return [row[3] for row in rows]
+
+    params = stored._Params("sqlite")
+    where = stored.ExecutionFilter(workflow_id=1, statuses=(ExecutionStatus.ERROR, ExecutionStatus.TIMED_OUT))
+    page = await plan(stored._page_statement(params, "sqlite", where, 51), params.values)
+    assert sum("(workflow_id=? AND status=?)" in line for line in page) == 2, page
+    assert not any(line.startswith("SCAN e") for line in page), page
+
+    counts = await plan(*stored._counts_statement("sqlite", list(range(1, 51)), datetime.now(timezone.utc)))
+    assert any("COVERING INDEX" in line and "(workflow_id=? AND created_at>?)" in line for line in counts), counts

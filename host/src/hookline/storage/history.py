@@ -247,14 +247,23 @@ async def counts_since(workflow_ids: Sequence[int], since: datetime) -> dict[int
     if not workflow_ids:
         return {}
     connection = default_connection()
-    params = _Params(_dialect(connection))
-    statement = (
-        f'SELECT "workflow_id", "status", count(*) FROM "{_EXECUTION}" '
-        f'WHERE "workflow_id" IN ({params.add_all(workflow_ids)}) AND "created_at" >= {params.add_planned(_moment(since))} '
-        'GROUP BY "workflow_id", "status"'
-    )
-    _, rows = await connection.execute_query(statement, params.values)
+    statement, values = _counts_statement(_dialect(connection), workflow_ids, since)
+    _, rows = await connection.execute_query(statement, values)
     counts: dict[int, Counter[ExecutionStatus]] = {}
     for workflow_id, status, count in rows:
         counts.setdefault(workflow_id, Counter())[ExecutionStatus(status)] = count
     return counts
+
+
+def _counts_statement(dialect: str, workflow_ids: Sequence[int], since: datetime) -> tuple[str, list[Any]]:
+    params = _Params(dialect)
+    # SQLite would read (workflow_id, status, id) for its order, which is the GROUP BY's, and
+    # then every row of those workflows for created_at (seconds, on a million); a unary plus
+    # makes that order useless to it, so it reads (workflow_id, created_at, status) alone.
+    status = '+"status"' if dialect == "sqlite" else '"status"'
+    statement = (
+        f'SELECT "workflow_id", "status", count(*) FROM "{_EXECUTION}" '
+        f'WHERE "workflow_id" IN ({params.add_all(workflow_ids)}) AND "created_at" >= {params.add_planned(_moment(since))} '
+        f'GROUP BY "workflow_id", {status}'
+    )
+    return statement, params.values
