@@ -169,7 +169,7 @@ async def test_a_server_whose_every_plugin_is_disabled_says_they_are_disabled_no
 ) -> None:
     await save_with_every_plugin(hookline_db_url)
     async with server(settings(hookline_db_url, disable_plugins=("condition", "response", "webhook"))):
-        assert "no plugins enabled: no workflow can be triggered (see the disabled ones below)" in warnings(hookline_log)
+        assert "no trigger type enabled: no workflow can be triggered (see the disabled plugins below)" in warnings(hookline_log)
         boot = [r.getMessage() for r in hookline_log.records]
         assert any(line.startswith("plugins disabled by HOOKLINE_DISABLE_PLUGINS: ") for line in boot)
 

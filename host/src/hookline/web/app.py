@@ -119,11 +119,11 @@ def create_app(
 def _log_plugins(host: Host) -> None:
     plugins = host.describe_plugins()
     disabled = disabled_plugins(host.pm)
-    if not plugins:
+    if not host.registry.triggers:  # (a console alone triggers nothing)
         log.warning(
-            "no plugins %s: no workflow can be triggered (%s)",
+            "no trigger type %s: no workflow can be triggered (%s)",
             "enabled" if disabled else "installed",
-            "see the disabled ones below" if disabled else "pip install hookline-webhook",
+            "see the disabled plugins below" if disabled else "pip install hookline-webhook",
         )
     for plugin in plugins:
         contributes = ", ".join(
