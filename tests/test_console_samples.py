@@ -209,6 +209,9 @@ async def test_capture_shows_the_next_request_without_a_reload(console: Hookline
     fields = form_fields(polled, "capture")
     at = paths_in(fields)
     assert {"order.id", "note", "page", "x-shop"} <= set(at)
+    # the sender's own header is ticked; what every client sends (host, user-agent) is not
+    assert fields.get(f"p{at['x-shop']}.use") == "1"
+    assert "host" in at and f"p{at['host']}.use" not in fields
 
     for name in [n for n in fields if n.endswith(".use")]:
         del fields[name]

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 KINDS = {"url": "URL or query string", "json": "JSON body", "pairs": "Key-value pairs"}
 PAIR_PARTS = {"body": "the body", "query": "the query string", "headers": "the headers"}
 ACTIONS = ("parse", "save", "arm", "cancel")
+#: Headers every HTTP client or proxy sends: found in a captured request, they start unticked
+#: (a workflow that declares ``host`` required refuses callers for what is not their payload).
+TRANSPORT_HEADERS = frozenset({
+    "accept", "accept-encoding", "accept-language", "cache-control", "connection", "content-length",
+    "content-type", "expect", "host", "keep-alive", "pragma", "te", "transfer-encoding", "upgrade",
+    "user-agent", "via", "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+    "x-forwarded-port", "x-real-ip", "x-request-id",
+})
 
 
 @dataclass
@@ -88,7 +96,9 @@ class SamplesTab:
             await self.act(self.field("action"))
         capture = await self.captures.latest(self.key)
         if capture and capture["status"] == "captured" and self.state["capture_rows"] is None:
-            self.state["capture_rows"] = self.rows_of(capture["parameters"], examples(context_sample(capture["request"])))
+            self.state["capture_rows"] = self.rows_of(
+                capture["parameters"], examples(context_sample(capture["request"])), captured=True
+            )
         base = f"{self.view.request.scheme}://{self.view.request.host}"
         return self.view.render_template(
             "samples.html",
@@ -171,9 +181,12 @@ class SamplesTab:
 
     # --- rows -----------------------------------------------------------------------------
 
-    def rows_of(self, parameters: Mapping[str, list[Mapping[str, Any]]], seen: Mapping[str, Mapping[str, Any]]) -> list[Row]:
+    def rows_of(
+        self, parameters: Mapping[str, list[Mapping[str, Any]]], seen: Mapping[str, Mapping[str, Any]], *, captured: bool = False
+    ) -> list[Row]:
         """The table's rows: the parameters found, those already declared in the trigger config
-        shown as declared (with their alias, required and type)."""
+        shown as declared (with their alias, required and type). In a captured request, the
+        headers any client or proxy sends start unticked (a pasted sample's were typed on purpose)."""
         config = self.workflow["definition"]["trigger"].get("config") or {}
         rows = []
         for part in PARTS:
@@ -190,6 +203,7 @@ class SamplesTab:
                         alias=source.get("alias", ""),
                         required=bool(source.get("required", False)),
                         type=source.get("type", "") if old is not None else item.get("type", ""),
+                        use=old is not None or not (captured and part == "headers" and path.lower() in TRANSPORT_HEADERS),
                         declared=old is not None,
                         example=values.get(path),
                         has_example=path in values,
