@@ -118,10 +118,12 @@ class Console:
 
 
 @pytest.fixture
-def console_server(tmp_path: Path) -> Iterator[Console]:
-    """``hookline serve`` on SQLite in ``tmp_path``, with the API token ``TEST_TOKEN``."""
+def console_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Console]:
+    """``hookline serve`` on SQLite in ``tmp_path``, with the API token ``TEST_TOKEN``. More
+    environment for it: ``@pytest.mark.parametrize("console_server", [{"NAME": "value"}], indirect=True)``."""
     require_browser()  # no server to start for a test that will skip
-    server = HooklineServer(f"sqlite://{tmp_path / 'hookline.db'}", cwd=tmp_path, env={"SHOP_SECRET": SHOP_SECRET})
+    env = {"SHOP_SECRET": SHOP_SECRET, **getattr(request, "param", {})}
+    server = HooklineServer(f"sqlite://{tmp_path / 'hookline.db'}", cwd=tmp_path, env=env)
     server.env.pop("HOOKLINE_DISABLE_PLUGINS", None)  # the console and every plugin, whatever the shell says
     server.start(tmp_path / "server.log")
     try:
@@ -187,7 +189,7 @@ def sign_in(page: Any, secret: str = TEST_TOKEN, *, path: str = "/console/") -> 
 
     page.goto(path)
     expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
-    page.get_by_label("API token").fill(secret)
+    page.get_by_label(re.compile("^API token")).fill(secret)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 

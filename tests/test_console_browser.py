@@ -431,6 +431,24 @@ def test_the_session_cookie_is_http_only_strict_and_ends_at_sign_out(
     expect(page).to_have_url(re.compile(r"/console/sign-in\?next=%2Fconsole%2Fplugins"))
 
 
+CONSOLE_PASSWORD = "correct horse battery staple"
+
+
+@pytest.mark.parametrize("console_server", [{"HOOKLINE_CONSOLE_PASSWORD": CONSOLE_PASSWORD}], indirect=True, ids=["password"])
+def test_sign_in_with_the_console_password_after_a_wrong_one(page: Any, context: Any) -> None:
+    page.goto("/console/executions")
+    secret = page.get_by_label("API token or console password")
+    secret.fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("That token or password is not right.")
+    expect(secret).to_have_attribute("aria-invalid", "true")
+    assert "hookline_console" not in {c["name"] for c in context.cookies()}
+    secret.fill(CONSOLE_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console/executions$"))  # where it was going
+    expect(page.get_by_role("heading", level=1)).to_have_text("Executions")
+
+
 # --- accessibility ----------------------------------------------------------------------------
 
 
