@@ -177,6 +177,16 @@ async def test_search_does_not_look_outside_the_request(hookline: HooklineTestAp
     assert await ids(hookline, q="pay") == []  # the workflow's key
 
 
+async def test_replay_of(hookline: HooklineTestApp, history: dict[str, int]) -> None:
+    h = history
+    assert await ids(hookline, replay_of=h["broken"]) == [h["replay"]]
+    assert await ids(hookline, replay_of=h["paid"]) == []
+    again = await hookline.host.replays.replay(h["broken"])
+    await hookline.wait_for_execution(again.execution)
+    page = await hookline.host.executions.list(replay_of=str(h["broken"]), status="failed")
+    assert [e["id"] for e in page.items] == [again.execution, h["replay"]]
+
+
 # --- after, cursors ------------------------------------------------------------------------
 
 
@@ -230,6 +240,7 @@ async def test_cursor_pages_with_filters_walk_every_match_once(hookline: Hooklin
         ({"after": "-1"}, "after"),
         ({"after": "abc"}, "after"),
         ({"after": str(2**63)}, "after"),
+        ({"replay_of": "x"}, "replay_of"),
         ({"cursor": "zz"}, "cursor"),
         ({"limit": "0"}, "limit"),
     ],

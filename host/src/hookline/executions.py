@@ -894,6 +894,7 @@ class ExecutionService:
         until: datetime | str | None = None,
         q: str | None = None,
         after: int | str | None = None,
+        replay_of: int | str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
@@ -907,6 +908,7 @@ class ExecutionService:
             until=until,
             q=q,
             after=after,
+            replay_of=replay_of,
             limit=limit,
             cursor=cursor,
         )

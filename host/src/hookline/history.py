@@ -39,6 +39,7 @@ async def list_executions(
     until: datetime | str | None = None,
     q: str | None = None,
     after: int | str | None = None,
+    replay_of: int | str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
@@ -55,6 +56,7 @@ async def list_executions(
         ``query`` or ``headers`` of the execution's ``context`` (keys and values).
     :param after: only executions with a higher id (newer) than this one: a page from the
         newest down to it, for a list that polls for new executions.
+    :param replay_of: only the replays of this execution (by id).
     :raises BadRequest: an argument is invalid; the error names it.
     """
     where = stored.ExecutionFilter(
@@ -64,7 +66,8 @@ async def list_executions(
         since=_moment(since, "since"),
         until=_moment(until, "until"),
         text=_search_text(q),
-        after=_after(after),
+        after=_execution_id(after, "after"),
+        replay_of=_execution_id(replay_of, "replay_of"),
         before=parse_cursor(cursor),
     )
     if where.since is not None and where.until is not None and where.until < where.since:
@@ -176,15 +179,15 @@ def _search_text(q: str | None) -> str | None:
     return text or None
 
 
-def _after(after: int | str | None) -> int | None:
-    if after is None or after == "":
+def _execution_id(value: int | str | None, name: str) -> int | None:
+    if value is None or value == "":
         return None
     try:
-        number = int(after) if not isinstance(after, bool) else -1
+        number = int(value) if not isinstance(value, bool) else -1
     except (TypeError, ValueError):
         number = -1
     if not 0 <= number <= MAX_ID:
-        raise BadRequest(f"after must be an execution id (a whole number), not {after!r}", after=str(after))
+        raise BadRequest(f"{name} must be an execution id (a whole number), not {value!r}", **{name: str(value)})
     return number
 
 

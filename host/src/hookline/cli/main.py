@@ -170,6 +170,7 @@ def executions() -> None:
 @click.option("--until", metavar="T", help="Only executions created before this ISO 8601 time.")
 @click.option("-q", "--query", "q", metavar="TEXT", help="Only executions whose request (body, query, headers) holds TEXT, in any case.")
 @click.option("--after", metavar="ID", type=click.IntRange(0, MAX_ID), help="Only executions newer than execution ID.")
+@click.option("--replay-of", metavar="ID", type=click.IntRange(0, MAX_ID), help="Only the replays of execution ID.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--cursor", help="next_cursor of the previous page.")
 @db_option
@@ -183,6 +184,7 @@ def executions_list(
     until: str | None,
     q: str | None,
     after: int | None,
+    replay_of: int | None,
     limit: int,
     cursor: str | None,
     db_url: str | None,
@@ -199,6 +201,7 @@ def executions_list(
             until=until,
             q=q,
             after=after,
+            replay_of=replay_of,
             limit=limit,
             cursor=cursor,
         ),

@@ -64,6 +64,8 @@ class ExecutionFilter:
     until: datetime | None = None
     #: In the ``body``, ``query`` or ``headers`` of the context, as JSON text, in any letter case.
     text: str | None = None
+    #: Replays of this execution.
+    replay_of: int | None = None
     #: Ids above this one.
     after: int | None = None
     #: Ids below this one (a page's cursor).
@@ -163,6 +165,10 @@ def _conditions(params: _Params, dialect: str, where: ExecutionFilter, status: E
         found.append(f'e."created_at" >= {params.add_planned(_moment(where.since))}')
     if where.until is not None:
         found.append(f'e."created_at" < {params.add_planned(_moment(where.until))}')
+    if where.replay_of is not None:
+        # No index on replay_of (most executions are no replay); a replay is newer than what it
+        # replays, so only the executions after it are read.
+        found.append(f'e."replay_of" = {params.add(where.replay_of)} AND e."id" > {params.add(where.replay_of)}')
     if where.after is not None:
         found.append(f'e."id" > {params.add(where.after)}')
     if where.before is not None:

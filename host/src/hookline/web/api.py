@@ -111,7 +111,7 @@ def build_blueprint(host: Host) -> Blueprint:
     @bp.get("/api/executions")
     async def list_executions(request: Request) -> HTTPResponse:
         """Executions, newest first, filtered by ``workflow``, ``status``, ``mode``, ``since``,
-        ``until``, ``q`` (text in the request) and ``after`` (newer than an id)."""
+        ``until``, ``q`` (text in the request), ``after`` (newer than an id) and ``replay_of``."""
         page = await host.executions.list(
             workflow=request.args.get("workflow"),
             status=_list_arg(request, "status"),
@@ -120,6 +120,7 @@ def build_blueprint(host: Host) -> Blueprint:
             until=request.args.get("until"),
             q=request.args.get("q"),
             after=request.args.get("after"),
+            replay_of=request.args.get("replay_of"),
             limit=parse_limit(request.args.get("limit")),
             cursor=request.args.get("cursor"),
         )

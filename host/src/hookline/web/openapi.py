@@ -154,6 +154,7 @@ MANAGEMENT_PATHS: dict[str, Any] = {
                     "description": "text in the request: the body, query or headers the trigger received, in any letter case",
                 },
                 {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "only executions newer than this id"},
+                {"name": "replay_of", "in": "query", "schema": {"type": "integer", "minimum": 0}, "description": "only the replays of this execution"},
                 *_PAGE_PARAMS,
             ],
             "responses": {"200": _json(_page("ExecutionSummary")), "400": _ERROR, "401": _ERROR, "404": _ERROR},
