@@ -365,3 +365,54 @@ async def test_sqlite_reads_the_history_through_its_indexes(hookline: HooklineTe
 
     counts = await plan(*stored._counts_statement("sqlite", list(range(1, 51)), datetime.now(timezone.utc)))
     assert any("COVERING INDEX" in line and "(workflow_id=? AND created_at>?)" in line for line in counts), counts
+
+
+# --- the CLI: the same filters -----------------------------------------------------------------
+
+
+def test_cli_executions_list_filters_and_workflows_activity(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from hookline.cli.main import build_cli
+    from hookline.plugins import make_plugin_manager
+
+    monkeypatch.chdir(tmp_path)
+    pm = make_plugin_manager()
+    group = build_cli(pm)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(group, [*args, "--db", f"sqlite://{tmp_path / 'cli.db'}"], obj={"pm": pm}, catch_exceptions=False)
+
+    def out(*args: str) -> Any:
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    assert cli("migrate").exit_code == 0
+    definition = tmp_path / "pay.json"
+    definition.write_text(json.dumps(sync_workflow("pay")))
+    out("workflows", "apply", str(definition))
+    made = []
+    for n, body in enumerate([{"amount": 500, "order": "A-1"}, {"amount": "x", "order": "B-2"}, {"amount": 7, "order": "C-3"}]):
+        payload = tmp_path / f"in{n}.json"
+        payload.write_text(json.dumps({"body": body}))
+        made.append(json.loads(cli("run", "pay", "--input", str(payload)).stdout)["id"])
+
+    def listed(*args: str) -> list[int]:
+        return [e["id"] for e in out("executions", "list", *args)["items"]]
+
+    assert listed("--mode", "manual", "--status", "succeeded", "--status", "failed") == made[::-1]
+    assert listed("--status", "failed,succeeded", "-q", "b-2") == [made[1]]
+    assert listed("--query", "A-1", "--since", "2000-01-01", "--until", "2100-01-01") == [made[0]]
+    assert listed("--after", str(made[0]), "--limit", "1") == [made[2]]
+    bad = cli("executions", "list", "--status", "done")
+    assert bad.exit_code == 1 and "unknown status 'done'" in bad.stderr
+    bad = cli("executions", "list", "--since", "soon")
+    assert bad.exit_code == 1 and "since must be an ISO 8601 time" in bad.stderr
+
+    [pay] = out("workflows", "list", "--activity")["items"]
+    assert pay["activity"]["last_execution"]["id"] == made[2]
+    assert pay["activity"]["counts"] == {"succeeded": 2, "failed": 1} and pay["activity"]["total"] == 3
+    assert "activity" not in out("workflows", "list")["items"][0]
