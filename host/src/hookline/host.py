@@ -8,6 +8,9 @@ reach it as ``request.app.ctx.hookline``. Its public surface for plugin authors:
 * ``host.workflows.find(key)`` — a workflow's current version, ready to run.
 * ``host.executions.start(workflow, context)`` — run now; await ``handle.reply()``.
 * ``host.executions.enqueue(workflow, context)`` — store as queued, run in the background.
+* ``host.executions.list(workflow=, status=, mode=, since=, until=, q=, after=, ...)`` and
+  ``host.executions.get(id)`` — the history, as ``GET /api/executions[/<id>]``;
+  ``host.executions.activity(keys)`` — each workflow's last execution and counts of the last 24 h.
 * ``host.replays`` — replay finished executions; ``host.retention`` — purge old ones.
 * ``host.queue`` — where queued executions go (``memory``, or Redis for several processes).
 * ``host.refused_calls`` — :class:`hookline.refused.RefusedCalls`: a trigger reports each call it
