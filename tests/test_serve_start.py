@@ -17,8 +17,8 @@ from conftest import EXAMPLES, sync_workflow
 from hookline.testing import HooklineServer, HooklineTestApp
 
 
-def serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("HOOKLINE_")}
+def serve(*args: str, cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HOOKLINE_")} | (extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "hookline", "serve", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
@@ -38,6 +38,23 @@ def test_a_busy_port_is_one_line_before_any_work(tmp_path: Path, workers: str) -
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []  # nothing migrated, nothing applied
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_plugin_refusing_its_settings_is_one_line_before_serving(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = serve(
+        "--port", str(port), "--workers", workers, cwd=tmp_path, extra_env={"HOOKLINE_CONSOLE_SESSION_HOURS": "0"}
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: HOOKLINE_CONSOLE_SESSION_HOURS must be a number of hours above 0, at most 720, not '0'"
+    )
+    assert "Hookline serving on" not in result.stderr
 
 
 @pytest.mark.server

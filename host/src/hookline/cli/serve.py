@@ -89,13 +89,14 @@ def serve(
     for result in saved:
         for name, url in endpoints_at(result["endpoints"], settings.base_url).items():
             click.echo(f"workflow {result['key']} v{result['version']}: {name} {url}", err=True)
+    app, loader = _build_app(host, listener)
     public = f", public URL {settings.public_url.rstrip('/')}" if settings.public_url else ""
     click.echo(
         f"Hookline serving on {settings.listen_url}{public}, database {describe_db_url(settings.db_url)}", err=True
     )
     if not any_workflow:
         click.echo("no workflows yet: hookline workflows apply FILE, or POST /api/workflows", err=True)
-    _run_server(host, listener)
+    _run_server(host, listener, app, loader)
 
 
 @click.command()
@@ -238,20 +239,31 @@ def _listen(host: str, port: int) -> socket.socket:
         raise click.ClickException(message) from None
 
 
-def _run_server(host: Host, listener: socket.socket) -> None:
-    from sanic import Sanic
+def _build_app(host: Host, listener: socket.socket) -> tuple[Any, Any]:
+    """The app (and, for several workers, the loader each worker builds its own with), built
+    before the server says it serves: a plugin refusing its settings is one line, no traceback."""
     from sanic.worker.loader import AppLoader
 
     from hookline.web.app import create_app
 
     settings = host.settings
+    try:
+        if settings.workers == 1:
+            return create_app(settings, pm=host.pm, name="hookline", tune_gc=True), None
+        # Each worker process builds its own app (and plugin manager) from the same settings.
+        loader = AppLoader(factory=partial(create_app, settings, name="hookline", tune_gc=True))
+        return loader.load(), loader
+    except HooklineError as exc:
+        listener.close()
+        raise click.ClickException(exc.message) from None
+
+
+def _run_server(host: Host, listener: socket.socket, app: Any, loader: Any) -> None:
+    from sanic import Sanic
+
     options: dict[str, Any] = {"sock": listener, "access_log": False, "motd": False}
-    if settings.workers == 1:
-        app = create_app(settings, pm=host.pm, name="hookline", tune_gc=True)
+    if loader is None:
         app.run(single_process=True, **options)
         return
-    # Each worker process builds its own app (and plugin manager) from the same settings.
-    loader = AppLoader(factory=partial(create_app, settings, name="hookline", tune_gc=True))
-    app = loader.load()
-    app.prepare(workers=settings.workers, **options)
+    app.prepare(workers=host.settings.workers, **options)
     Sanic.serve(primary=app, app_loader=loader)

@@ -33,7 +33,7 @@ class ConsoleSettings:
         except ValueError:
             hours = -1.0
         if not 0 < hours <= 24 * 30:
-            raise PluginError(f"HOOKLINE_CONSOLE_SESSION_HOURS must be a number of hours from 0 to 720, not {hours_text!r}")
+            raise PluginError(f"HOOKLINE_CONSOLE_SESSION_HOURS must be a number of hours above 0, at most 720, not {hours_text!r}")
         secure = env.get("HOOKLINE_CONSOLE_SECURE_COOKIE", "auto").strip().lower() or "auto"
         if secure not in SECURE_CHOICES:
             raise PluginError(f"HOOKLINE_CONSOLE_SECURE_COOKIE must be one of {', '.join(SECURE_CHOICES)}, not {secure!r}")
