@@ -83,4 +83,7 @@ def _wrap(
         status = 200
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         return html(content, status=status)
-    return console.render(request, "extension.html", status=status, page=page, content=content, workflow=workflow)
+    tabs = console.workflow_tabs(workflow["trigger"]) if workflow else []
+    return console.render(
+        request, "extension.html", status=status, page=page, content=content, workflow=workflow, tabs=tabs
+    )
