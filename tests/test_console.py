@@ -240,3 +240,28 @@ async def test_refused_calls_page_shows_the_cause_with_credentials_redacted(cons
     bad = await console.client.get("/console/refused?status=abc")
     assert bad.status_code == 400 and "status must be" in bad.text
     assert (await console.client.get("/console/refused/999999")).status_code == 404
+
+
+async def test_executions_filters_search_and_the_replays_of_an_execution(console: HooklineTestApp) -> None:
+    await console.apply(ORDER)
+    big = await console.host.executions.run_manual("order-paid", {"body": {"amount": 150, "note": "needle-in-body"}})
+    await console.host.executions.run_manual("order-paid", {"body": {"amount": 5}})
+    found = await console.client.get("/console/executions", params={"q": "NEEDLE-in", "workflow": "order-paid"})
+    assert found.status_code == 200
+    assert f'href="/console/executions/{big["id"]}"' in found.text
+    assert found.text.count('href="/console/executions/') == 1
+    none = await console.client.get("/console/executions", params={"status": "failed"})
+    assert none.status_code == 200 and "No executions match these filters" in none.text
+    bad = await console.client.get("/console/executions", params={"since": "yesterday-ish"})
+    assert bad.status_code == 400 and "since" in bad.text
+
+    page = await console.client.get(f"/console/executions/{big['id']}")
+    replayed = await console.client.post(f"/console/executions/{big['id']}/replay", data={"version": "original", "csrf_token": csrf_of(page)})
+    assert replayed.status_code == 303
+    replay_id = int(replayed.headers["location"].rsplit("/", 1)[1])
+    await console.wait_for_execution(replay_id)
+    replays = await console.client.get(f"/console/executions?replay_of={big['id']}")
+    assert replays.status_code == 200
+    assert f'href="/console/executions/{replay_id}"' in replays.text
+    assert f'href="/console/executions/{big["id"]}"' in replays.text  # "replay of #id", and the way back
+    assert "replaying #" in replays.text

@@ -15,7 +15,7 @@ from hookline.pagination import parse_limit
 from hookline_console.web import PREFIX, Console, form_value, guarded
 
 #: The filters of the executions list, as query arguments (the API's names).
-FILTERS = ("workflow", "status", "mode", "since", "until", "q")
+FILTERS = ("workflow", "status", "mode", "since", "until", "q", "replay_of")
 STATUSES = ("queued", "running", "succeeded", "failed", "error", "cancelled", "timed_out")
 MODES = ("sync", "async", "manual", "replay")
 
