@@ -40,20 +40,27 @@ def register(bp: Blueprint, console: Console) -> None:
         )
 
     async def workflow(request: Request, key: str) -> HTTPResponse:
+        return await _workflow_page(request, key, run_input=request.args.get("input", ""))
+
+    async def _workflow_page(
+        request: Request, key: str, *, status: int = 200, run_input: str = "", problem: str | None = None
+    ) -> HTTPResponse:
+        """A workflow's page; with ``problem``, as sent back after a run by hand it refused."""
         found = await host.workflows.get(key)
         recent = await host.executions.list(workflow=key, limit=RECENT)
         trigger_type = host.registry.triggers.get(found["trigger"])
         return console.render(
             request,
             "workflow.html",
+            status=status,
             workflow=found,
             shown=mask_definition(found["definition"], host.registry),
             endpoints=endpoints_at(found["endpoints"], f"{request.scheme}://{request.host}"),
             trigger_title=trigger_type.title if trigger_type else found["trigger"],
             executions=recent.items,
             tabs=console.workflow_tabs(found["trigger"]),
-            run_input=request.args.get("input", ""),
-            problem=None,
+            run_input=run_input,
+            problem=problem,
         )
 
     async def set_enabled(request: Request, key: str) -> HTTPResponse:
@@ -68,27 +75,9 @@ def register(bp: Blueprint, console: Console) -> None:
         try:
             data = json.loads(text) if text else {}
         except ValueError as exc:
-            return await _workflow_with_problem(request, key, text, f"The input is not valid JSON: {exc}")
+            return await _workflow_page(request, key, status=400, run_input=text, problem=f"The input is not valid JSON: {exc}")
         execution = await host.executions.run_manual(key, data)
         return redirect(f"{PREFIX}/executions/{execution['id']}", status=303)
-
-    async def _workflow_with_problem(request: Request, key: str, text: str, problem: str) -> HTTPResponse:
-        found = await host.workflows.get(key)
-        recent = await host.executions.list(workflow=key, limit=RECENT)
-        trigger_type = host.registry.triggers.get(found["trigger"])
-        return console.render(
-            request,
-            "workflow.html",
-            status=400,
-            workflow=found,
-            shown=mask_definition(found["definition"], host.registry),
-            endpoints=endpoints_at(found["endpoints"], f"{request.scheme}://{request.host}"),
-            trigger_title=trigger_type.title if trigger_type else found["trigger"],
-            executions=recent.items,
-            tabs=console.workflow_tabs(found["trigger"]),
-            run_input=text,
-            problem=problem,
-        )
 
     async def confirm_delete(request: Request, key: str) -> HTTPResponse:
         found = await host.workflows.get(key)
