@@ -82,3 +82,26 @@ def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any
                 f"database error: {exc} (is the database reachable, and migrated? run 'hookline migrate')"
             ) from None
         raise
+
+
+class _BadId(click.ClickException):
+    """One line on stderr and exit code 2, as click gives for other bad arguments."""
+
+    exit_code = 2
+
+
+class RowId(click.ParamType):
+    """A stored row's id as a list command shows it (``RowId("execution", "hookline executions
+    list")``): a whole number, else one line naming the command that lists them."""
+
+    def __init__(self, noun: str, listed_by: str) -> None:
+        self.name = f"{noun} id"
+        self._listed_by = listed_by
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise _BadId(f"{self.name} must be a number (see '{self._listed_by}'), not {value!r}")
+        return int(text)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import pluggy
 
-from hookline.cli.common import apply_migrations, db_option, emit, make_host, run_with_database
+from hookline.cli.common import RowId, apply_migrations, db_option, emit, make_host, run_with_database
 from hookline.cli.refusals import refusals
 from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve, worker
@@ -209,28 +209,8 @@ def executions_list(
     emit(page.to_dict())
 
 
-class _BadExecutionId(click.ClickException):
-    """One line on stderr and exit code 2, as click gives for other bad arguments."""
-
-    exit_code = 2
-
-
-class ExecutionId(click.ParamType):
-    """An execution's id, as 'hookline executions list' shows it: a whole number."""
-
-    name = "execution id"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if not (text.isascii() and text.isdigit()):
-            raise _BadExecutionId(f"execution id must be a number (see 'hookline executions list'), not {value!r}")
-        return int(text)
-
-
 @executions.command("show")
-@click.argument("execution_id", metavar="ID", type=ExecutionId())
+@click.argument("execution_id", metavar="ID", type=RowId("execution", "hookline executions list"))
 @db_option
 @click.pass_context
 def executions_show(ctx: click.Context, execution_id: int, db_url: str | None) -> None:
@@ -244,7 +224,7 @@ FINISHED_STATUSES = [status.value for status in ExecutionStatus if status.finish
 
 
 @executions.command("replay")
-@click.argument("execution_id", metavar="[ID]", type=ExecutionId(), required=False)
+@click.argument("execution_id", metavar="[ID]", type=RowId("execution", "hookline executions list"), required=False)
 @click.option("--current", is_flag=True, help="Run the workflow's current version, not the one the execution ran.")
 @click.option("--wait", is_flag=True, help="Print the finished replay(s) in full, not only their ids and statuses.")
 @click.option("--workflow", "workflow_key", metavar="KEY", help="Replay this workflow's finished executions instead of one.")

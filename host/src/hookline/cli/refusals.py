@@ -3,11 +3,10 @@ through ``host.refused_calls`` as ``GET /api/refusals`` reads them."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
-from hookline.cli.common import db_option, emit, make_host, run_with_database
+from hookline.cli.common import RowId, db_option, emit, make_host, run_with_database
 
 
 @click.group()
@@ -40,26 +39,8 @@ def refusals_list(
     emit(page.to_dict())
 
 
-class _BadRefusalId(click.ClickException):
-    exit_code = 2
-
-
-class RefusalId(click.ParamType):
-    """A refused call's id, as 'hookline refusals list' shows it: a whole number."""
-
-    name = "refusal id"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        text = str(value).strip()
-        if not (text.isascii() and text.isdigit()):
-            raise _BadRefusalId(f"refusal id must be a number (see 'hookline refusals list'), not {value!r}")
-        return int(text)
-
-
 @refusals.command("show")
-@click.argument("refusal_id", metavar="ID", type=RefusalId())
+@click.argument("refusal_id", metavar="ID", type=RowId("refusal", "hookline refusals list"))
 @db_option
 @click.pass_context
 def refusals_show(ctx: click.Context, refusal_id: int, db_url: str | None) -> None:
