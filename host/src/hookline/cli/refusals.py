@@ -3,7 +3,6 @@ through ``host.refused_calls`` as ``GET /api/refusals`` reads them."""
 
 from __future__ import annotations
 
-
 import click
 
 from hookline.cli.common import RowId, db_option, emit, make_host, run_with_database
