@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import os
+import shutil
 import signal
 import sys
 import uuid
@@ -191,11 +192,27 @@ def queue_name() -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (the host and the installed plugins' tables),
+    copied for each test, as PostgreSQL's template is: migrating a new file takes ~0.15 s, a
+    copy ~1 ms, and the suite makes hundreds."""
+    from hookline.host import Host
+    from hookline.settings import Settings
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    asyncio.run(Host(Settings(db_url=f"sqlite://{path}")).migrate())
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def hookline_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Overrides hookline.testing's fixture: every test using it runs on both databases."""
+    """Overrides hookline.testing's fixture: every test using it runs on both databases, each on
+    a migrated copy of the session's template."""
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'hookline.db'}"
+        path = tmp_path / "hookline.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite://{path}"
     return request.getfixturevalue("postgres_db_url")
 
 
