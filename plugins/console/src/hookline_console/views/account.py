@@ -79,7 +79,7 @@ def _form(request: Request, console: Console, *, status: int, problem: str | Non
         "sign_in.html",
         status=status,
         signin_token=pre,
-        next=safe_next(request.args.get("next") or form_value(request.form, "next") if request.method == "POST" else request.args.get("next")),
+        next=safe_next(form_value(request.form, "next") if request.method == "POST" else request.args.get("next")),
         problem=problem,
         signed_out=request.args.get("signed_out") == "1",
         password_enabled=console.settings.password is not None,
