@@ -265,3 +265,9 @@ async def test_executions_filters_search_and_the_replays_of_an_execution(console
     assert f'href="/console/executions/{replay_id}"' in replays.text
     assert f'href="/console/executions/{big["id"]}"' in replays.text  # "replay of #id", and the way back
     assert "replaying #" in replays.text
+
+
+async def test_a_failed_sign_in_keeps_where_to_go_next(hookline: HooklineTestApp) -> None:
+    failed = await sign_in(hookline.client, secret="wrong", next_path="/console/plugins")
+    assert failed.status_code == 401
+    assert 'name="next" value="/console/plugins"' in failed.text
