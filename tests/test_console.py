@@ -271,3 +271,14 @@ async def test_a_failed_sign_in_keeps_where_to_go_next(hookline: HooklineTestApp
     failed = await sign_in(hookline.client, secret="wrong", next_path="/console/plugins")
     assert failed.status_code == 401
     assert 'name="next" value="/console/plugins"' in failed.text
+
+
+async def test_an_unknown_console_path_is_a_page_not_json(console: HooklineTestApp) -> None:
+    missing = await console.client.get("/console/no/such/page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "The console has no page /console/no/such/page." in missing.text
+    assert (await console.client.get("/console/static/console.css")).status_code == 200
+    assert (await console.client.get("/console/workflows")).status_code == 200
+    home = await console.client.get("/console/")
+    assert home.status_code == 302 and home.headers["location"] == "/console/workflows"

@@ -142,6 +142,14 @@ def build_blueprint(host: Host, settings: ConsoleSettings) -> Blueprint:
             response.headers.setdefault(name, value)
 
     views.register(bp, console)
+
+    async def no_such_page(request: Request, rest: str) -> HTTPResponse:
+        """Any other path under /console/: a page saying so, not the API's JSON 404."""
+        if not rest.strip("/"):  # /console/ itself (this route can win over the home route)
+            return redirect(f"{PREFIX}/workflows")
+        return console.error(request, 404, "Not found", f"The console has no page {request.path}.")
+
+    bp.add_route(no_such_page, "/<rest:path>", methods=["GET"], name="no_such_page")
     return bp
 
 
