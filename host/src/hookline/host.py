@@ -97,7 +97,8 @@ class Host:
         executions), plugins' ``startup`` run; then, every plugin being ready, a process with
         role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
         left (running or queued) is recovered; then the hourly purge of old executions and the
-        writer of refused calls are scheduled. Last, each stored workflow that cannot run here is logged with why."""
+        writer of refused calls are scheduled. Last, each stored workflow that cannot run here
+        is logged with why."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
