@@ -30,7 +30,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -41,7 +41,6 @@ from hookline.background import stop_task
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import HooklineError, NotFound, Overloaded
 from hookline.lease import ProcessLease
-from hookline.pagination import Page
 from hookline.storage import sql
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.models import Execution, ExecutionStatus, WorkflowVersion
@@ -882,47 +881,12 @@ class ExecutionService:
         async with in_transaction() as connection:
             return await write(connection)
 
-    # --- reading -----------------------------------------------------------------------
+    # --- reading: the history, as the API, the CLI and the console read it ------------------
+    # The functions of hookline.history, whole (their signatures and docstrings are the API).
 
-    async def list(
-        self,
-        *,
-        workflow: str | None = None,
-        status: str | Iterable[str] | None = None,
-        mode: str | Iterable[str] | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        q: str | None = None,
-        after: int | str | None = None,
-        replay_of: int | str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        """Executions, newest first, paginated, narrowed by every filter given (see
-        :func:`hookline.history.list_executions`)."""
-        return await history.list_executions(
-            workflow=workflow,
-            status=status,
-            mode=mode,
-            since=since,
-            until=until,
-            q=q,
-            after=after,
-            replay_of=replay_of,
-            limit=limit,
-            cursor=cursor,
-        )
-
-    async def activity(
-        self, workflow_keys: Iterable[str], *, since: datetime | str | None = None
-    ) -> dict[str, dict[str, Any]]:
-        """Each workflow's last execution and its executions since ``since`` (default: 24 hours
-        ago) counted by status, by key (see :func:`hookline.history.workflow_activity`)."""
-        return await history.workflow_activity(workflow_keys, since=since)
-
-    async def get(self, execution_id: int | str) -> dict[str, Any]:
-        """One execution with its jobs (see :mod:`hookline.history`)."""
-        return await history.get_execution(execution_id)
+    list = staticmethod(history.list_executions)
+    activity = staticmethod(history.workflow_activity)
+    get = staticmethod(history.get_execution)
 
 
 def _new_row(
