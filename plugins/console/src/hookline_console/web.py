@@ -228,6 +228,16 @@ def _title(status: int) -> str:
     )
 
 
+def list_filters(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """A list page's filters as given in its query (``""`` for each one not given)."""
+    return {name: request.args.get(name, "").strip() for name in names}
+
+
+def filters_query(filters: Mapping[str, str]) -> str:
+    """The filters given, as the start of a query string that a ``cursor=`` completes."""
+    return "".join(f"{quote(name, safe='')}={quote(value, safe='')}&" for name, value in filters.items() if value)
+
+
 def form_value(form: Mapping[str, Any] | None, name: str, default: str = "") -> str:
     if not form:
         return default

@@ -3,8 +3,8 @@ one execution: the request as stored, the reply, the jobs as a timeline, replay.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from markupsafe import Markup
 from sanic import Blueprint, HTTPResponse, Request
@@ -12,7 +12,7 @@ from sanic.response import redirect
 
 from hookline.errors import BadRequest
 from hookline.pagination import parse_limit
-from hookline_console.web import PREFIX, Console, form_value, guarded
+from hookline_console.web import PREFIX, Console, filters_query, form_value, guarded, list_filters
 
 #: The filters of the executions list, as query arguments (the API's names).
 FILTERS = ("workflow", "status", "mode", "since", "until", "q", "replay_of")
@@ -24,7 +24,7 @@ def register(bp: Blueprint, console: Console) -> None:
     host = console.host
 
     async def executions(request: Request) -> HTTPResponse:
-        filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+        filters = list_filters(request, FILTERS)
         page = await host.executions.list(
             **{name: value or None for name, value in filters.items()},
             limit=parse_limit(request.args.get("limit")),
@@ -40,9 +40,7 @@ def register(bp: Blueprint, console: Console) -> None:
             modes=MODES,
             live=not request.args.get("cursor"),
             request_path_with_query=request.path + (f"?{request.query_string}" if request.query_string else ""),
-            query_without_cursor="".join(
-                f"{quote(name)}={quote(value)}&" for name, value in filters.items() if value
-            ),
+            query_without_cursor=filters_query(filters),
         )
 
     async def execution(request: Request, execution_id: str) -> HTTPResponse:
@@ -92,8 +90,6 @@ def _timeline(execution: dict[str, Any]) -> list[dict[str, Any]]:
     jobs = execution["jobs"]
     if not jobs:
         return []
-    from datetime import datetime
-
     starts = [datetime.fromisoformat(job["started_at"]) for job in jobs]
     ends = [datetime.fromisoformat(job["finished_at"]) for job in jobs]
     origin = min(starts)

@@ -4,12 +4,10 @@ does not trigger"."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from sanic import Blueprint, HTTPResponse, Request
 
 from hookline.pagination import parse_limit
-from hookline_console.web import Console, guarded
+from hookline_console.web import Console, filters_query, guarded, list_filters
 
 FILTERS = ("workflow", "status", "cause")
 
@@ -18,7 +16,7 @@ def register(bp: Blueprint, console: Console) -> None:
     host = console.host
 
     async def refused(request: Request) -> HTTPResponse:
-        filters = {name: request.args.get(name, "").strip() for name in FILTERS}
+        filters = list_filters(request, FILTERS)
         page = await host.refused_calls.list(
             **{name: value or None for name, value in filters.items()},
             limit=parse_limit(request.args.get("limit")),
@@ -30,7 +28,7 @@ def register(bp: Blueprint, console: Console) -> None:
             items=page.items,
             next_cursor=page.next_cursor,
             filters=filters,
-            query_without_cursor="".join(f"{quote(n)}={quote(v)}&" for n, v in filters.items() if v),
+            query_without_cursor=filters_query(filters),
         )
 
     async def refusal(request: Request, refusal_id: str) -> HTTPResponse:
