@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from conftest import REPO
+from conftest import REPO, skip_or_fail
 from hookline.testing import TEST_TOKEN, HooklineServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,11 +63,7 @@ def browser_unavailable() -> str | None:
 
 
 def require_browser() -> None:
-    problem = browser_unavailable()
-    if problem:
-        if REQUIRE_BROWSER:
-            pytest.fail(f"HOOKLINE_REQUIRE_BROWSER=1 but {problem}")
-        pytest.skip(problem)
+    skip_or_fail(browser_unavailable(), required=REQUIRE_BROWSER, variable="HOOKLINE_REQUIRE_BROWSER")
 
 
 @pytest.fixture(scope="module")

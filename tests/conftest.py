@@ -105,12 +105,17 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
 
 
-def require_postgres() -> None:
-    problem = postgres_unavailable()
+def skip_or_fail(problem: str | None, *, required: bool, variable: str) -> None:
+    """A service a test needs is missing here (``problem`` says why): skip the test, or fail it
+    where the environment ``variable`` says the service is required (CI)."""
     if problem:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"HOOKLINE_REQUIRE_POSTGRES=1 but {problem}")
+        if required:
+            pytest.fail(f"{variable}=1 but {problem}")
         pytest.skip(problem)
+
+
+def require_postgres() -> None:
+    skip_or_fail(postgres_unavailable(), required=REQUIRE_POSTGRES, variable="HOOKLINE_REQUIRE_POSTGRES")
 
 
 @pytest.fixture(scope="session")
@@ -176,11 +181,7 @@ def redis_unavailable() -> str | None:
 def queue_name() -> Iterator[str]:
     """A Redis stream (and consumer group) of this test's own, deleted afterwards. Skips without
     Redis, fails instead with ``HOOKLINE_REQUIRE_REDIS=1`` (CI)."""
-    problem = redis_unavailable()
-    if problem:
-        if REQUIRE_REDIS:
-            pytest.fail(f"HOOKLINE_REQUIRE_REDIS=1 but {problem}")
-        pytest.skip(problem)
+    skip_or_fail(redis_unavailable(), required=REQUIRE_REDIS, variable="HOOKLINE_REQUIRE_REDIS")
     import redis
 
     name = f"hookline-test-{uuid.uuid4().hex[:12]}"
