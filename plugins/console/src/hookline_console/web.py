@@ -72,13 +72,10 @@ class Console:
         return next((p for p in self.pages if p.name == name and p.scope == scope), None)
 
     def render(self, request: Request, template: str, *, status: int = 200, **context: Any) -> HTTPResponse:
-        """A page in the layout, or its ``content`` block alone for an htmx request that asks
-        for a fragment (``hx-select`` is not needed then)."""
+        """A page in the layout. An htmx request gets the whole page too: it picks the part it
+        swaps with ``hx-select``."""
         body = self.env.get_template(template).render(**self.context(request), **context)
         return html(body, status=status)
-
-    def fragment(self, request: Request, template: str, **context: Any) -> HTTPResponse:
-        return html(self.env.get_template(template).render(**self.context(request), **context))
 
     def context(self, request: Request) -> dict[str, Any]:
         session: Session | None = getattr(request.ctx, "console_session", None)
