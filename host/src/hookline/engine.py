@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hookline import jsontext
 from hookline.definitions import NodeDefinition, WorkflowDefinition
 from hookline.errors import DefinitionError, NodeError, Problem
 from hookline.registry import TypeRegistry
-from hookline.storage.models import ExecutionStatus, JobStatus
+from hookline.status import ExecutionStatus, JobStatus
 from hookline.types import NodeResult, NodeRun, NodeType, Reply, ReplySlot
 
 log = logging.getLogger("hookline.engine")
@@ -288,11 +289,6 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(value, default=repr, allow_nan=False))
 
 
-#: JSON as stored in jobs: compact, UTF-8 as it is, and JSON only (no ``NaN``). Made once:
-#: ``json.dumps`` with options makes a new encoder on each call.
-_RESULT_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def _check_result(result: Any, instance: NodeType) -> str:
     """A node type's broken promise is its bug, reported as such rather than as a storage error.
     Returns the result as JSON text."""
@@ -302,6 +298,6 @@ def _check_result(result: Any, instance: NodeType) -> str:
     if result.branch is not None and result.branch not in type(instance).branches:
         raise ValueError(f"node type {name!r} chose branch {result.branch!r}, which it does not declare")
     try:
-        return _RESULT_ENCODER.encode(result.result)
+        return jsontext.encode_strict(result.result)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"result is not JSON-serialisable: {exc}") from None

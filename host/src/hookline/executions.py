@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from hookline import history
+from hookline import history, jsontext
 from hookline.background import stop_task
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import HooklineError, NotFound, Overloaded
@@ -844,8 +843,8 @@ class ExecutionService:
                 "node": job.node,
                 "type": job.type,
                 "status": job.status,
-                "input": _encode(job.input),
-                "result": job.result_json if job.result_json is not None else _encode(job.result),
+                "input": jsontext.encode(job.input),
+                "result": job.result_json if job.result_json is not None else jsontext.encode(job.result),
                 "branch": job.branch,
                 "error": job.error,
                 "started_at": job.started_at,
@@ -929,10 +928,3 @@ def _released(first: Execution) -> bool:
         and first.reply is None
     )
 
-
-#: Made once: ``json.dumps`` with options makes a new encoder on each call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _encode(value: Any) -> str:
-    return _ENCODER.encode(value)

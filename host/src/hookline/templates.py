@@ -15,7 +15,6 @@ rendering it against a scope is cheap. Rules (SPEC "Variables in node configs"):
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from typing import Any, Mapping
@@ -24,6 +23,7 @@ from jsonpath_ng import jsonpath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as parse_jsonpath
 
+from hookline import jsontext
 from hookline.errors import TemplateError
 
 #: The variables an expression may start with.
@@ -170,7 +170,7 @@ def as_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return jsontext.encode_text(value)
 
 
 def _compile_string(text: str) -> Template:

@@ -8,43 +8,17 @@ makemigrations hookline`` from ``host/src`` (see docs/development.md), then revi
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
 
-#: How JSON columns are written: tortoise's default with the standard library. Said here rather
-#: than left to tortoise, which switches every JSONField to orjson when orjson happens to be
-#: installed (orjson refuses integers beyond 64 bits and lone surrogates, which these columns
-#: store). One encoder, made once: ``json.dumps`` with options makes a new one on each call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
+from hookline import jsontext
+from hookline.status import ExecutionStatus, JobStatus
 
 def _json_field(**kwargs: Any) -> fields.JSONField[Any]:
-    return fields.JSONField(encoder=_ENCODER.encode, decoder=json.loads, **kwargs)
-
-
-class ExecutionStatus(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ERROR = "error"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
-
-
-class JobStatus(str, Enum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ERROR = "error"
-    TIMED_OUT = "timed_out"
+    # The encoding is ours (see hookline.jsontext), not whichever tortoise would pick.
+    return fields.JSONField(encoder=jsontext.encode_column, decoder=jsontext.decode, **kwargs)
 
 
 class Workflow(Model):

@@ -28,6 +28,7 @@ from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.models import Model
 from tortoise.validators import MaxLengthValidator
 
+from hookline import jsontext
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
 
 log = logging.getLogger("hookline.storage")
@@ -362,7 +363,7 @@ async def read_version(version_id: int) -> tuple[int, str] | None:
     if found is None:
         return None
     number, definition = found
-    return number, definition if isinstance(definition, str) else _JSON_TEXT.encode(definition)
+    return number, definition if isinstance(definition, str) else jsontext.encode(definition)
 
 
 async def current_definitions(after: int, limit: int) -> list[tuple[int, str, int, Any]]:
@@ -388,9 +389,6 @@ async def _read_one(query: Callable[[_Statements], str], params: tuple[Any, ...]
     _, rows = await connection.execute_query(query(_statements(connection)), list(params))
     return tuple(rows[0]) if rows else None
 
-
-#: For a driver that decodes JSON columns itself (asyncpg does not, by default).
-_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 #: Read-only SQLite connections of this thread, by database file.
 _readers = threading.local()
