@@ -114,11 +114,15 @@ class TemplateError(HooklineError):
 
 
 class NotFound(HooklineError):
+    """What was asked for does not exist (a workflow key, an execution id): a 404."""
+
     code = "not_found"
     status = 404
 
 
 class BadRequest(HooklineError):
+    """The request is malformed or asks for something impossible: a 400."""
+
     code = "bad_request"
     status = 400
 
@@ -130,11 +134,15 @@ class InvalidBody(BadRequest):
 
 
 class PayloadTooLarge(HooklineError):
+    """The request body is larger than the limit: a 413."""
+
     code = "payload_too_large"
     status = 413
 
 
 class UnsupportedMediaType(HooklineError):
+    """The request body's ``Content-Type`` is not one the route reads: a 415."""
+
     code = "unsupported_media_type"
     status = 415
 
@@ -147,5 +155,26 @@ class Overloaded(HooklineError):
 
 
 class Conflict(HooklineError):
+    """The request conflicts with the current state (a name already taken): a 409."""
+
     code = "conflict"
     status = 409
+
+
+__all__ = [
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "DefinitionError",
+    "HooklineError",
+    "InvalidBody",
+    "NodeError",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "PluginError",
+    "Problem",
+    "TemplateError",
+    "UnsupportedMediaType",
+    "WorkflowUnavailable",
+]

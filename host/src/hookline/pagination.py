@@ -24,6 +24,8 @@ class Page:
 
 
 def parse_limit(value: Any, default: int = 50) -> int:
+    """A list's ``limit`` query parameter as a whole number from 1 to :data:`MAX_LIMIT`
+    (``default`` when absent or empty); anything else raises :class:`BadRequest` (a 400)."""
     if value in (None, ""):
         return default
     try:

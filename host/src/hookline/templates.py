@@ -246,3 +246,6 @@ def _is_definite(path: jsonpath.JSONPath) -> bool:
     if isinstance(path, jsonpath.Index):
         return len(getattr(path, "indices", [0])) == 1
     return False
+
+
+__all__ = ["ROOTS", "Template", "as_text", "compile_template", "render_template"]

@@ -225,6 +225,7 @@ class HooklineServer:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -238,3 +239,18 @@ def hookline_server(hookline_db_url: str, tmp_path: Path) -> Iterator[HooklineSe
         yield server
     finally:
         server.stop()
+
+
+__all__ = [
+    "TEST_TOKEN",
+    "HooklineServer",
+    "HooklineTestApp",
+    "free_port",
+    "hookline",
+    "hookline_db_url",
+    "hookline_entry_points",
+    "hookline_plugins",
+    "hookline_server",
+    "hookline_settings",
+    "serve_in_process",
+]

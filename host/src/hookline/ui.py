@@ -126,3 +126,6 @@ def ui_hint_problems(owner: str, hints: Any) -> list[str]:
         if order is not None and (not isinstance(order, (int, float)) or isinstance(order, bool)):
             found.append(f"{owner}: ui_hints[{prop!r}] order must be a number")
     return found
+
+
+__all__ = ["UI_HINT_KEYS", "WIDGETS", "ConsolePage", "ConsoleView", "PageRenderer"]

@@ -27,6 +27,7 @@ queue_option = click.option(
 
 
 def emit(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout, as the host's commands print their results."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
