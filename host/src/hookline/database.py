@@ -2,7 +2,8 @@
 that tortoise's command line tool needs to write the plugin's migrations, naming the plugin's
 app and the host's (so that ``"hookline.Execution"`` resolves)::
 
-    TORTOISE_ORM = tortoise_config("sqlite://:memory:", [HOST_APP, ModelApp("my_label", ("my_pkg.models",), "my_pkg.migrations")])
+    MY_APP = ModelApp("my_label", ("my_pkg.models",), "my_pkg.migrations")
+    TORTOISE_ORM = tortoise_config("sqlite://:memory:", [HOST_APP, MY_APP])
 
 The public face of :mod:`hookline.storage`, which is the implementation.
 """

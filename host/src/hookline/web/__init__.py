@@ -14,8 +14,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from hookline.web.headers import HEADER_NAME_PATTERN, RESPONSE_HEADERS_SCHEMA, header_value, response_header_problems
-from hookline.web.limits import MAX_DEPTH, MAX_PARAMETERS, MAX_VALUES, JSONShape, TooManyParameters, check_json, json_shape
-from hookline.web.limits import loads as json_loads
+from hookline.web.limits import (
+    MAX_DEPTH,
+    MAX_PARAMETERS,
+    MAX_VALUES,
+    JSONShape,
+    TooManyParameters,
+    check_json,
+    json_shape,
+)
+from hookline.web.limits import loads as json_loads  # a bare "loads" would not say what it reads
 
 if TYPE_CHECKING:
     from hookline.pagination import parse_limit

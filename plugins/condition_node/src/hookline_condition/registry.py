@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from hookline.plugins import each_implementation
+from hookline import each_implementation
 from hookline_condition.operators import OperatorTable
 
 #: ``each(hook_name)`` yields ``(plugin_name, caller)`` for every plugin implementing the hook,

@@ -12,7 +12,7 @@ from hookline_condition.operators import BUILTIN_OPERATORS, Operator
 from hookline_condition.rules import Evaluation, rule_problems, rule_schema
 
 if TYPE_CHECKING:
-    from hookline.definitions import NodeDefinition, WorkflowDefinition
+    from hookline import NodeDefinition, WorkflowDefinition
 
 MAX_CASES = 20
 OTHERWISE = "otherwise"

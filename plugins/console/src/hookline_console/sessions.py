@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from hookline.web.auth import TokenVerifier
+from hookline.web import TokenVerifier
 
 from hookline_console.models import ConsoleSession
 from hookline_console.settings import ConsoleSettings

@@ -3,8 +3,7 @@
 
 import os
 
-from hookline.registry import ModelApp
-from hookline.storage.db import HOST_APP, tortoise_config
+from hookline.database import HOST_APP, ModelApp, tortoise_config
 
 #: This plugin's tortoise app, as its ``register_models`` hook registers it.
 CONSOLE_APP = ModelApp("hookline_console", ("hookline_console.models",), "hookline_console.migrations")

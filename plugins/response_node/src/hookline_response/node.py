@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Iterable, Mapping
 
-from hookline import NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
-from hookline.definitions import NodeDefinition
+from hookline import NodeDefinition, NodeError, NodeResult, NodeRun, NodeType, Reply, WorkflowDefinition
 from hookline.templates import as_text
-from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, header_value, response_header_problems
+from hookline.web import RESPONSE_HEADERS_SCHEMA, header_value, response_header_problems
 
 #: A ``{{ }}`` template in place of a value, checked again once rendered.
 _TEMPLATE = r"^\s*\{\{.*\}\}\s*$"

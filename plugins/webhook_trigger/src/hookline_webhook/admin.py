@@ -8,8 +8,7 @@ from typing import Any
 
 from hookline import Host
 from hookline.errors import BadRequest, InvalidBody, NotFound
-from hookline.web import limits
-from hookline.web.auth import require_token
+from hookline.web import json_loads, require_token
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json as json_response
 
@@ -59,7 +58,7 @@ def _json_object(request: Request, *, required: bool) -> dict[str, Any]:
             raise BadRequest('send a JSON object such as {"json": {"a": 1}} as the request body')
         return {}
     try:
-        value = limits.loads(request.body)
+        value = json_loads(request.body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidBody(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):

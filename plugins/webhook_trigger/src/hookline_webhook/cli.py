@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from hookline import Host, HooklineError
-from hookline.cli.common import db_option, emit, make_host, run_with_database
+from hookline.cli import db_option, emit, make_host, run_with_database
 from hookline_webhook.capture import CAPTURE_METHODS, DEFAULT_WINDOW, MAX_WINDOW, CaptureService
 from hookline_webhook.samples import PARTS, parse_sample
 

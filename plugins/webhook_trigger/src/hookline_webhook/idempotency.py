@@ -16,9 +16,8 @@ from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as parse_jsonpath
 
-from hookline.durations import DURATION_SCHEMA, parse_duration
+from hookline import DEFAULT_DEDUP_WINDOW, DURATION_SCHEMA, Dedup, parse_duration
 from hookline.errors import BadRequest
-from hookline.executions import DEFAULT_DEDUP_WINDOW, Dedup
 
 #: Where each provider puts the id that stays the same across its retries of one delivery.
 PRESETS: dict[str, dict[str, str]] = {

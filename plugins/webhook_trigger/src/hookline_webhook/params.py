@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from hookline.errors import BadRequest
-from hookline.web.limits import MAX_DEPTH, MAX_VALUES, json_shape
+from hookline.web import MAX_DEPTH, MAX_VALUES, json_shape
 from hookline_webhook.paths import PathError, Segment, get_path, has_path, parse_path, set_path
 
 TYPES = ("string", "number", "integer", "boolean", "object", "array")

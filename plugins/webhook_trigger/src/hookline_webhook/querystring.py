@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hookline.web.limits import MAX_PARAMETERS
+from hookline.web import MAX_PARAMETERS
 from hookline_webhook.paths import MAX_INDEX, PathError, Segment, parse_path
 
 #: More pairs than this are refused (a query of a million pairs is an attack, not a webhook).

@@ -21,8 +21,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlencode, urlsplit
 
 from hookline.errors import BadRequest
-from hookline.web import limits
-from hookline.web.headers import HEADER_NAME_PATTERN
+from hookline.web import HEADER_NAME_PATTERN, json_loads
 
 from hookline_webhook.paths import PathError, Segment, format_path, parse_path
 from hookline_webhook.querystring import QueryError, parse_nested
@@ -81,7 +80,7 @@ def sample_from_json(sample: Any) -> dict[str, Any]:
         if not sample.strip():
             raise SampleError("the JSON sample is empty: give an object such as {\"a\": 1}")
         try:
-            value = limits.loads(sample)
+            value = json_loads(sample)
         except RecursionError:
             raise SampleError("the JSON sample is nested too deeply") from None
         except ValueError as exc:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from hookline import DefinitionError
 from hookline.errors import BadRequest, NotFound, Problem
 from hookline.ui import ConsolePage, ConsoleView
-from hookline.workflows import endpoints_at
+from hookline.web import endpoints_at
 
 from hookline_webhook.capture import DEFAULT_WINDOW, CaptureService
 from hookline_webhook.params import TYPES

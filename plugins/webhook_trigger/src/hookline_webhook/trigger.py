@@ -7,11 +7,10 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from hookline import TriggerType
-from hookline.definitions import WorkflowDefinition
+from hookline import TriggerType, WorkflowDefinition
 from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
-from hookline.web.headers import RESPONSE_HEADERS_SCHEMA, response_header_problems
+from hookline.web import RESPONSE_HEADERS_SCHEMA, response_header_problems
 from hookline_webhook.idempotency import IDEMPOTENCY_SCHEMA, Idempotency, compile_idempotency, idempotency_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit

@@ -11,7 +11,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import redirect
 
 from hookline.errors import BadRequest
-from hookline.pagination import parse_limit
+from hookline.web import parse_limit
 from hookline_console.web import PREFIX, Console, filters_query, form_value, guarded, list_filters
 
 #: The filters of the executions list, as query arguments (the API's names).

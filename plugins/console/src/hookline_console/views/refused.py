@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from hookline.pagination import parse_limit
+from hookline.web import parse_limit
 from hookline_console.web import Console, filters_query, guarded, list_filters
 
 FILTERS = ("workflow", "status", "cause")

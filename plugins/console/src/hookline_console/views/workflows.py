@@ -12,8 +12,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import redirect
 
 from hookline.errors import BadRequest, DefinitionError, NotFound
-from hookline.pagination import parse_limit
-from hookline.workflows import endpoints_at
+from hookline.web import endpoints_at, parse_limit
 from hookline_console.editor import EditorProblem, load_document, locate_problems, restore_hidden
 from hookline_console.masking import mask_definition
 from hookline_console.web import PREFIX, Console, form_value, guarded
