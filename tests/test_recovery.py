@@ -130,7 +130,7 @@ async def die(host: Host) -> None:
     written."""
     service = host.executions
     running = await Execution.filter(status=ExecutionStatus.RUNNING, owner=service.process_id).values_list("id", flat=True)
-    tasks = [task for task in (service._lease._heartbeat, service._recovery, *service._tasks) if task is not None]
+    tasks = [task for task in (service.lease._heartbeat, service.recovery._periodic, *service.runner._tasks) if task is not None]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -337,7 +337,7 @@ async def test_a_process_stalled_with_a_dead_one_recovers_it_once_the_extra_time
 async def test_a_stall_gives_the_others_leases_as_much_more_time_for_a_lease(processes: Callable[..., Host]) -> None:
     host = processes(heartbeat_interval=0.2)
     await host.executions.open(recover=False)
-    lease = host.executions._lease
+    lease = host.executions.lease
     time.sleep(1.0)  # stalled: its heartbeat is 0.8 s overdue
     assert lease.slack() >= 0.75
     renewed = lease._renewed_at

@@ -159,11 +159,11 @@ async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTes
         "mode": "webhook", "trigger_type": "webhook", "context": context, "created_at": now, "queued_at": now,
     })
     service = hookline.host.executions
-    claimed = await service._claim_and_load(execution_id, now)
+    claimed = await service.store.claim_and_load(execution_id, service.process_id, now)
     assert claimed == sql.Claimed(template.version_id, context, "webhook")
     row = await Execution.get(id=execution_id)
     assert row.status == ExecutionStatus.RUNNING and row.owner == service.process_id and row.started_at == now
-    assert await service._claim_and_load(execution_id, now) is None
+    assert await service.store.claim_and_load(execution_id, service.process_id, now) is None
     assert await sql.claim_and_load(sql.default_connection(), execution_id, "another", now) is None
     assert (await Execution.get(id=execution_id)).owner == service.process_id
 

@@ -104,11 +104,10 @@ class Host:
             await self.hooks.startup(self)
             if self.settings.role != "ingress":
                 self.executions.receive()
-            await self.executions.recover()
+            await self.executions.start_recovery()
         except BaseException:
             await self.executions.close()
             raise
-        self.executions.recovering = True
         self.retention.start()
         self.refused_calls.start()
         try:

@@ -4,7 +4,7 @@ other processes' leases say of whether they are alive.
 A process that runs executions registers and renews its lease every heartbeat interval; a
 lease runs out three intervals after its last renewal. The executions a process owns are
 recovered by the others once it is dead: its lease ran out, or its pid is gone from this
-machine's process table (see :mod:`hookline.executions`).
+machine's process table (see :mod:`hookline.recovery`).
 
 A lease that ran out is proof of death only if its owner could have renewed it. A stall of
 the machine (CPU starvation, a long collection, a paused VM, a database that did not answer

@@ -8,7 +8,7 @@ receives an id claims the row with a conditional update (``queued`` → ``runnin
 the receiver) and runs it; an id received twice, or for an execution already taken, finds
 nothing to claim. At-least-once delivery is therefore safe, and a lost message loses nothing:
 ``ExecutionService.recover`` sends again what stays queued too long or what a dead process
-was running (see :mod:`hookline.executions`).
+was running (see :mod:`hookline.recovery`).
 
 Brokers (``HOOKLINE_QUEUE_URL``):
 

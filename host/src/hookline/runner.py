@@ -1,0 +1,473 @@
+"""The runner: the executions this process runs, from their row's insert to their outcome's.
+
+An execution row is written before the workflow runs (``running`` for a waiting caller,
+``queued`` for a background run, or ``running`` for one this process starts at once); when the
+engine is done, its jobs and final status are written together (see
+:meth:`hookline.storage.executions.ExecutionStore.finish`).
+
+Background runs take one of ``max_concurrent_runs`` slots; at most ``max_backlog`` wait for
+one in this process. Queued executions go through :class:`~hookline.queue.ExecutionQueue` to
+the process that runs them: this one (``memory``) or any worker (Redis). The receiver claims
+the row with a conditional update, so a delivery repeated or lost is harmless.
+
+The runner knows which executions it runs, is inserting or has queued for itself: recovery
+(:mod:`hookline.recovery`) never takes them for abandoned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Coroutine
+
+from hookline.delivery import Dedup, Duplicate, RunHandle, ShuttingDown
+from hookline.engine import CompiledWorkflow, Outcome, utcnow
+from hookline.errors import HooklineError, Overloaded
+from hookline.lease import ProcessLease
+from hookline.status import ExecutionStatus
+from hookline.storage.executions import ExecutionStore, KeyHolder, KeyTaken, NewExecution, RunningRow
+from hookline.types import Reply, ReplySlot
+
+if TYPE_CHECKING:
+    from hookline.host import Host
+    from hookline.workflows import ActiveWorkflow
+
+log = logging.getLogger("hookline.executions")
+
+#: Modes of executions run from the queue, with no caller waiting.
+BACKGROUND_MODES = ("async", "replay")
+#: A queued execution's version, context and mode, when the process that queued it runs it.
+Preloaded = tuple[CompiledWorkflow, Any, str]
+
+
+class _NotOwned(Exception):
+    """The execution is no longer this process's to finish."""
+
+
+class Runner:
+    """Starts, queues and runs executions in this process (see the module's docstring)."""
+
+    def __init__(self, host: Host, store: ExecutionStore, lease: ProcessLease) -> None:
+        self.host = host
+        self.store = store
+        self.lease = lease
+        #: Every task running, claiming or storing an execution (what :meth:`drain` waits for).
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        #: Background runs created and not yet holding a slot (bounded by max_backlog).
+        self.waiting = 0
+        self.closing = False
+        #: Queued executions this process has a task for.
+        self.queued_here: set[int] = set()
+        #: Executions this process is running (claiming them, in the engine or storing their
+        #: outcome): recovery never takes them for abandoned.
+        self._running_here: set[int] = set()
+        #: ``started_at`` of the ``running`` rows this process is inserting, in flight.
+        self._inserting: Counter[datetime] = Counter()
+        #: What this process queued for itself (memory queue), until the delivery runs it.
+        self._preloaded: dict[int, Preloaded] = {}
+
+    @property
+    def process_id(self) -> str:
+        return self.lease.process_id
+
+    # --- starting ----------------------------------------------------------------------------
+
+    async def start(self, workflow: ActiveWorkflow, context: Any, mode: str, dedup: Dedup | None) -> RunHandle:
+        """See :meth:`hookline.executions.ExecutionService.start`."""
+        self.check_open()
+        # One task records the execution, then runs it: the caller waits for the first part
+        # only, and going away (cancelled) stops neither.
+        started: asyncio.Future[RunHandle] = asyncio.get_running_loop().create_future()
+        self._spawn(self._start_and_run(workflow, context, mode, dedup, started))
+        return await asyncio.shield(started)
+
+    def check_open(self) -> None:
+        if self.closing:
+            raise ShuttingDown("the server is shutting down; retry later")
+        if not self.lease.registered:
+            raise RuntimeError(
+                "executions can only start in a registered process: await host.executions.open() first "
+                "(the server does it at start)"
+            )
+
+    async def _start_and_run(
+        self,
+        workflow: ActiveWorkflow,
+        context: Any,
+        mode: str,
+        dedup: Dedup | None,
+        started: asyncio.Future[RunHandle],
+    ) -> Outcome | None:
+        try:
+            execution_id = await self._insert_running(workflow, workflow.compiled, context, mode, dedup)
+        except asyncio.CancelledError:  # stopped (a shutdown) before it was recorded: nothing runs
+            started.cancel()
+            raise
+        except Exception as exc:  # nothing was started: the caller is told why
+            started.set_exception(exc)
+            return None
+        slot = ReplySlot(waiting=workflow.definition.sync)
+        task = asyncio.current_task()
+        assert task is not None
+        started.set_result(RunHandle(execution_id, task, slot))  # listening to the slot before it runs
+        return await self._run(execution_id, workflow.compiled, context, mode, slot)
+
+    async def enqueue(
+        self,
+        workflow: ActiveWorkflow,
+        context: Any,
+        dedup: Dedup | None,
+        compiled: CompiledWorkflow,
+        replay_of: int | None,
+    ) -> int:
+        """See :meth:`hookline.executions.ExecutionService.enqueue`."""
+        self.check_open()
+        return await asyncio.shield(self._enqueue(workflow, context, dedup, compiled, replay_of))
+
+    async def _enqueue(
+        self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow, replay_of: int | None
+    ) -> int:
+        shared = self.host.queue.shared
+        limit = self.host.settings.max_backlog
+        if not shared and self.waiting >= limit:
+            raise Overloaded(
+                f"{self.waiting} executions are already waiting to run in this process (max_backlog {limit}); retry later"
+            )
+        mode = "replay" if replay_of is not None else "async"
+        if not shared and mode == "async" and self._slot_free():
+            return await self._start_in_background(workflow, context, dedup, compiled)
+        now = utcnow()
+        row = _new_row(workflow, compiled, context, mode, ExecutionStatus.QUEUED, now)
+        row.replay_of = replay_of
+        # With the memory queue, the process that will run it: if it dies first, another
+        # adopts it (recovery). A shared queue's executions are nobody's until claimed.
+        row.owner = None if shared else self.process_id
+        row.queued_at = now
+        execution_id = await self._insert(row, dedup)
+        await self.dispatch(execution_id, (compiled, context, mode))
+        return execution_id
+
+    def _slot_free(self) -> bool:
+        """Whether a run could start now in this process without waiting for a slot (nor
+        overtaking runs that wait for one)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.host.settings.max_concurrent_runs)
+        return not self._slots.locked()
+
+    async def _start_in_background(
+        self, workflow: ActiveWorkflow, context: Any, dedup: Dedup | None, compiled: CompiledWorkflow
+    ) -> int:
+        """An async execution this process can run at once (memory queue, a run slot free):
+        recorded as ``running`` (committed when this returns) and run here, holding the slot,
+        as if the queue had delivered it and it had been claimed. This spares the claim's write
+        and the in-process queue's round trip; a backlog goes through the queue. If the process
+        dies meanwhile, recovery re-queues (or interrupts) it like any claimed run."""
+        assert self._slots is not None
+        await self._slots.acquire()  # free (checked just before, nothing awaited since): at once
+        try:
+            execution_id = await self._insert_running(workflow, compiled, context, "async", dedup)
+        except BaseException:
+            self._slots.release()
+            raise
+        task = self._spawn(self._run_in_slot(execution_id, compiled, context))
+        # Cancelled before it started (a shutdown), the run never reaches _run, which would
+        # have forgotten it: recovery must not take the row for running here forever.
+        task.add_done_callback(lambda _: self._running_here.discard(execution_id))
+        return execution_id
+
+    async def _run_in_slot(self, execution_id: int, compiled: CompiledWorkflow, context: Any) -> None:
+        assert self._slots is not None
+        try:
+            await self._run(execution_id, compiled, context, "async", ReplySlot(waiting=False))
+        except asyncio.CancelledError:  # the shutdown: _run put it back in the queue
+            log.info("execution %s was stopped by the shutdown and is queued again", execution_id)
+            raise
+        except Exception:
+            log.exception("execution %s failed to run", execution_id)
+        finally:
+            self._slots.release()
+
+    async def _insert_running(
+        self, workflow: ActiveWorkflow, compiled: CompiledWorkflow, context: Any, mode: str, dedup: Dedup | None
+    ) -> int:
+        """Create the row of an execution this process starts now: ``running``, its own, and
+        counted as running here from the moment the insert returns (the caller runs it)."""
+        now = utcnow()
+        row = _new_row(workflow, compiled, context, mode, ExecutionStatus.RUNNING, now)
+        row.started_at = now
+        row.owner = self.process_id
+        # Until the insert returns, its id is unknown: recovery leaves this process's rows
+        # started from ``now`` on alone (see abandoned_here), however long the write takes.
+        self._inserting[now] += 1
+        try:
+            execution_id = await self._insert(row, dedup)
+            self._running_here.add(execution_id)
+            return execution_id
+        finally:
+            self._inserting[now] -= 1
+            if not self._inserting[now]:
+                del self._inserting[now]
+
+    async def _insert(self, row: NewExecution, dedup: Dedup | None) -> int:
+        """Create the row and return its id; with ``dedup``, holding its key.
+
+        :raises Duplicate: the key is held by a delivery within its window.
+        """
+        if dedup is None:
+            return await self.store.insert(row)
+        digest = dedup.digest
+        missing = 0
+        for _ in range(5):
+            now = utcnow()
+            try:
+                return await self.store.insert_keyed(row, digest, now + dedup.window)
+            except KeyTaken as taken:
+                holder = await self.store.key_holder(row.workflow_id, digest)
+                if holder is None:
+                    missing += 1
+                    if missing > 1:  # not the key's constraint (the workflow was deleted?)
+                        raise taken.error from None
+                    continue  # released meanwhile: try again
+            if holder.until is not None and holder.until > now and not _released(holder):
+                raise Duplicate(holder.record)
+            # Expired, or its caller was told to retry: the key moves to the new delivery.
+            await self.store.release_key(holder.record.id, digest)
+        raise Overloaded(f"idempotency key {dedup.key!r} is contended; retry later")
+
+    # --- the queue -----------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def dispatch(self, execution_id: int, preloaded: Preloaded | None) -> None:
+        """Send a queued execution (committed) to the queue. With the memory queue this process
+        runs it (``preloaded`` spares reading it back); a shared queue that cannot be reached
+        now gets it again from recovery after ``redeliver_after``."""
+        if self.host.queue.shared:
+            try:
+                await self.host.queue.send(execution_id)
+            except Exception as exc:
+                log.warning(
+                    "execution %s could not be sent to the queue (%s: %s); it stays queued and is sent again within %g s",
+                    execution_id,
+                    type(exc).__name__,
+                    exc,
+                    self.host.settings.redeliver_after + 3 * self.host.settings.heartbeat_interval,
+                )
+            return
+        self.queued_here.add(execution_id)
+        self.waiting += 1
+        if preloaded is not None:
+            self._preloaded[execution_id] = preloaded
+        try:
+            await self.host.queue.send(execution_id)
+        except BaseException:
+            self.queued_here.discard(execution_id)
+            self.waiting -= 1
+            self._preloaded.pop(execution_id, None)
+            raise
+
+    async def run_delivered(self, execution_id: int) -> None:
+        """See :meth:`hookline.executions.ExecutionService.run_delivered`."""
+        task = asyncio.current_task()
+        if task is not None:  # waited for (and cancelled) by drain, like the runs it spawns
+            self._tasks.add(task)
+        counted = execution_id in self.queued_here
+        try:
+            await self._run_queued(execution_id, self._preloaded.pop(execution_id, None), counted=counted)
+        except asyncio.CancelledError:
+            # Shutdown (drain): the run was put back in the queue (see _stop). taskiq would log
+            # the cancellation as a task failure, with a traceback.
+            log.info("execution %s was stopped by the shutdown and is queued again", execution_id)
+        except Exception:  # taskiq would only log it; say which execution
+            log.exception("execution %s failed to run", execution_id)
+        finally:
+            if counted:
+                self.queued_here.discard(execution_id)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run_queued(self, execution_id: int, preloaded: Preloaded | None, *, counted: bool) -> None:
+        self._slot_free()  # (makes the semaphore)
+        assert self._slots is not None
+        try:
+            await self._slots.acquire()
+        finally:
+            if counted:
+                self.waiting -= 1
+        try:
+            await self._claim_and_run(execution_id, preloaded)
+        finally:
+            self._slots.release()
+
+    async def _claim_and_run(self, execution_id: int, preloaded: Preloaded | None) -> None:
+        if self.closing:  # shutting down: it stays queued, for another worker or the next start
+            if self.host.queue.shared:  # this delivery is acknowledged when it returns: send it again
+                await self.dispatch(execution_id, None)
+            return
+        # Running here from before the claim: however long the claim and the loading take,
+        # this process's recovery never takes the row it claimed for abandoned. An id already
+        # running here (delivered again) stays so: its claim fails, and the run goes on.
+        added = execution_id not in self._running_here
+        self._running_here.add(execution_id)
+        try:
+            await self._claim_load_and_run(execution_id, preloaded)
+        finally:
+            if added:
+                self._running_here.discard(execution_id)
+
+    async def _claim_load_and_run(self, execution_id: int, preloaded: Preloaded | None) -> None:
+        now = utcnow()
+        if preloaded is not None:  # this process queued it: the claim only
+            if not await self.store.claim(execution_id, self.process_id, now):  # another process took it
+                return
+            compiled, context, mode = preloaded
+        else:
+            claimed = await self.store.claim_and_load(execution_id, self.process_id, now)
+            if claimed is None:  # another process took it
+                return
+            try:
+                compiled = await self.host.workflows.compiled_version(claimed.version_id)
+            except HooklineError as exc:  # its version cannot run here (a node type is missing)
+                log.error("execution %s cannot run: %s", execution_id, exc.message)
+                error = {"error": exc.code, "message": exc.message}
+                await self.store.end(execution_id, self.process_id, ExecutionStatus.ERROR, error, utcnow())
+                return
+            except Exception:
+                # The database failed after the claim, reading its version: back to the queue
+                # (if this fails too, recovery finds the row running with nothing running it).
+                log.exception("execution %s could not be loaded; it goes back to the queue", execution_id)
+                await self._stop(execution_id, ExecutionStatus.QUEUED)
+                return
+            context, mode = claimed.context, claimed.mode
+        await self._run(execution_id, compiled, context, mode, ReplySlot(waiting=False))
+
+    # --- running -----------------------------------------------------------------------------
+
+    async def _run(
+        self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot
+    ) -> Outcome:
+        self._running_here.add(execution_id)
+        try:
+            return await self._run_and_store(execution_id, compiled, context, mode, slot)
+        finally:
+            self._running_here.discard(execution_id)
+
+    async def _run_and_store(
+        self, execution_id: int, compiled: CompiledWorkflow, context: Any, mode: str, slot: ReplySlot
+    ) -> Outcome:
+        # A reply let out before the end (the workflow goes on after answering) is recorded at
+        # once: a duplicate delivery gets it, and it survives this process dying meanwhile.
+        slot.on_release(lambda reply: self._spawn(self._record_reply(execution_id, reply)))
+        try:
+            outcome = await self.host.engine.run(
+                compiled, context, execution_id=execution_id, mode=mode, reply=slot
+            )
+        except asyncio.CancelledError:
+            # Shutdown. A background run goes back to the queue (it runs again at the next
+            # start: at-least-once); a caller waiting on a sync one has gone with the server.
+            status = ExecutionStatus.QUEUED if mode in BACKGROUND_MODES else ExecutionStatus.CANCELLED
+            await asyncio.shield(self._stop(execution_id, status))
+            raise
+        try:
+            if not await self.store.finish(execution_id, self.process_id, outcome):
+                raise _NotOwned(execution_id)
+        except _NotOwned:
+            # Taken for dead meanwhile (a pause longer than its lease): the execution was
+            # re-queued or interrupted by another process, whose record stands.
+            log.warning("execution %s was recovered by another process; this run's outcome is dropped", execution_id)
+            return replace(outcome, status=ExecutionStatus.ERROR, error={"error": "interrupted"}, reply=None)
+        except Exception as exc:
+            # Never leave the row "running": record that the outcome itself was lost.
+            log.exception("could not store the outcome of execution %s", execution_id)
+            error = {"error": "outcome_not_stored", "message": f"the outcome could not be stored: {type(exc).__name__}: {exc}"}
+            # What the caller is told must match the history: no reply from an unstored run.
+            outcome = replace(outcome, status=ExecutionStatus.ERROR, error=error, reply=None)
+            try:
+                await self.store.end(execution_id, self.process_id, ExecutionStatus.ERROR, error, outcome.finished_at)
+            except Exception:  # the database is gone; the row is found at the next start
+                log.exception("execution %s is left 'running' in the database", execution_id)
+        return outcome
+
+    async def _record_reply(self, execution_id: int, reply: Reply) -> None:
+        try:
+            await self.store.record_reply(execution_id, self.process_id, reply)
+        except Exception:  # the whole outcome is stored at the end anyway
+            log.warning("could not record the early reply of execution %s", execution_id, exc_info=True)
+
+    async def _stop(self, execution_id: int, status: ExecutionStatus) -> None:
+        """A run of this process's stopped before its end: back to the queue (``QUEUED``), or
+        ended with ``status`` (the shutdown)."""
+        if status == ExecutionStatus.QUEUED:
+            # Nobody's: the next process to recover takes it, or, with a shared queue, the
+            # worker that receives it (sent again at once; the delivery that brought it here is
+            # acknowledged when this run ends).
+            if await self.store.release_to_queue(execution_id, self.process_id, utcnow()):
+                if self.host.queue.shared:
+                    await self.dispatch(execution_id, None)
+            return
+        error = {"error": "shutdown", "message": "the server shut down while it ran"}
+        await self.store.end(execution_id, self.process_id, status, error, utcnow())
+
+    # --- what recovery asks, and the shutdown --------------------------------------------------
+
+    def abandoned_here(self, row: RunningRow, stale: datetime) -> bool:
+        """Whether a ``running`` row of this process's own has nothing running it (its last
+        writes failed): not running here, nor being inserted, and started over a lease ago."""
+        started_at = row.started_at
+        if row.id in self._running_here or started_at is None or not started_at < stale:
+            return False
+        return not self._inserting or started_at < min(self._inserting)
+
+    def backlog_full(self) -> bool:
+        """Whether this process's memory queue holds ``max_backlog`` executions already."""
+        return not self.host.queue.shared and self.waiting >= self.host.settings.max_backlog
+
+    async def drain(self, grace: float) -> None:
+        """See :meth:`hookline.executions.ExecutionService.drain` (what it does here: the runs)."""
+        self.closing = True
+        self.host.queue.stop_receiving()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
+        pending = set(self._tasks)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+
+def _new_row(
+    workflow: ActiveWorkflow, compiled: CompiledWorkflow, context: Any, mode: str, status: ExecutionStatus, now: datetime
+) -> NewExecution:
+    """The columns every new execution row has; the caller sets those of its status."""
+    return NewExecution(
+        workflow_id=workflow.id,
+        version_id=compiled.version_id,
+        status=status,
+        mode=mode,
+        trigger_type=compiled.definition.trigger.type,
+        context=context,
+        created_at=now,
+    )
+
+
+def _released(holder: KeyHolder) -> bool:
+    """Whether a delivery's key is free again although within its window: its caller waited
+    (sync) and was told to retry, because the execution ended without success and without a
+    reply (an internal error, a shutdown, an interruption). Retrying is what it was asked to do."""
+    first = holder.record
+    return (
+        first.mode == "sync"
+        and first.status.finished
+        and first.status != ExecutionStatus.SUCCEEDED
+        and first.reply is None
+    )

@@ -1,0 +1,309 @@
+"""The execution rows, as the execution service writes and reads them: a repository of verbs.
+
+The one door to the ``hookline_execution`` and ``hookline_job`` tables for running executions
+(the history's reads are :mod:`hookline.storage.history`'s, the purge :mod:`hookline.retention`'s).
+Callers say what happens (an execution is inserted, claimed, finished, ...), never how: this
+module alone chooses the statements (the hot path's hand-written SQL in
+:mod:`hookline.storage.sql`, the ORM elsewhere), the group commit on SQLite
+(:mod:`hookline.storage.group_commit`) and whether a write needs a transaction.
+
+Every write that changes a run in flight is fenced: it applies only while the row is still
+``running`` and owned by the writing process (``owner``), and says whether it did. After being
+taken for dead, a process must not write over what another did with the execution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Collection, NamedTuple, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from hookline import jsontext
+from hookline.delivery import ExecutionRecord
+from hookline.engine import Outcome
+from hookline.status import ExecutionStatus
+from hookline.storage import sql
+from hookline.storage.group_commit import GroupCommit
+from hookline.storage.models import Execution, WorkflowVersion
+from hookline.types import Reply
+
+T = TypeVar("T")
+
+Claimed = sql.Claimed
+
+
+@dataclass
+class NewExecution:
+    """The columns of a new execution row (the others start empty)."""
+
+    workflow_id: int
+    version_id: int
+    status: ExecutionStatus
+    mode: str
+    trigger_type: str
+    context: Any
+    created_at: datetime
+    started_at: datetime | None = None
+    #: The process that runs it (``None``: whichever claims it).
+    owner: str | None = None
+    queued_at: datetime | None = None
+    replay_of: int | None = None
+
+
+class KeyTaken(Exception):
+    """An insert with an idempotency key was refused by a constraint: the key is held (see
+    :meth:`ExecutionStore.key_holder`), or, if nobody holds it, another constraint refused it
+    (``error``, the database's)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """The execution holding an idempotency key, and until when it holds it."""
+
+    record: ExecutionRecord
+    until: datetime | None
+
+
+class RunningRow(NamedTuple):
+    """A ``running`` execution, as recovery judges it."""
+
+    id: int
+    owner: str | None
+    version_id: int
+    started_at: datetime | None
+
+
+class QueuedRow(NamedTuple):
+    """A ``queued`` execution, as recovery judges it."""
+
+    id: int
+    owner: str | None
+    created_at: datetime
+    queued_at: datetime | None
+
+
+_INTERRUPTED = {"error": "interrupted", "message": "the process running it stopped before it finished"}
+
+
+class ExecutionStore:
+    """The verbs (see the module's docstring). One per execution service: it holds the group
+    commit of its process's writes."""
+
+    def __init__(self) -> None:
+        #: Commits the hot path's writes of concurrent calls together (SQLite).
+        self._group = GroupCommit()
+
+    # --- the hot path: creating, claiming and finishing runs -----------------------------
+
+    async def insert(self, row: NewExecution) -> int:
+        """Create the row (committed when this returns); its id."""
+        values = vars(row)
+        return await self._write(
+            lambda connection: sql.insert_execution(values, connection), lambda: sql.insert_execution_sqlite(values)
+        )
+
+    async def insert_keyed(self, row: NewExecution, digest: str, until: datetime) -> int:
+        """:meth:`insert`, holding idempotency key ``digest`` until ``until``, under the unique
+        (workflow, key) constraint.
+
+        :raises KeyTaken: a constraint refused the row (nothing was written).
+        """
+        try:
+            return await sql.insert_execution({**vars(row), "dedup_key": digest, "dedup_until": until})
+        except IntegrityError as exc:
+            raise KeyTaken(exc) from exc
+
+    async def key_holder(self, workflow_id: int, digest: str) -> KeyHolder | None:
+        """The execution holding key ``digest`` for the workflow, if any."""
+        first = await Execution.filter(workflow_id=workflow_id, dedup_key=digest).first()
+        return None if first is None else KeyHolder(record_of(first), first.dedup_until)
+
+    async def release_key(self, execution_id: int, digest: str) -> None:
+        """Execution ``execution_id`` no longer holds key ``digest``. The condition on the key
+        makes one of several concurrent releases (and the insert that follows) the winner."""
+        await Execution.filter(id=execution_id, dedup_key=digest).update(dedup_key=None)
+
+    async def claim(self, execution_id: int, owner: str, now: datetime) -> bool:
+        """Take a queued execution to run it (``running``, ``owner``'s); ``False`` if another
+        process took it first."""
+        return await self._write(
+            lambda connection: sql.claim_queued(connection, execution_id, owner, now),
+            lambda: sql.claim_queued_sqlite(execution_id, owner, now),
+        )
+
+    async def claim_and_load(self, execution_id: int, owner: str, now: datetime) -> Claimed | None:
+        """:meth:`claim`, returning what running the execution needs, in one statement; ``None``
+        if another process took it first."""
+        if self._group.applies():
+            return sql.claimed(await self._group.run(sql.claim_and_load_sqlite(execution_id, owner, now)))
+        return await sql.claim_and_load(sql.default_connection(), execution_id, owner, now)
+
+    async def finish(self, execution_id: int, owner: str, outcome: Outcome) -> bool:
+        """Store how the run ended, its status first and its jobs with it, all or nothing, if
+        it is still ``owner``'s; ``False`` (nothing written) if it is not."""
+        values = {
+            "status": outcome.status,
+            "error": outcome.error,
+            "reply": outcome.reply.to_dict() if outcome.reply else None,
+            "finished_at": outcome.finished_at,
+        }
+        jobs = [
+            {
+                "execution_id": execution_id,
+                "position": job.position,
+                "node": job.node,
+                "type": job.type,
+                "status": job.status,
+                "input": jsontext.encode(job.input),
+                # The engine encoded it already when it checked it.
+                "result": job.result_json if job.result_json is not None else jsontext.encode(job.result),
+                "branch": job.branch,
+                "error": job.error,
+                "started_at": job.started_at,
+                "finished_at": job.finished_at,
+            }
+            for job in outcome.jobs
+        ]
+        return await self._write(
+            lambda connection: sql.store_outcome(connection, execution_id, owner, values, jobs),
+            lambda: sql.store_outcome_sqlite(execution_id, owner, values, jobs),
+            transaction=lambda connection: not sql.outcome_in_one_statement(connection, len(jobs)),
+        )
+
+    async def record_reply(self, execution_id: int, owner: str, reply: Reply) -> bool:
+        """Record the reply a run let out before its end (the workflow goes on after answering)."""
+        return bool(await _owned(execution_id, owner).update(reply=reply.to_dict()))
+
+    async def end(
+        self, execution_id: int, owner: str, status: ExecutionStatus, error: dict[str, Any], finished_at: datetime
+    ) -> bool:
+        """End a run without its outcome (it could not run, or was stopped): ``status`` and
+        ``error``, if it is still ``owner``'s."""
+        return bool(await _owned(execution_id, owner).update(status=status, error=error, finished_at=finished_at))
+
+    async def release_to_queue(self, execution_id: int, owner: str, now: datetime) -> bool:
+        """Put a run of ``owner``'s back in the queue, nobody's (stopped by a shutdown)."""
+        return bool(
+            await _owned(execution_id, owner).update(
+                status=ExecutionStatus.QUEUED, owner=None, started_at=None, queued_at=now
+            )
+        )
+
+    # --- reading one execution ---------------------------------------------------------------
+
+    async def record(self, execution_id: int) -> ExecutionRecord | None:
+        """Where execution ``execution_id`` stands, or ``None`` if there is no such execution."""
+        if not 0 < execution_id < 2**63:
+            return None
+        row = (
+            await Execution.filter(id=execution_id)
+            .only("id", "status", "mode", "reply", "error", "workflow_id", "trigger_type")
+            .first()
+        )
+        return None if row is None else record_of(row)
+
+    # --- recovery: what dead processes left ----------------------------------------------------
+
+    async def running(self) -> list[RunningRow]:
+        """Every ``running`` execution."""
+        rows = await Execution.filter(status=ExecutionStatus.RUNNING).values("id", "owner", "version_id", "started_at")
+        return [RunningRow(row["id"], row["owner"], row["version_id"], row["started_at"]) for row in rows]
+
+    async def queued_left(
+        self, alive: Collection[str], *, unowned: bool, unowned_queued_before: datetime | None, limit: int
+    ) -> list[QueuedRow]:
+        """Up to ``limit`` ``queued`` executions, by id, owned by a process not in ``alive``;
+        with ``unowned``, also those nobody owns (with ``unowned_queued_before``, only those
+        queued before it, or at an unknown time)."""
+        left = Q(owner__isnull=False) & ~Q(owner__in=list(alive))
+        if unowned:
+            nobody = Q(owner__isnull=True)
+            if unowned_queued_before is not None:
+                nobody &= Q(queued_at__isnull=True) | Q(queued_at__lt=unowned_queued_before)
+            left |= nobody
+        return await _queued(Execution.filter(left, status=ExecutionStatus.QUEUED), limit)
+
+    async def queued_by(self, owner: str, created_before: datetime, limit: int) -> list[QueuedRow]:
+        """Up to ``limit`` ``queued`` executions of ``owner``'s created before ``created_before``, by id."""
+        query = Execution.filter(status=ExecutionStatus.QUEUED, owner=owner, created_at__lt=created_before)
+        return await _queued(query, limit)
+
+    async def requeue_abandoned(self, row: RunningRow, owner: str | None, now: datetime) -> bool:
+        """Put an abandoned run back in the queue, ``owner``'s, unless it changed since it was
+        read (its ``started_at`` as read: a run that ended and was claimed again meanwhile is
+        not taken)."""
+        return bool(
+            await _as_read(row).update(status=ExecutionStatus.QUEUED, owner=owner, started_at=None, queued_at=now)
+        )
+
+    async def interrupt_abandoned(self, row: RunningRow, now: datetime) -> bool:
+        """End an abandoned run ``error`` (``interrupted``), unless it changed since it was read."""
+        return bool(await _as_read(row).update(status=ExecutionStatus.ERROR, error=_INTERRUPTED, finished_at=now))
+
+    async def take_over_queued(self, row: QueuedRow, owner: str | None, now: datetime) -> bool:
+        """Make a queued execution ``owner``'s, queued again at ``now``, unless it changed since
+        it was read (of several processes sending it again at once, one does)."""
+        claim = Execution.filter(id=row.id, status=ExecutionStatus.QUEUED)
+        claim = claim.filter(owner__isnull=True) if row.owner is None else claim.filter(owner=row.owner)
+        claim = claim.filter(queued_at__isnull=True) if row.queued_at is None else claim.filter(queued_at=row.queued_at)
+        return bool(await claim.update(owner=owner, queued_at=now))
+
+    async def stored_definition(self, version_id: int) -> dict[str, Any]:
+        """A version's definition as stored, not compiled (``{}`` if it is gone or unreadable)."""
+        version = await WorkflowVersion.filter(id=version_id).only("id", "definition").first()
+        return version.definition if version is not None and isinstance(version.definition, dict) else {}
+
+    # --- how a write is made --------------------------------------------------------------------
+
+    async def _write(
+        self,
+        write: Callable[[Any], Awaitable[T]],
+        sqlite_write: Callable[[], sql.SqliteWrite],
+        *,
+        transaction: Callable[[Any], bool] | None = None,
+    ) -> T:
+        """A hot-path write: on SQLite in the next group commit (``sqlite_write()`` makes it);
+        elsewhere ``write(connection)`` on its own, in a transaction if ``transaction(connection)``
+        says it takes several statements."""
+        if self._group.applies():
+            return await self._group.run(sqlite_write())
+        connection = sql.default_connection()
+        if transaction is None or not transaction(connection):
+            return await write(connection)
+        async with in_transaction() as connection:
+            return await write(connection)
+
+
+def record_of(row: Execution) -> ExecutionRecord:
+    reply = Reply(**row.reply) if isinstance(row.reply, dict) else None
+    return ExecutionRecord(
+        id=row.id,
+        status=row.status,
+        mode=row.mode,
+        reply=reply,
+        error=row.error,
+        workflow_id=row.workflow_id,
+        trigger_type=row.trigger_type,
+    )
+
+
+def _owned(execution_id: int, owner: str) -> Any:
+    """The execution's row, as long as ``owner`` runs it (the fence)."""
+    return Execution.filter(id=execution_id, status=ExecutionStatus.RUNNING, owner=owner)
+
+
+def _as_read(row: RunningRow) -> Any:
+    return Execution.filter(id=row.id, status=ExecutionStatus.RUNNING, owner=row.owner, started_at=row.started_at)
+
+
+async def _queued(query: Any, limit: int) -> list[QueuedRow]:
+    rows = await query.order_by("id").limit(limit).values("id", "owner", "created_at", "queued_at")
+    return [QueuedRow(row["id"], row["owner"], row["created_at"], row["queued_at"]) for row in rows]
