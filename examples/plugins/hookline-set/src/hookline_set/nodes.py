@@ -6,8 +6,7 @@ import asyncio
 import json
 from typing import Any, ClassVar, Iterable, Mapping
 
-from hookline import NodeError, NodeResult, NodeRun, NodeType, WorkflowDefinition
-from hookline.definitions import NodeDefinition
+from hookline import NodeDefinition, NodeError, NodeResult, NodeRun, NodeType, WorkflowDefinition
 
 #: A string that is one {{ }} template, checked again once rendered.
 TEMPLATE = {"type": "string", "pattern": r"^\s*\{\{.*\}\}\s*$"}
