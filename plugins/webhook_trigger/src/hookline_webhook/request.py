@@ -10,8 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
-from hookline.web import limits
-from hookline.web.limits import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json
+from hookline.web import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json, json_loads
 from sanic import Request
 from sanic.exceptions import RequestTimeout
 from sanic.headers import parse_content_header
@@ -133,7 +132,7 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
         if text is None:
             raise InvalidBody("the JSON body is not valid UTF-8")
         try:
-            context["body"] = limits.loads(text)
+            context["body"] = json_loads(text)
         except RecursionError:
             raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:

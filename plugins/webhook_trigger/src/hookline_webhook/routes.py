@@ -15,14 +15,21 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json as json_response
 from sanic.response import raw
 
-from hookline import ExecutionStatus, Host, HooklineError, Reply, WorkflowUnavailable
+from hookline import (
+    ActiveWorkflow,
+    Dedup,
+    Duplicate,
+    ExecutionRecord,
+    ExecutionStatus,
+    Host,
+    HooklineError,
+    Reply,
+    WorkflowUnavailable,
+    server_secret,
+)
 from hookline.errors import Overloaded, UnsupportedMediaType
-from hookline.executions import Dedup, Duplicate, ExecutionRecord
-from hookline.keys import server_secret
 from hookline.templates import Template
-from hookline.web.errors import error_response
-from hookline.web.headers import header_value
-from hookline.workflows import ActiveWorkflow
+from hookline.web import error_response, header_value
 from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
