@@ -30,7 +30,7 @@ from datetime import timedelta
 from hookline.background import stop_task
 from hookline.engine import utcnow
 from hookline.settings import Settings
-from hookline.storage.models import Process
+from hookline.storage import processes as stored
 
 log = logging.getLogger("hookline.executions")
 
@@ -78,21 +78,22 @@ class ProcessLease:
         self._renewed_at = 0.0
         _OPEN_HERE.discard(self.process_id)
         try:
-            await Process.filter(id=self.process_id).delete()
+            await stored.unregister(self.process_id)
         except Exception:  # the database is gone; the row expires by itself
             log.warning("could not unregister process %s", self.process_id, exc_info=True)
 
     async def _write_new(self) -> None:
         began = _clock()
         now = utcnow()
-        await Process.create(
-            id=self.process_id,
-            hostname=socket.gethostname()[:255],
-            machine=_MACHINE,
-            pid=os.getpid(),
-            started_at=now,
-            heartbeat_at=now,
-            expires_at=now + self.length,
+        await stored.register(
+            stored.NewLease(
+                id=self.process_id,
+                hostname=socket.gethostname()[:255],
+                machine=_MACHINE,
+                pid=os.getpid(),
+                now=now,
+                expires_at=now + self.length,
+            )
         )
         self._renewed(began)
 
@@ -103,7 +104,7 @@ class ProcessLease:
             try:
                 began = _clock()
                 now = utcnow()
-                if await Process.filter(id=self.process_id).update(heartbeat_at=now, expires_at=now + self.length):
+                if await stored.renew(self.process_id, now, now + self.length):
                     self._renewed(began)
                 else:
                     # Taken for dead during a long pause: what it ran was recovered elsewhere,
@@ -152,9 +153,9 @@ class ProcessLease:
         (given ``slack`` seconds more) and that are not known gone from this machine."""
         since = utcnow() - timedelta(seconds=slack)
         alive = {
-            process["id"]
-            for process in await Process.filter(expires_at__gte=since).values("id", "machine", "pid")
-            if process["id"] in _OPEN_HERE or not (_MACHINE and process["machine"] == _MACHINE and _gone(process["pid"]))
+            lease.id
+            for lease in await stored.alive_since(since)
+            if lease.id in _OPEN_HERE or not (_MACHINE and lease.machine == _MACHINE and _gone(lease.pid))
         }
         alive.add(self.process_id)
         return alive
@@ -162,7 +163,7 @@ class ProcessLease:
     async def forget_long_dead(self) -> None:
         """Delete the leases that ran out ten leases ago (what their processes left has been
         recovered)."""
-        await Process.filter(expires_at__lt=utcnow() - 10 * self.length).delete()
+        await stored.forget_expired_before(utcnow() - 10 * self.length)
 
 
 def _machine() -> str:
