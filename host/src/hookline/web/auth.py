@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from hookline.storage.models import Setting
+from hookline.storage import keys as stored
 from hookline.web.errors import error_response
 
 if TYPE_CHECKING:
@@ -30,17 +30,17 @@ def _hash(token: str) -> str:
 
 async def ensure_api_token(configured: str | None) -> str | None:
     """Make sure a token exists. Returns a newly generated one (to print once), else ``None``."""
-    if configured or await Setting.exists(key=TOKEN_SETTING):
+    if configured or await stored.value_of(TOKEN_SETTING) is not None:
         return None
     token = secrets.token_urlsafe(32)
-    await Setting.create(key=TOKEN_SETTING, value=_hash(token))
-    return token
+    # Another process starting at the same time may store its token first: then that one holds.
+    return token if await stored.add(TOKEN_SETTING, _hash(token)) else None
 
 
 async def rotate_api_token() -> str:
     """Replace the stored token with a new one and return it."""
     token = secrets.token_urlsafe(32)
-    await Setting.update_or_create(key=TOKEN_SETTING, defaults={"value": _hash(token)})
+    await stored.put(TOKEN_SETTING, _hash(token))
     return token
 
 
@@ -63,8 +63,7 @@ class TokenVerifier:
         if self._configured:
             return hmac.compare_digest(token.encode(), self._configured.encode())
         if time.monotonic() - self._loaded_at >= 1.0 or self._stored_hash is None:
-            setting = await Setting.filter(key=TOKEN_SETTING).first()
-            self._stored_hash = setting.value if setting else None
+            self._stored_hash = await stored.value_of(TOKEN_SETTING)
             self._loaded_at = time.monotonic()
         return self._stored_hash is not None and hmac.compare_digest(_hash(token), self._stored_hash)
 
