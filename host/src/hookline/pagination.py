@@ -1,14 +1,13 @@
-"""Cursor pagination, newest first: stable under inserts and cheap on millions of rows."""
+"""Cursor pagination, newest first: the ``limit`` and ``cursor`` of the API's and the CLI's lists,
+and the page they get (the rows of a page are storage's: :mod:`hookline.storage.pages`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.models import Model
-from tortoise.queryset import QuerySet
-
 from hookline.errors import BadRequest
+from hookline.storage.pages import newest_first
 
 MAX_LIMIT = 500
 MAX_ID = 2**63 - 1
@@ -51,13 +50,14 @@ def parse_cursor(cursor: str | None) -> int | None:
     return before
 
 
-async def page_of(query: QuerySet[Any], *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    """Rows of ``query`` with ids below ``cursor``, newest first, and the cursor of the next page."""
-    before = parse_cursor(cursor)
-    if before is not None:
-        query = query.filter(id__lt=before)
-    rows: list[Model] = await query.order_by("-id").limit(limit + 1)
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, str(rows[-1].id)
-    return rows, None
+async def page_of(query: Any, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """Rows of ``query`` with ids below ``cursor``, newest first, and the cursor of the next page.
+    For :mod:`hookline.workflows`, the one service that still builds its queries (they move into
+    storage next); the others ask their storage module for a page by the id of the cursor."""
+    rows, next_before = await newest_first(query, limit=limit, before=parse_cursor(cursor))
+    return rows, cursor_of(next_before)
+
+
+def cursor_of(before: int | None) -> str | None:
+    """The ``next_cursor`` of a page whose next one starts below id ``before`` (``None``: none)."""
+    return None if before is None else str(before)

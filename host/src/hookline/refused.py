@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from hookline.background import stop_task
 from hookline.engine import utcnow
 from hookline.errors import BadRequest, NotFound
-from hookline.pagination import MAX_ID, Page
+from hookline.pagination import MAX_ID, Page, cursor_of, parse_cursor
 from hookline.storage import refusals as storage
 
 if TYPE_CHECKING:
@@ -280,10 +280,10 @@ class RefusedCalls:
                 f"cause must be a refusal code of at most {_MAX_CAUSE} characters (invalid_signature, ...)",
                 argument="cause",
             )
-        items, next_cursor = await storage.refusal_page(
-            workflow=workflow, status=parse_status(status), cause=cause, limit=limit, cursor=cursor
+        items, next_before = await storage.refusal_page(
+            workflow=workflow, status=parse_status(status), cause=cause, limit=limit, before=parse_cursor(cursor)
         )
-        return Page([_summary(item) for item in items], next_cursor)
+        return Page([_summary(item) for item in items], cursor_of(next_before))
 
     async def get(self, refusal_id: int | str) -> dict[str, Any]:
         """One refused call, with its headers and the start of its body."""

@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 from tortoise.expressions import F
 
-from hookline.pagination import page_of
 from hookline.storage.models import Refusal
+from hookline.storage.pages import newest_first
 
 #: Columns a caller gives to :func:`insert_refusals` (the id is the database's).
 REFUSAL_COLUMNS = (
@@ -65,9 +65,10 @@ async def prune_refusals(workflows: Iterable[str | None], *, per_workflow: int, 
 
 
 async def refusal_page(
-    *, workflow: str | None, status: int | None, cause: str | None, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Refusals newest first, filtered, as dicts; and the cursor of the next page."""
+    *, workflow: str | None, status: int | None, cause: str | None, limit: int, before: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to ``limit`` refusals with ids below ``before``, newest first, filtered, as dicts; and
+    the id the next page starts below (``None``: this is the last page)."""
     query = Refusal.all()
     if workflow is not None:
         query = query.filter(workflow=workflow)
@@ -75,8 +76,8 @@ async def refusal_page(
         query = query.filter(status=status)
     if cause is not None:
         query = query.filter(cause=cause)
-    rows, next_cursor = await page_of(query, limit=limit, cursor=cursor)
-    return [_as_dict(row) for row in rows], next_cursor
+    rows, next_before = await newest_first(query, limit=limit, before=before)
+    return [_as_dict(row) for row in rows], next_before
 
 
 async def get_refusal(refusal_id: int) -> dict[str, Any] | None:
