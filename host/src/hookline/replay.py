@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Subquery
 
 from hookline.engine import CompiledWorkflow
 from hookline.errors import BadRequest, Conflict, DefinitionError, HooklineError, NotFound, Overloaded, problems_text
-from hookline.storage.models import Execution, ExecutionStatus, Workflow
+from hookline.status import ExecutionStatus
+from hookline.storage import replays as stored
+from hookline.storage import workflows as stored_workflows
+from hookline.storage.errors import ConstraintViolation
+from hookline.storage.workflows import WorkflowRow
 from hookline.workflows import ActiveWorkflow, is_workflow_key
 
 if TYPE_CHECKING:
@@ -138,7 +140,7 @@ class ReplayService:
         """
         _check_version(version)
         number = _execution_number(execution_id)
-        row = await Execution.filter(id=number).only("id", "workflow_id", "version_id", "status", "context").first()
+        row = await stored.original(number)
         if row is None:
             raise NotFound(f"no execution with id {number}", id=number)
         if not row.status.finished:
@@ -178,28 +180,21 @@ class ReplayService:
             raise BadRequest(f"limit must be from 1 to {MAX_BULK_LIMIT}, not {limit}", limit=limit)
         if since is not None and until is not None and since >= until:
             raise BadRequest("since must be before until")
-        row = await Workflow.filter(key=key).only("id", "key", "enabled", "current_version_id").first() if is_workflow_key(key) else None
+        row = await stored_workflows.by_key(key) if is_workflow_key(key) else None
         if row is None:
             raise NotFound(f"no workflow with key {key!r}", key=key)
-        query = Execution.filter(workflow_id=row.id, status__in=wanted)
-        if since is not None:
-            query = query.filter(created_at__gte=since)
-        if until is not None:
-            query = query.filter(created_at__lt=until)
-        if skip_replayed:
-            replayed = Execution.filter(workflow_id=row.id, replay_of__not_isnull=True).values("replay_of")
-            query = query.exclude(id__in=Subquery(replayed))
         # A snapshot: the replays queued below are not candidates of this call.
-        candidates = await query.order_by("id").limit(limit).values("id", "version_id", "context")
+        candidates = await stored.candidates(
+            row.id, wanted, since=since, until=until, skip_replayed=skip_replayed, limit=limit
+        )
         targets: dict[int, ActiveWorkflow] = {}
         for candidate in candidates:
-            vid = candidate["version_id"]
-            if vid not in targets:
-                targets[vid] = await self._target(row, vid, version, targets)
+            if candidate.version_id not in targets:
+                targets[candidate.version_id] = await self._target(row, candidate.version_id, version, targets)
         done: list[Replay] = []
         for position, candidate in enumerate(candidates):
             try:
-                done.append(await self._enqueue(targets[candidate["version_id"]], candidate["id"], candidate["context"]))
+                done.append(await self._enqueue(targets[candidate.version_id], candidate.id, candidate.context))
             except Overloaded as exc:
                 raise PartialReplay(exc.message, done, len(candidates) - position) from None
         return done
@@ -207,14 +202,14 @@ class ReplayService:
     # --- helpers -----------------------------------------------------------------------
 
     @staticmethod
-    async def _workflow(workflow_id: int) -> Workflow:
-        row = await Workflow.filter(id=workflow_id).only("id", "key", "enabled", "current_version_id").first()
+    async def _workflow(workflow_id: int) -> WorkflowRow:
+        row = await stored_workflows.by_id(workflow_id)
         if row is None:  # deleted meanwhile (its executions go with it)
             raise NotFound("the execution's workflow was deleted")
         return row
 
     async def _target(
-        self, workflow: Workflow, version_id: int, version: str, known: dict[int, ActiveWorkflow]
+        self, workflow: WorkflowRow, version_id: int, version: str, known: dict[int, ActiveWorkflow]
     ) -> ActiveWorkflow:
         """The workflow as it must run: its original version, or the current one."""
         if version == "current":
@@ -242,7 +237,7 @@ class ReplayService:
     async def _enqueue(self, target: ActiveWorkflow, replay_of: int, context: Any) -> Replay:
         try:
             new_id = await self.host.executions.enqueue(target, context, compiled=target.compiled, replay_of=replay_of)
-        except IntegrityError:  # the workflow or its version was deleted meanwhile
+        except ConstraintViolation:  # the workflow or its version was deleted meanwhile
             raise NotFound(f"workflow {target.key!r} was deleted", key=target.key) from None
         return Replay(execution=new_id, replay_of=replay_of, workflow=target.key, version=target.compiled.number)
 

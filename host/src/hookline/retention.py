@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
-
 from hookline.background import stop_task
 from hookline.durations import parse_duration, parse_duration_text
 from hookline.engine import utcnow
 from hookline.errors import BadRequest, NotFound
-from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow, WorkflowVersion
+from hookline.status import ExecutionStatus
+from hookline.storage import retention as stored
+from hookline.storage import workflows as stored_workflows
+from hookline.storage.retention import Scope
 from hookline.workflows import is_workflow_key
 
 if TYPE_CHECKING:
@@ -66,27 +66,6 @@ class PurgeResult:
             "workflows": dict(sorted(self.workflows.items())),
             "statuses": dict(sorted(self.statuses.items())),
         }
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """Executions of ``statuses`` created before ``cutoff`` (``None``: any age), of one workflow,
-    or of every workflow but ``exclude``."""
-
-    statuses: list[ExecutionStatus]
-    cutoff: datetime | None
-    workflow_id: int | None = None
-    exclude: tuple[int, ...] = ()
-
-    def query(self) -> Any:
-        query = Execution.filter(status__in=self.statuses)
-        if self.cutoff is not None:
-            query = query.filter(created_at__lt=self.cutoff)
-        if self.workflow_id is not None:
-            query = query.filter(workflow_id=self.workflow_id)
-        elif self.exclude:
-            query = query.exclude(workflow_id__in=list(self.exclude))
-        return query
 
 
 class RetentionService:
@@ -157,10 +136,10 @@ class RetentionService:
         now = utcnow()
         workflow_id = await _workflow_id(workflow) if workflow is not None else None
         if everything:
-            rules = [_Rule(wanted, None, workflow_id)]
+            rules = [Scope(wanted, None, workflow_id)]
         elif older_than is not None:
             cutoff = _before(now, older_than)
-            rules = [_Rule(wanted, cutoff, workflow_id)] if cutoff is not None else []
+            rules = [Scope(wanted, cutoff, workflow_id)] if cutoff is not None else []
         else:
             rules = await self._policy_rules(wanted, now, workflow_id)
         result = PurgeResult(dry_run=dry_run)
@@ -171,20 +150,16 @@ class RetentionService:
 
     async def _policy_rules(
         self, wanted: list[ExecutionStatus], now: datetime, workflow_id: int | None
-    ) -> list[_Rule]:
+    ) -> list[Scope]:
         """One rule per workflow with a ``retention`` of its own and per span it sets, plus one
         for every other workflow under the server's default."""
         default = self.host.settings.retention
-        workflows = Workflow.filter(current_version_id__not_isnull=True)
-        if workflow_id is not None:
-            workflows = workflows.filter(id=workflow_id)
-        current = dict(await workflows.values_list("current_version_id", "id"))
         own: dict[int, dict[str, timedelta | None]] = {}
-        for version in await WorkflowVersion.filter(id__in=list(current)).values("id", "definition"):
-            spans = _retention(version["definition"])
+        for wid, definition in (await stored_workflows.current_definitions(workflow_id)).items():
+            spans = _retention(definition)
             if spans:
-                own[current[version["id"]]] = spans
-        rules: list[_Rule] = []
+                own[wid] = spans
+        rules: list[Scope] = []
         for wid, spans in own.items():
             by_span: dict[timedelta | None, list[ExecutionStatus]] = {}
             for status in wanted:
@@ -193,37 +168,30 @@ class RetentionService:
             for span, sts in by_span.items():
                 cutoff = _before(now, span) if span is not None else None
                 if cutoff is not None:
-                    rules.append(_Rule(sts, cutoff, wid))
+                    rules.append(Scope(sts, cutoff, wid))
         cutoff = _before(now, default) if default is not None else None
         if cutoff is not None and (workflow_id is None or workflow_id not in own):
-            rules.append(_Rule(wanted, cutoff, workflow_id, exclude=tuple(own)))
+            rules.append(Scope(wanted, cutoff, workflow_id, exclude=tuple(own)))
         return rules
 
 
-async def _apply(rule: _Rule, now: datetime, batch: int, dry_run: bool, result: PurgeResult, keys: dict[int, str]) -> None:
-    query = rule.query()
+async def _apply(rule: Scope, now: datetime, batch: int, dry_run: bool, result: PurgeResult, keys: dict[int, str]) -> None:
     # A key still holding keeps its row: a redelivery of that event must still be recognised.
-    result.protected += await query.filter(dedup_key__not_isnull=True, dedup_until__gt=now).count()
-    deletable = query.filter(Q(dedup_key__isnull=True) | Q(dedup_until__isnull=True) | Q(dedup_until__lte=now))
+    result.protected += await stored.key_holders(rule, now)
     last = 0
     while True:
-        rows = await deletable.filter(id__gt=last).order_by("id").limit(batch).values_list("id", "workflow_id", "status")
+        rows = await stored.deletable(rule, now, after=last, limit=batch)
         if not rows:
             return
-        ids = [row[0] for row in rows]
-        last = ids[-1]
-        if not dry_run:
-            async with in_transaction():
-                # The foreign key cascades (and tortoise turns SQLite's foreign keys on), but
-                # deleting the jobs first leaves no orphans on a database where they are off.
-                await Job.filter(execution_id__in=ids).delete()
-                await Execution.filter(id__in=ids).delete()
-        missing = {row[1] for row in rows} - keys.keys()
+        last = rows[-1].id
+        if not dry_run:  # each batch its own short transaction
+            await stored.delete_executions([row.id for row in rows])
+        missing = {row.workflow_id for row in rows} - keys.keys()
         if missing:
-            keys.update(await Workflow.filter(id__in=list(missing)).values_list("id", "key"))
+            keys.update(await stored_workflows.keys_of(missing))
         result.deleted += len(rows)
-        result.workflows.update(keys.get(row[1], str(row[1])) for row in rows)
-        result.statuses.update(ExecutionStatus(row[2]).value for row in rows)
+        result.workflows.update(keys.get(row.workflow_id, str(row.workflow_id)) for row in rows)
+        result.statuses.update(row.status.value for row in rows)
         if len(rows) < batch:
             return
         await asyncio.sleep(0)  # let the server's other work at the database between batches
@@ -266,10 +234,10 @@ def _statuses(statuses: Iterable[str] | None) -> list[ExecutionStatus]:
 
 
 async def _workflow_id(key: str) -> int:
-    ids = await Workflow.filter(key=key).values_list("id", flat=True) if is_workflow_key(key) else []
-    if not ids:
+    row = await stored_workflows.by_key(key) if is_workflow_key(key) else None
+    if row is None:
         raise NotFound(f"no workflow with key {key!r}", key=key)
-    return ids[0]
+    return row.id
 
 
 def parse_age(value: Any) -> timedelta:
