@@ -8,7 +8,6 @@ themselves are :mod:`hookline.storage.history`'s."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -16,8 +15,8 @@ from hookline.engine import utcnow
 from hookline.errors import BadRequest, NotFound
 from hookline.pagination import MAX_ID, MAX_LIMIT, Page, parse_cursor, parse_limit
 from hookline.replay import parse_time
+from hookline.status import ExecutionStatus
 from hookline.storage import history as stored
-from hookline.storage.models import Execution, ExecutionStatus, Job
 from hookline.workflows import is_workflow_key
 
 #: How an execution was started: a waiting caller, the background queue, by hand, a replay.
@@ -82,7 +81,7 @@ async def list_executions(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = str(rows[-1].id)
-    return Page([_summary(row, row.workflow) for row in rows], next_cursor)
+    return Page([_summary(row) for row in rows], next_cursor)
 
 
 async def workflow_activity(
@@ -199,36 +198,35 @@ async def get_execution(execution_id: int | str) -> dict[str, Any]:
         raise NotFound(f"no execution with id {execution_id!r}") from None
     if not 0 < number < 2**63:  # ids are positive 64-bit integers; the database refuses more
         raise NotFound(f"no execution with id {number}", id=number)
-    row = await Execution.filter(id=number).prefetch_related("workflow", "version").first()
-    if row is None:
+    detail = await stored.execution_detail(number)
+    if detail is None:
         raise NotFound(f"no execution with id {number}", id=number)
-    jobs = await Job.filter(execution_id=number).order_by("position")
     return {
-        **_summary(row, row.workflow.key, row.version.number),
-        "context": row.context,
-        "reply": row.reply,
+        **_summary(detail.summary, detail.version),
+        "context": detail.context,
+        "reply": detail.reply,
         "jobs": [
             {
                 "node": job.node,
                 "type": job.type,
                 "status": job.status.value,
-                "input": _decode(job.input),
-                "result": _decode(job.result),
+                "input": job.input,
+                "result": job.result,
                 "branch": job.branch,
                 "error": job.error,
                 "started_at": job.started_at.isoformat(),
                 "finished_at": job.finished_at.isoformat(),
                 "duration_ms": _ms(job.started_at, job.finished_at),
             }
-            for job in jobs
+            for job in detail.jobs
         ],
     }
 
 
-def _summary(row: Execution | stored.ExecutionRow, workflow_key: str, version: int | None = None) -> dict[str, Any]:
+def _summary(row: stored.ExecutionRow, version: int | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": row.id,
-        "workflow": workflow_key,
+        "workflow": row.workflow,
         "status": row.status.value,
         "mode": row.mode,
         "trigger": row.trigger_type,
@@ -242,10 +240,6 @@ def _summary(row: Execution | stored.ExecutionRow, workflow_key: str, version: i
     if version is not None:
         data["version"] = version
     return data
-
-
-def _decode(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def _ms(start: Any, end: Any) -> float | None:

@@ -1,6 +1,6 @@
 """Storage of the execution history's reads: the verbs :mod:`hookline.history` asks for (a page
-of executions under any mix of filters, each workflow's recent activity). Nothing outside
-storage sees their SQL.
+of executions under any mix of filters, one execution with its jobs, each workflow's recent
+activity). Nothing outside storage sees their SQL.
 
 Written by hand, once per dialect, because the ORM would say them in ways that scan:
 
@@ -26,7 +26,8 @@ from typing import Any, NamedTuple, Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from hookline.storage.models import Execution, ExecutionStatus, Workflow
+from hookline.status import JobStatus
+from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
 from hookline.storage.sql import default_connection
 
 _EXECUTION = Execution._meta.db_table
@@ -85,6 +86,31 @@ class ExecutionRow(NamedTuple):
     started_at: datetime | None
     finished_at: datetime | None
     replay_of: int | None
+
+
+class JobRow(NamedTuple):
+    """One node run of an execution, as its detail shows it (``input`` and ``result`` decoded)."""
+
+    node: str
+    type: str
+    status: JobStatus
+    input: Any
+    result: Any
+    branch: str | None
+    error: Any
+    started_at: datetime
+    finished_at: datetime
+
+
+class ExecutionDetail(NamedTuple):
+    """One execution in full: its summary, the number of the version it ran, what its trigger
+    received, its reply and its jobs in the order they ran."""
+
+    summary: ExecutionRow
+    version: int
+    context: Any
+    reply: Any
+    jobs: list[JobRow]
 
 
 class LastExecution(NamedTuple):
@@ -216,6 +242,51 @@ def _execution_row(row: Any) -> ExecutionRow:
         finished_at=_FIELDS["finished_at"].to_python_value(row[8]),
         replay_of=row[9],
     )
+
+
+async def execution_detail(execution_id: int) -> ExecutionDetail | None:
+    """Execution ``execution_id`` in full, or ``None`` if there is no such execution."""
+    row = await Execution.filter(id=execution_id).prefetch_related("workflow", "version").first()
+    if row is None:
+        return None
+    jobs = await Job.filter(execution_id=execution_id).order_by("position")
+    summary = ExecutionRow(
+        id=row.id,
+        workflow=row.workflow.key,
+        status=row.status,
+        mode=row.mode,
+        trigger_type=row.trigger_type,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        replay_of=row.replay_of,
+    )
+    return ExecutionDetail(
+        summary=summary,
+        version=row.version.number,
+        context=row.context,
+        reply=row.reply,
+        jobs=[
+            JobRow(
+                node=job.node,
+                type=job.type,
+                status=job.status,
+                input=_decoded(job.input),
+                result=_decoded(job.result),
+                branch=job.branch,
+                error=job.error,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+            )
+            for job in jobs
+        ],
+    )
+
+
+def _decoded(text: str | None) -> Any:
+    """A job's ``input`` or ``result``: JSON text, as :class:`~hookline.storage.executions.ExecutionStore` stores it."""
+    return None if text is None else json.loads(text)
 
 
 async def workflow_ids(keys: Sequence[str]) -> dict[str, int]:
