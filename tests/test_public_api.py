@@ -34,8 +34,9 @@ PUBLIC_MODULES = (
     "hookline.testing",
 )
 
-#: Paths the guide used to show, and the public name of the same object. Nothing moved: they keep
-#: working (without a warning, since they are where the implementation lives).
+#: Paths the guide showed (or our plugins used) before there was a public API, and the public name
+#: of the same object. Nothing moved: they keep working, without a warning, since they are where
+#: the implementation lives.
 FORMER_PATHS = {
     "hookline.web.headers.RESPONSE_HEADERS_SCHEMA": "hookline.web.RESPONSE_HEADERS_SCHEMA",
     "hookline.web.headers.HEADER_NAME_PATTERN": "hookline.web.HEADER_NAME_PATTERN",
@@ -54,7 +55,6 @@ FORMER_PATHS = {
     "hookline.executions.ExecutionRecord": "hookline.ExecutionRecord",
     "hookline.executions.RunHandle": "hookline.RunHandle",
     "hookline.executions.DEFAULT_DEDUP_WINDOW": "hookline.DEFAULT_DEDUP_WINDOW",
-    "hookline.storage.models.ExecutionStatus": "hookline.ExecutionStatus",
     "hookline.settings.Settings": "hookline.Settings",
 }
 
