@@ -11,7 +11,7 @@ import click
 from hookline.errors import DefinitionError, HooklineError
 from hookline.host import Host
 from hookline.settings import Settings
-from hookline.storage.db import describe_db_url
+from hookline.storage.db import describe_db_url, is_database_error
 
 db_option = click.option(
     "--db", "db_url", metavar="URL", help="Database URL (default: $HOOKLINE_DB_URL or sqlite://hookline.db)."
@@ -52,7 +52,8 @@ def apply_migrations(host: Host) -> list[str]:
 
 
 def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any:
-    """Open the database, run ``work``, close it: one event loop per command (tortoise 1.x).
+    """Open the database, run ``work``, close it: one event loop per command (the ORM's context
+    lives in one loop).
 
     The database must exist and be migrated: a command creates none (only ``migrate`` and
     ``serve`` do), and one naming a missing or unmigrated database stops with one line saying
@@ -78,7 +79,7 @@ def run_with_database(host: Host, work: Callable[[Host], Awaitable[Any]]) -> Any
         details = f" {json.dumps(lists, ensure_ascii=False, default=str)}" if lists else ""
         raise click.ClickException(exc.message + details) from None
     except Exception as exc:  # database unreachable, tables missing, ...
-        if type(exc).__module__.startswith(("tortoise", "asyncpg", "sqlite3", "aiosqlite")):
+        if is_database_error(exc):
             raise click.ClickException(
                 f"database error: {exc} (is the database reachable, and migrated? run 'hookline migrate')"
             ) from None

@@ -17,10 +17,11 @@ from hookline.cli.refusals import refusals
 from hookline.cli.scaffold import plugin
 from hookline.cli.serve import serve, worker
 from hookline.errors import HooklineError
-from hookline.pagination import MAX_ID
 from hookline.host import Host
+from hookline.pagination import MAX_ID
 from hookline.plugins import PluginHooks, disabled_from_env, make_plugin_manager
-from hookline.storage.models import ExecutionStatus
+from hookline.status import ExecutionStatus
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hookline")

@@ -206,6 +206,12 @@ def _unreachable(db_url: str, exc: BaseException) -> str:
     )
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database or its driver (unreachable, a table missing, a
+    statement refused), rather than from Hookline's own code."""
+    return type(exc).__module__.startswith(("tortoise", "asyncpg", "sqlite3", "aiosqlite"))
+
+
 def _is_connection_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be connected to (rather than a statement failed)."""
     if isinstance(exc, (OSError, DBConnectionError)):  # refused, timed out, unknown host; no such database
