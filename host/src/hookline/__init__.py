@@ -22,7 +22,7 @@ from hookline.types import NodeResult, NodeRun, NodeType, Reply, TriggerType
 
 if TYPE_CHECKING:
     from hookline.definitions import NodeDefinition, WorkflowDefinition
-    from hookline.executions import DEFAULT_DEDUP_WINDOW, Dedup, Duplicate, ExecutionRecord, RunHandle
+    from hookline.executions import DEFAULT_DEDUP_WINDOW, Dedup, Duplicate, ExecutionRecord, NotRecorded, RunHandle
     from hookline.host import Host
     from hookline.keys import server_secret
     from hookline.plugins import each_implementation
@@ -40,6 +40,7 @@ _LAZY = {
     "ExecutionRecord": "hookline.executions",
     "Host": "hookline.host",
     "NodeDefinition": "hookline.definitions",
+    "NotRecorded": "hookline.executions",
     "RunHandle": "hookline.executions",
     "Settings": "hookline.settings",
     "WorkflowDefinition": "hookline.definitions",
@@ -73,6 +74,7 @@ __all__ = [
     "NodeError",
     "NodeResult",
     "NodeRun",
+    "NotRecorded",
     "NodeType",
     "PluginError",
     "Problem",

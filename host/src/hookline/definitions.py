@@ -58,6 +58,13 @@ WORKFLOW_SCHEMA: dict[str, Any] = {
             "enum": ["requeue", "interrupt"],
             "description": "what happens to an execution whose process died while it ran",
         },
+        "history": {
+            "enum": ["all", "failures"],
+            "description": (
+                "which executions the history keeps: 'all', or 'failures' (only those that did not "
+                "succeed); default: the server's HOOKLINE_HISTORY"
+            ),
+        },
         "retention": {
             "type": "object",
             "additionalProperties": False,
@@ -131,6 +138,9 @@ class WorkflowDefinition:
     #: Finished status (or ``default``) -> how long its executions are kept; ``None``: forever.
     #: Statuses not named follow ``default``, else the server's HOOKLINE_RETENTION.
     retention: dict[str, timedelta | None] = field(default_factory=dict)
+    #: ``all`` or ``failures`` (only the executions that did not succeed are kept); ``None``:
+    #: the server's HOOKLINE_HISTORY.
+    history: str | None = None
 
     def walk(self) -> Iterator[NodeDefinition]:
         """Every node of the workflow, branches included, in definition order."""
@@ -148,6 +158,8 @@ class WorkflowDefinition:
             timeout=self.timeout,
             recovery=self.recovery,
         )
+        if self.history is not None:
+            data["history"] = self.history
         if self.retention:
             data["retention"] = {
                 name: "forever" if span is None else _format_span(span) for name, span in self.retention.items()
@@ -239,6 +251,7 @@ def parse_definition(
         # background as well would run the event twice. Background runs are re-queued.
         recovery=data.get("recovery", "interrupt" if sync else "requeue"),
         retention=_retention(data.get("retention") or {}, problems),
+        history=data.get("history"),
         trigger=TriggerDefinition(type=trigger["type"], config=trigger.get("config", {})),
         nodes=[_node(n, f"nodes[{i}]") for i, n in enumerate(data.get("nodes", []))],
     )

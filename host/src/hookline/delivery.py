@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from hookline.engine import Outcome
 from hookline.errors import HooklineError, Overloaded
@@ -70,6 +70,14 @@ class Duplicate(HooklineError):
         self.execution = execution
 
 
+class NotRecorded(HooklineError):
+    """A sync run written when it ends (see :mod:`hookline.deferred`) could not be written at
+    all: the history has no trace of it (503, retry later)."""
+
+    code = "unavailable"
+    status = 503
+
+
 class ShuttingDown(Overloaded):
     """The process is stopping: it starts nothing new (503, retry later)."""
 
@@ -79,18 +87,36 @@ class ShuttingDown(Overloaded):
 class RunHandle:
     """A started execution. A trigger awaits :meth:`reply` to answer its caller."""
 
-    def __init__(self, execution_id: int, task: asyncio.Task[Outcome], slot: ReplySlot) -> None:
+    def __init__(
+        self,
+        execution_id: int,
+        task: asyncio.Task[Outcome],
+        slot: ReplySlot,
+        *,
+        persist: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``persist``, for a run written only when it ends: writes its row now (a caller is
+        about to be told it still runs) and says whether the run has ended meanwhile. Such a
+        run's early reply is handed over by :meth:`release` once its row is written."""
         self.execution_id = execution_id
         self._task = task
+        self._persist = persist
         self._released: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        slot.on_release(lambda reply: self._released.done() or self._released.set_result(reply))
+        if persist is None:
+            slot.on_release(self.release)
+
+    def release(self, reply: Reply) -> None:
+        """Let the reply out to :meth:`reply`'s waiter before the execution ends."""
+        if not self._released.done():
+            self._released.set_result(reply)
 
     async def reply(self, timeout: float | None = None) -> Reply | None:
         """The reply a node gave, once the execution is stored, or earlier when the workflow
         goes on after answering; ``None`` if it ended without one. Cancelling the caller does
         not cancel the execution.
 
-        :param timeout: seconds to wait at most; then ``TimeoutError`` (the execution goes on).
+        :param timeout: seconds to wait at most; then ``TimeoutError`` (the execution goes on,
+            and is stored as running by then).
         """
         if not self._released.done() and not self._task.done():
             # One future and one timer: cheaper, on every sync call, than asyncio.wait under
@@ -113,7 +139,9 @@ class RunHandle:
                 if timer is not None:
                     timer.cancel()
             if not self._released.done() and not self._task.done():
-                raise TimeoutError(f"no reply within {timeout:g} s")
+                if self._persist is None or not await self._persist():
+                    raise TimeoutError(f"no reply within {timeout:g} s")
+                await asyncio.wait([self._task])  # it ended as it was written: its reply
         if self._released.done():
             return self._released.result()
         if self._task.cancelled() or self._task.exception() is not None:

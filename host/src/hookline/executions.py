@@ -18,7 +18,15 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from hookline import history
-from hookline.delivery import DEFAULT_DEDUP_WINDOW, Dedup, Duplicate, ExecutionRecord, RunHandle, ShuttingDown
+from hookline.delivery import (
+    DEFAULT_DEDUP_WINDOW,
+    Dedup,
+    Duplicate,
+    ExecutionRecord,
+    NotRecorded,
+    RunHandle,
+    ShuttingDown,
+)
 from hookline.engine import CompiledWorkflow
 from hookline.errors import NotFound
 from hookline.lease import ProcessLease
@@ -36,6 +44,7 @@ __all__ = [
     "Duplicate",
     "ExecutionRecord",
     "ExecutionService",
+    "NotRecorded",
     "RunHandle",
     "ShuttingDown",
 ]

@@ -21,9 +21,10 @@ import logging
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Coroutine
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
 
-from hookline.delivery import Dedup, Duplicate, RunHandle, ShuttingDown
+from hookline.deferred import LateRow
+from hookline.delivery import Dedup, Duplicate, NotRecorded, RunHandle, ShuttingDown
 from hookline.engine import CompiledWorkflow, Outcome, utcnow
 from hookline.errors import HooklineError, Overloaded
 from hookline.lease import ProcessLease
@@ -102,6 +103,8 @@ class Runner:
         dedup: Dedup | None,
         started: asyncio.Future[RunHandle],
     ) -> Outcome | None:
+        if mode == "sync" and dedup is None and workflow.definition.recovery == "interrupt":
+            return await self._run_late(workflow, context, started)
         try:
             execution_id = await self._insert_running(workflow, workflow.compiled, context, mode, dedup)
         except asyncio.CancelledError:  # stopped (a shutdown) before it was recorded: nothing runs
@@ -115,6 +118,64 @@ class Runner:
         assert task is not None
         started.set_result(RunHandle(execution_id, task, slot))  # listening to the slot before it runs
         return await self._run(execution_id, workflow.compiled, context, mode, slot)
+
+    async def _run_late(
+        self, workflow: ActiveWorkflow, context: Any, started: asyncio.Future[RunHandle]
+    ) -> Outcome | None:
+        """A sync run whose row is written when it ends (see :mod:`hookline.deferred`)."""
+        try:
+            execution_id = await self.store.next_id()
+        except asyncio.CancelledError:
+            started.cancel()
+            raise
+        except Exception as exc:
+            started.set_exception(exc)
+            return None
+        compiled = workflow.compiled
+        now = utcnow()
+        row = _new_row(workflow, compiled, context, "sync", ExecutionStatus.RUNNING, now)
+        row.started_at = now
+        row.owner = self.process_id
+        slot = ReplySlot(waiting=workflow.definition.sync)
+        late = LateRow(self.store, row, execution_id, self.process_id, slot)
+        task = asyncio.current_task()
+        assert task is not None
+        handle = RunHandle(execution_id, task, slot, persist=late.persist)
+        slot.on_release(lambda reply: self._spawn(self._release_late(late, handle, reply)))
+        started.set_result(handle)
+        self._running_here.add(execution_id)
+        try:
+            try:
+                outcome = await self.host.engine.run(compiled, context, execution_id=execution_id, mode="sync", reply=slot)
+            except asyncio.CancelledError:  # the shutdown: its caller has gone with the server
+                error = {"error": "shutdown", "message": "the server shut down while it ran"}
+                await asyncio.shield(late.end_without_outcome(ExecutionStatus.CANCELLED, error, utcnow()))
+                raise
+            try:
+                if not await late.end(outcome, keep=self._keeps(compiled, "sync", outcome)):
+                    raise _NotOwned(execution_id)
+            except Exception as exc:
+                return await self._not_stored(execution_id, outcome, exc, late.end_without_outcome, written=False)
+            return outcome
+        finally:
+            self._running_here.discard(execution_id)
+
+    async def _release_late(self, late: LateRow, handle: RunHandle, reply: Reply) -> None:
+        """The early reply of a run written late goes out once its row (with the reply) is."""
+        try:
+            await late.persist()
+        except Exception:  # the caller gets the answer when the run ends, written or not
+            log.warning("could not record execution %s before its early reply", late.execution_id, exc_info=True)
+            return
+        handle.release(reply)
+
+    def _keeps(self, compiled: CompiledWorkflow, mode: str, outcome: Outcome) -> bool:
+        """Whether an execution that ended is kept in the history: all of them, or, with
+        ``history: failures`` (the workflow's, else the server's), those that did not succeed.
+        Replays and manual runs are always kept (someone asked for them and looks)."""
+        if outcome.status != ExecutionStatus.SUCCEEDED or mode not in ("sync", "async"):
+            return True
+        return (compiled.definition.history or self.host.settings.history) != "failures"
 
     async def enqueue(
         self,
@@ -377,23 +438,54 @@ class Runner:
             await asyncio.shield(self._stop(execution_id, status))
             raise
         try:
-            if not await self.store.finish(execution_id, self.process_id, outcome):
+            if not await self._end(execution_id, compiled, mode, outcome):
                 raise _NotOwned(execution_id)
-        except _NotOwned:
+        except Exception as exc:
+            return await self._not_stored(execution_id, outcome, exc, self._end_without_outcome(execution_id))
+        return outcome
+
+    async def _end(self, execution_id: int, compiled: CompiledWorkflow, mode: str, outcome: Outcome) -> bool:
+        """Store how a run ended, or delete it if it is not kept; ``False`` if the row is no
+        longer this process's."""
+        if not self._keeps(compiled, mode, outcome) and await self.store.discard(execution_id, self.process_id):
+            return True
+        # Kept, or not deleted: it holds an idempotency key (kept for its window), or it is
+        # not this process's (then this says so too).
+        return await self.store.finish(execution_id, self.process_id, outcome)
+
+    def _end_without_outcome(self, execution_id: int) -> Callable[..., Awaitable[Any]]:
+        return lambda status, error, finished_at: self.store.end(execution_id, self.process_id, status, error, finished_at)
+
+    async def _not_stored(
+        self,
+        execution_id: int,
+        outcome: Outcome,
+        exc: Exception,
+        end_without_outcome: Callable[[ExecutionStatus, dict[str, Any], datetime], Awaitable[Any]],
+        *,
+        written: bool = True,
+    ) -> Outcome:
+        """A run's outcome could not be stored: what its caller is told, and the row says.
+
+        :param written: whether the row was written before (else, if it cannot be written now,
+            :class:`~hookline.delivery.NotRecorded`).
+        """
+        if isinstance(exc, _NotOwned):
             # Taken for dead meanwhile (a pause longer than its lease): the execution was
             # re-queued or interrupted by another process, whose record stands.
             log.warning("execution %s was recovered by another process; this run's outcome is dropped", execution_id)
             return replace(outcome, status=ExecutionStatus.ERROR, error={"error": "interrupted"}, reply=None)
-        except Exception as exc:
-            # Never leave the row "running": record that the outcome itself was lost.
-            log.exception("could not store the outcome of execution %s", execution_id)
-            error = {"error": "outcome_not_stored", "message": f"the outcome could not be stored: {type(exc).__name__}: {exc}"}
-            # What the caller is told must match the history: no reply from an unstored run.
-            outcome = replace(outcome, status=ExecutionStatus.ERROR, error=error, reply=None)
-            try:
-                await self.store.end(execution_id, self.process_id, ExecutionStatus.ERROR, error, outcome.finished_at)
-            except Exception:  # the database is gone; the row is found at the next start
-                log.exception("execution %s is left 'running' in the database", execution_id)
+        # Never leave the row "running": record that the outcome itself was lost.
+        log.exception("could not store the outcome of execution %s", execution_id, exc_info=exc)
+        error = {"error": "outcome_not_stored", "message": f"the outcome could not be stored: {type(exc).__name__}: {exc}"}
+        # What the caller is told must match the history: no reply from an unstored run.
+        outcome = replace(outcome, status=ExecutionStatus.ERROR, error=error, reply=None)
+        try:
+            await end_without_outcome(ExecutionStatus.ERROR, error, outcome.finished_at)
+        except Exception as again:  # the database is gone
+            if not written:
+                raise NotRecorded(f"execution {execution_id} could not be recorded; retry later") from again
+            log.exception("execution %s is left 'running' in the database (found at the next start)", execution_id)
         return outcome
 
     async def _record_reply(self, execution_id: int, reply: Reply) -> None:

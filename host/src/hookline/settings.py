@@ -14,6 +14,8 @@ from hookline.errors import ConfigurationError
 DEFAULT_DB_URL = "sqlite://hookline.db"
 #: What a process can do (``--role``).
 ROLES = ("all", "ingress", "worker")
+#: Which executions the history keeps (``HOOKLINE_HISTORY``, a workflow's ``history``).
+HISTORY_POLICIES = ("all", "failures")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Settings:
     #: How long finished executions are kept unless their workflow's ``retention`` says
     #: otherwise; ``None`` keeps them forever.
     retention: timedelta | None = timedelta(days=30)
+    #: Which executions the history keeps unless their workflow's ``history`` says: ``all``,
+    #: or ``failures`` (only those that did not succeed; replays and manual runs are kept).
+    history: str = "all"
     #: Where queued (async) executions go to be run: ``memory`` (this process runs what it
     #: queues) or ``redis://HOST:PORT/DB`` (a Redis stream shared by ingress and worker processes).
     queue_url: str = "memory"
@@ -81,6 +86,10 @@ class Settings:
         for name in ("refusals_per_workflow", "refusals_max"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigurationError(f"{name} must be a whole number of at least 0, not {getattr(self, name)!r}")
+        if self.history not in HISTORY_POLICIES:
+            raise ConfigurationError(
+                f"HOOKLINE_HISTORY must be one of {', '.join(HISTORY_POLICIES)}, not {self.history!r}"
+            )
         if self.role not in ROLES:
             raise ConfigurationError(f"unknown role {self.role!r} (known: {', '.join(ROLES)})")
         if self.role != "all" and self.queue_url == "memory":
@@ -134,6 +143,8 @@ class Settings:
         if env.get("HOOKLINE_RETENTION"):
             text = env["HOOKLINE_RETENTION"].strip()
             values["retention"] = None if text == "forever" else _duration("HOOKLINE_RETENTION", text)
+        if env.get("HOOKLINE_HISTORY"):
+            values["history"] = env["HOOKLINE_HISTORY"].strip()
         if env.get("HOOKLINE_QUEUE_URL"):
             values["queue_url"] = env["HOOKLINE_QUEUE_URL"].strip()
         if env.get("HOOKLINE_QUEUE_NAME"):

@@ -7,6 +7,10 @@ module alone chooses the statements (the hot path's hand-written SQL in
 :mod:`hookline.storage.sql`, the ORM elsewhere), the group commit on SQLite
 (:mod:`hookline.storage.group_commit`) and whether a write needs a transaction.
 
+Execution ids are this process's before the row is written: it reserves them a block at a time
+(:class:`_Ids`), so that a run can be written once, when it ends, and still have had its id
+from its start.
+
 Every write that changes a run in flight is fenced: it applies only while the row is still
 ``running`` and owned by the writing process (``owner``), and says whether it did. After being
 taken for dead, a process must not write over what another did with the execution.
@@ -14,11 +18,14 @@ taken for dead, a process must not write over what another did with the executio
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Collection, NamedTuple, TypeVar
 
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -90,6 +97,13 @@ class QueuedRow(NamedTuple):
     queued_at: datetime | None
 
 
+#: Most ids reserved at a time. A block is sized by how fast the last one was used (one id at
+#: a time for an idle process), and one older than ``ID_BLOCK_FRESH`` seconds is dropped: with
+#: several processes, the history's order (by id) then stays within about that of the order
+#: in which executions started.
+ID_BLOCK = 100
+ID_BLOCK_FRESH = 1.0
+
 _INTERRUPTED = {"error": "interrupted", "message": "the process running it stopped before it finished"}
 
 
@@ -100,14 +114,36 @@ class ExecutionStore:
     def __init__(self) -> None:
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = GroupCommit()
+        self._ids = _Ids(self._reserve_ids)
 
     # --- the hot path: creating, claiming and finishing runs -----------------------------
 
-    async def insert(self, row: NewExecution) -> int:
-        """Create the row (committed when this returns); its id."""
-        values = vars(row)
-        return await self._write(
-            lambda connection: sql.insert_execution(values, connection), lambda: sql.insert_execution_sqlite(values)
+    async def next_id(self) -> int:
+        """An execution id of this process's, for a row written later (:meth:`insert_finished`)."""
+        return await self._ids.take()
+
+    async def insert(self, row: NewExecution, execution_id: int | None = None, *, reply: Reply | None = None) -> int:
+        """Create the row (committed when this returns), with ``execution_id`` (from
+        :meth:`next_id`) or a new id, and the ``reply`` its run gave already; its id."""
+        if execution_id is None:
+            execution_id = await self._ids.take()
+        values = {**vars(row), "id": execution_id}
+        if reply is not None:
+            values["reply"] = reply.to_dict()
+        await self._write(
+            lambda connection: sql.insert_known(connection, values), lambda: sql.insert_known_sqlite(values)
+        )
+        return execution_id
+
+    async def insert_finished(self, row: NewExecution, execution_id: int, outcome: Outcome) -> None:
+        """Create the row of a run that has ended, with its outcome and jobs, all at once: the
+        one write of a run written when it ends."""
+        values = {**vars(row), "id": execution_id, **_outcome_values(outcome)}
+        jobs = _job_rows(execution_id, outcome)
+        await self._write(
+            lambda connection: sql.insert_finished(connection, values, jobs),
+            lambda: sql.insert_finished_sqlite(values, jobs),
+            transaction=lambda connection: not sql.finished_in_one_statement(connection, len(jobs)),
         )
 
     async def insert_keyed(self, row: NewExecution, digest: str, until: datetime) -> int:
@@ -116,10 +152,13 @@ class ExecutionStore:
 
         :raises KeyTaken: a constraint refused the row (nothing was written).
         """
+        execution_id = await self._ids.take()
+        values = {**vars(row), "id": execution_id, "dedup_key": digest, "dedup_until": until}
         try:
-            return await sql.insert_execution({**vars(row), "dedup_key": digest, "dedup_until": until})
+            await sql.insert_known(sql.default_connection(), values)
         except IntegrityError as exc:
             raise KeyTaken(exc) from exc
+        return execution_id
 
     async def key_holder(self, workflow_id: int, digest: str) -> KeyHolder | None:
         """The execution holding key ``digest`` for the workflow, if any."""
@@ -149,33 +188,21 @@ class ExecutionStore:
     async def finish(self, execution_id: int, owner: str, outcome: Outcome) -> bool:
         """Store how the run ended, its status first and its jobs with it, all or nothing, if
         it is still ``owner``'s; ``False`` (nothing written) if it is not."""
-        values = {
-            "status": outcome.status,
-            "error": outcome.error,
-            "reply": outcome.reply.to_dict() if outcome.reply else None,
-            "finished_at": outcome.finished_at,
-        }
-        jobs = [
-            {
-                "execution_id": execution_id,
-                "position": job.position,
-                "node": job.node,
-                "type": job.type,
-                "status": job.status,
-                "input": jsontext.encode(job.input),
-                # The engine encoded it already when it checked it.
-                "result": job.result_json if job.result_json is not None else jsontext.encode(job.result),
-                "branch": job.branch,
-                "error": job.error,
-                "started_at": job.started_at,
-                "finished_at": job.finished_at,
-            }
-            for job in outcome.jobs
-        ]
+        values = _outcome_values(outcome)
+        jobs = _job_rows(execution_id, outcome)
         return await self._write(
             lambda connection: sql.store_outcome(connection, execution_id, owner, values, jobs),
             lambda: sql.store_outcome_sqlite(execution_id, owner, values, jobs),
             transaction=lambda connection: not sql.outcome_in_one_statement(connection, len(jobs)),
+        )
+
+    async def discard(self, execution_id: int, owner: str) -> bool:
+        """Delete a run of ``owner``'s that ended and is not to be kept (its workflow keeps
+        only the executions that did not succeed). ``False`` if it was not deleted: it is no
+        longer ``owner``'s, or it holds an idempotency key (kept for the key's window)."""
+        return await self._write(
+            lambda connection: sql.discard(connection, execution_id, owner),
+            lambda: sql.discard_sqlite(execution_id, owner),
         )
 
     async def record_reply(self, execution_id: int, owner: str, reply: Reply) -> bool:
@@ -261,6 +288,13 @@ class ExecutionStore:
         version = await WorkflowVersion.filter(id=version_id).only("id", "definition").first()
         return version.definition if version is not None and isinstance(version.definition, dict) else {}
 
+    async def _reserve_ids(self, count: int) -> list[int]:
+        return await self._write(
+            lambda connection: sql.reserve_ids(connection, count),
+            lambda: sql.reserve_ids_sqlite(count),
+            transaction=sql.reserve_ids_in_transaction,
+        )
+
     # --- how a write is made --------------------------------------------------------------------
 
     async def _write(
@@ -280,6 +314,101 @@ class ExecutionStore:
             return await write(connection)
         async with in_transaction() as connection:
             return await write(connection)
+
+
+class _Ids:
+    """This process's reserved execution ids (see ``ID_BLOCK``)."""
+
+    def __init__(self, reserve: Callable[[int], Awaitable[list[int]]]) -> None:
+        self._reserve = reserve
+        self._free: deque[int] = deque()
+        #: ``time.monotonic()`` when the block in hand was asked for, and its size.
+        self._since = 0.0
+        self._size = 0
+        self._pending: asyncio.Future[None] | None = None
+
+    async def take(self) -> int:
+        while True:
+            if self._free and time.monotonic() - self._since < ID_BLOCK_FRESH:
+                return self._free.popleft()
+            pending = self._pending
+            if pending is None:
+                pending = self._pending = asyncio.ensure_future(self._refill())
+            try:
+                await asyncio.shield(pending)
+            finally:
+                if self._pending is pending and pending.done():
+                    self._pending = None
+
+    async def _refill(self) -> None:
+        began = time.monotonic()
+        # As many as the last block's pace would use in ID_BLOCK_FRESH: one for an idle process.
+        used = self._size - len(self._free)
+        lasted = max(began - self._since, 0.001)
+        size = min(ID_BLOCK, max(1, round(used * ID_BLOCK_FRESH / lasted) if self._size else 1))
+        ids = await self._reserve(size)
+        self._free = deque(ids)
+        self._since, self._size = began, len(ids)
+
+
+#: SQLSTATE classes and codes of a PostgreSQL that cannot write now, whatever is written:
+#: connection (08), insufficient resources (53: disk full), operator intervention (57: shutdown,
+#: statement cancelled), lock not available (55P03).
+_UNAVAILABLE_STATES = ("08", "53", "57", "55P03")
+_UNAVAILABLE_SQLITE = ("locked", "busy", "disk", "readonly", "unable to open")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether a write failed because the database cannot write now (down, locked, full), as
+    opposed to refusing what was written: trying another write at once would only wait as
+    long again."""
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        exc = pending.pop()
+        if not isinstance(exc, BaseException) or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, (DBConnectionError, OSError, asyncio.TimeoutError)):
+            return True
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
+            return True
+        if type(exc).__module__ == "sqlite3" and any(word in str(exc).lower() for word in _UNAVAILABLE_SQLITE):
+            return True
+        if isinstance(exc, (OperationalError,)) and any(word in str(exc).lower() for word in ("database is locked", "lock timeout")):
+            return True
+        pending.extend([exc.__cause__, exc.__context__, *exc.args])
+    return False
+
+
+def _outcome_values(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "error": outcome.error,
+        "reply": outcome.reply.to_dict() if outcome.reply else None,
+        "finished_at": outcome.finished_at,
+    }
+
+
+def _job_rows(execution_id: int, outcome: Outcome) -> list[dict[str, Any]]:
+    return [
+        {
+            "execution_id": execution_id,
+            "position": job.position,
+            "node": job.node,
+            "type": job.type,
+            "status": job.status,
+            "input": jsontext.encode(job.input),
+            # The engine encoded it already when it checked it.
+            "result": job.result_json if job.result_json is not None else jsontext.encode(job.result),
+            "branch": job.branch,
+            "error": job.error,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+        }
+        for job in outcome.jobs
+    ]
 
 
 def record_of(row: Execution) -> ExecutionRecord:

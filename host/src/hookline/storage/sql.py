@@ -63,6 +63,9 @@ JOB_COLUMNS = (
     "started_at",
     "finished_at",
 )
+#: Columns written when an execution is created with an id of this process's (see
+#: :func:`reserve_ids`), finished or not.
+KNOWN_COLUMNS = ("id", *EXECUTION_COLUMNS, "reply", "error", "finished_at")
 #: Jobs per INSERT: far below the databases' limits on parameters (32766 SQLite, 32767 PostgreSQL).
 JOBS_PER_STATEMENT = 500
 #: What finishing an execution writes.
@@ -121,6 +124,22 @@ class _Statements:
         self.store_outcome = (
             f'UPDATE "{execution}" SET {sets} WHERE "id"={where[0]} AND "status"={where[1]} AND "owner"={where[2]}'
         )
+        self.insert_known = (
+            f'INSERT INTO "{execution}" ({_names(KNOWN_COLUMNS)}) VALUES ({", ".join(marks(len(KNOWN_COLUMNS)))})'
+        )
+        self._insert_finished: dict[int, str] = {}
+        gone = marks(3)
+        self.discard = (
+            f'DELETE FROM "{execution}" WHERE "id"={gone[0]} AND "status"={gone[1]} AND "owner"={gone[2]} '
+            'AND "dedup_key" IS NULL'
+        )
+        if numbered:
+            self.reserve_ids = (
+                f"SELECT nextval(pg_get_serial_sequence('\"{execution}\"', 'id')) AS \"id\" "
+                "FROM generate_series(1, $1)"
+            )
+        else:
+            self.reserve_ids = 'UPDATE sqlite_sequence SET "seq" = "seq" + ? WHERE "name" = ? RETURNING "seq"'
         claim = marks(5)
         self.claim_queued = (
             f'UPDATE "{execution}" SET "status"={claim[0]}, "started_at"={claim[1]}, "owner"={claim[2]} '
@@ -172,6 +191,30 @@ class _Statements:
         )
         if count <= 64:
             self._finish_with_jobs[count] = query
+        return query
+
+    def insert_finished(self, count: int) -> str:
+        """PostgreSQL: a finished execution and its ``count`` jobs inserted by one statement,
+        atomic by itself (see :func:`finish_with_jobs` for the casts)."""
+        query = self._insert_finished.get(count)
+        if query is not None:
+            return query
+        execution = Execution._meta.db_table
+        width = len(JOB_COLUMNS)
+        casts = _postgres_types(Job, JOB_COLUMNS)
+        first = len(KNOWN_COLUMNS) + 1
+        rows = ", ".join(
+            "(" + ", ".join(f"{m}::{cast}" for m, cast in zip(self.marks(width, first + i * width), casts)) + ")"
+            for i in range(count)
+        )
+        query = (
+            f'WITH done AS (INSERT INTO "{execution}" ({_names(KNOWN_COLUMNS)}) '
+            f'VALUES ({", ".join(self.marks(len(KNOWN_COLUMNS)))}) RETURNING "id") '
+            f'INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) '
+            f"SELECT * FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT 1 FROM done)"
+        )
+        if count <= 64:
+            self._insert_finished[count] = query
         return query
 
     def insert_jobs(self, count: int) -> str:
@@ -485,6 +528,126 @@ def claim_and_load_sqlite(execution_id: int, owner: str, now: Any) -> SqliteWrit
 def claimed(rows: list[tuple[int, Any, str]]) -> Claimed | None:
     """What :func:`claim_and_load_sqlite`'s write returned, decoded."""
     return _claimed(*rows[0]) if rows else None
+
+
+# --- executions with an id of this process's: written once when they end in time -------------
+
+
+async def reserve_ids(connection: BaseDBAsyncClient, count: int) -> list[int]:
+    """``count`` execution ids no other insert will take: on PostgreSQL from the table's
+    sequence; on SQLite the table's ``AUTOINCREMENT`` counter moves past them (in the caller's
+    transaction: see :func:`reserve_ids_in_transaction`)."""
+    statements = _statements(connection)
+    if statements.dialect != "sqlite":
+        rows = await connection.execute_query_dict(statements.reserve_ids, [count])
+        return [int(row["id"]) for row in rows]
+    table = Execution._meta.db_table
+    _, rows = await connection.execute_query(statements.reserve_ids, [count, table])
+    if rows:
+        last = int(rows[0][0])
+    else:  # the table never had a row: its counter starts from the largest id (0)
+        _, rows = await connection.execute_query(f'SELECT coalesce(max("id"), 0) FROM "{table}"')
+        last = int(rows[0][0]) + count
+        await connection.execute_query('INSERT INTO sqlite_sequence ("name", "seq") VALUES (?, ?)', [table, last])
+    return list(range(last - count + 1, last + 1))
+
+
+def reserve_ids_in_transaction(connection: BaseDBAsyncClient) -> bool:
+    """Whether :func:`reserve_ids` takes several statements (SQLite), needing a transaction."""
+    return _dialect(connection) == "sqlite"
+
+
+def reserve_ids_sqlite(count: int) -> SqliteWrite:
+    """:func:`reserve_ids` as a write for the group commit."""
+    return lambda connection: _reserve_sqlite_ids(connection, count)
+
+
+def _reserve_sqlite_ids(connection: Any, count: int) -> list[int]:
+    table = Execution._meta.db_table
+    row = connection.execute(_statements_of("sqlite").reserve_ids, (count, table)).fetchone()
+    if row is None:  # the table never had a row: its counter starts from the largest id (0)
+        largest = connection.execute(f'SELECT coalesce(max("id"), 0) FROM "{table}"').fetchone()[0]
+        connection.execute('INSERT INTO sqlite_sequence ("name", "seq") VALUES (?, ?)', (table, largest + count))
+        last = largest + count
+    else:
+        last = int(row[0])
+    return list(range(last - count + 1, last + 1))
+
+
+async def insert_known(connection: BaseDBAsyncClient, values: dict[str, Any]) -> None:
+    """Create an execution row with its id (one of :func:`reserve_ids`). Raises tortoise's
+    ``IntegrityError`` when a constraint refuses it (an idempotency key already held)."""
+    await connection.execute_query(_statements(connection).insert_known, _convert(Execution, KNOWN_COLUMNS, values))
+
+
+def insert_known_sqlite(values: dict[str, Any]) -> SqliteWrite:
+    """:func:`insert_known` as a write for the group commit."""
+    query = _statements_of("sqlite").insert_known
+    params = _convert(Execution, KNOWN_COLUMNS, values)
+    return lambda connection: connection.execute(query, params) and None
+
+
+async def insert_finished(connection: BaseDBAsyncClient, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+    """Create a finished execution with its id, and its jobs, all or nothing: on PostgreSQL one
+    statement with at most ``JOBS_PER_STATEMENT`` jobs (see :func:`finished_in_one_statement`),
+    else in the caller's transaction."""
+    statements = _statements(connection)
+    params = _convert(Execution, KNOWN_COLUMNS, values)
+    if finished_in_one_statement(connection, len(jobs)):
+        for job in jobs:
+            params.extend(_convert(Job, JOB_COLUMNS, job))
+        await connection.execute_query(statements.insert_finished(len(jobs)), params)
+        return
+    await connection.execute_query(statements.insert_known, params)
+    for query, chunk in _job_inserts(statements, jobs):
+        await connection.execute_query(query, chunk)
+
+
+def finished_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
+    """Whether :func:`insert_finished` is one statement, needing no transaction around it."""
+    return _dialect(connection) == "postgres" and 0 < jobs <= JOBS_PER_STATEMENT
+
+
+def insert_finished_sqlite(values: dict[str, Any], jobs: list[dict[str, Any]]) -> SqliteWrite:
+    """:func:`insert_finished` as a write for the group commit."""
+    statements = _statements_of("sqlite")
+    params = _convert(Execution, KNOWN_COLUMNS, values)
+    inserts = _job_inserts(statements, jobs)
+
+    def write(connection: sqlite3.Connection) -> None:
+        connection.execute(statements.insert_known, params)
+        for query, chunk in inserts:
+            connection.execute(query, chunk)
+
+    return write
+
+
+def _job_inserts(statements: _Statements, jobs: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """The INSERTs of ``jobs``, ``JOBS_PER_STATEMENT`` at a time, with their values."""
+    inserts = []
+    for start in range(0, len(jobs), JOBS_PER_STATEMENT):
+        chunk = jobs[start : start + JOBS_PER_STATEMENT]
+        params: list[Any] = []
+        for job in chunk:
+            params.extend(_convert(Job, JOB_COLUMNS, job))
+        inserts.append((statements.insert_jobs(len(chunk)), params))
+    return inserts
+
+
+async def discard(connection: BaseDBAsyncClient, execution_id: int, owner: str) -> bool:
+    """Delete a run of ``owner``'s that ended (it is not to be kept), unless it holds an
+    idempotency key; ``False`` if nothing was deleted."""
+    deleted, _ = await connection.execute_query(
+        _statements(connection).discard, [execution_id, ExecutionStatus.RUNNING.value, owner]
+    )
+    return bool(deleted)
+
+
+def discard_sqlite(execution_id: int, owner: str) -> SqliteWrite:
+    """:func:`discard` as a write for the group commit."""
+    query = _statements_of("sqlite").discard
+    params = [execution_id, ExecutionStatus.RUNNING.value, owner]
+    return lambda connection: bool(connection.execute(query, params).rowcount)
 
 
 #: Clients already checked by :func:`_sqlite_client` (its answer, apart from the connection,
