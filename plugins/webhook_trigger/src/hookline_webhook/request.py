@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hookline.errors import BadRequest, InvalidBody, PayloadTooLarge
-from hookline.web import MAX_DEPTH, MAX_PARAMETERS, TooManyParameters, check_json, json_loads
+from hookline.web import MAX_DEPTH, MAX_PARAMETERS, MAX_VALUES, TooManyParameters, check_json, json_loads
 from sanic import Request
 from sanic.exceptions import RequestTimeout
 from sanic.headers import parse_content_header
@@ -36,11 +36,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise _too_large(request, limit)
         return body
-    if _arrived(request.stream):  # read without waiting: no timer needed (the common case)
+    stream = request.stream
+    if _arrived(stream):  # read without waiting: no timer needed (the common case)
+        # What iterating the stream does, without an async generator around it (a few µs
+        # per call): the first read takes the body from the buffer, the next one ends it.
         chunks = []
-        async for chunk in request.stream:
-            chunks.append(chunk)
-        return b"".join(chunks)
+        while stream.request_body:
+            chunk = await stream.read()
+            if chunk:
+                chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     idle = float(request.app.config.REQUEST_TIMEOUT)
     chunks = []
     size = 0
@@ -137,7 +142,11 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
             raise InvalidBody(f"the JSON body is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as exc:
             raise InvalidBody(f"the body is not valid JSON: {exc}") from None
-        check_json(context["body"])
+        if _may_exceed_limits(text):
+            check_json(context["body"])
+        if "\\u" not in text:
+            # Valid UTF-8 holds no surrogate, and JSON no raw NUL: only a \u escape makes one.
+            return context
     elif content_type == "application/x-www-form-urlencoded":
         if text is None:
             raise InvalidBody("the form body is not valid UTF-8")
@@ -158,6 +167,14 @@ def parse_request(request: Request, body: bytes, *, keep_files: bool = True) -> 
     if problem:
         raise InvalidBody(f"the body cannot be stored: it contains {problem}")
     return context
+
+
+def _may_exceed_limits(text: str) -> bool:
+    """Whether JSON text could nest deeper than ``MAX_DEPTH`` or hold more than
+    ``MAX_VALUES`` values: not if it has no more brackets than that depth and no more
+    characters than that count (each value takes at least one). Most bodies are checked so,
+    without walking what they hold."""
+    return len(text) > MAX_VALUES or text.count("[") + text.count("{") > MAX_DEPTH
 
 
 def _multipart(request: Request, body: bytes, keep_files: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:

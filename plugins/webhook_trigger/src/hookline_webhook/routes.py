@@ -162,55 +162,80 @@ class Webhooks:
         )
 
     async def _answer(self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse:
-        method = request.method
+        """The steps of a call to a webhook whose workflow was found, in order. Each check
+        answers the call (a refusal, a capture, a handshake) or lets it go on; a refusal of the
+        request itself (413, 415, 400) is raised as a :class:`HooklineError`."""
+        key = workflow.key
         # While a sample capture is armed (Mingdao), a GET or POST is captured whatever the
         # workflow's methods, and even before the workflow is enabled; it never runs.
-        capturing = method in CAPTURE_METHODS and await self.captures.armed(workflow.key)
-        refused = None if capturing else _refusal(request, workflow, config)
+        capturing = request.method in CAPTURE_METHODS and await self.captures.armed(key)
+        refused = (
+            (None if capturing else _refusal(request, workflow, config))
+            or self._check_address(request, key, config)
+            or self._authenticate(request, key, config)
+            or self._check_rate(request, workflow, config)
+        )
         if refused is not None:
             return refused
-        denied = self._check_address(request, workflow.key, config) or self._authenticate(request, workflow.key, config)
-        if denied is not None:
-            return denied
-        if config.rate_limit is not None:
-            wait = self.buckets.take((workflow.key, workflow.compiled.version_id), config.rate_limit)
-            if wait:
-                return _refuse(
-                    request,
-                    429,
-                    "rate_limited",
-                    f"workflow {workflow.key!r} accepts {config.rate_limit.requests} calls per {config.rate_limit.per:g} s; retry later",
-                    headers={"Retry-After": retry_after(wait)},
-                )
         body = await read_body(request, config.max_body_size)
         request.ctx.body = body  # for the refused calls, should it be refused from here on
-        denied = self._check_signature(request, workflow.key, config, body)
-        if denied is not None:
-            return denied
+        refused = self._check_signature(request, key, config, body)
+        if refused is not None:
+            return refused
         content_type = media_type(request)
         if not capturing:
             _check_content_type(config, body, content_type)
         context = parse_request(request, body, keep_files=config.keep_files)
         _redact(context["headers"], config)
         if capturing:
-            captured = await self.captures.take(workflow.key, context)
-            if captured is not None:
-                return json_response(
-                    {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
-                )
-            # Another request took the capture, or it expired meanwhile: the usual rules apply.
-            refused = _refusal(request, workflow, config)
-            if refused is not None:
-                return refused
-            _check_content_type(config, body, content_type)
-        challenge = _slack_challenge(config, context)
-        if challenge is not None:
-            return challenge
+            answered = await self._capture(request, workflow, config, context, body, content_type)
+            if answered is not None:
+                return answered
+        answered = _slack_challenge(config, context)
+        if answered is not None:
+            return answered
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
         dedup = config.idempotency.dedup(context) if config.idempotency is not None else None
         if workflow.definition.sync:
             return await self._run_sync(workflow, config, context, dedup)
         return await self._run_async(workflow, config, context, dedup)
+
+    def _check_rate(self, request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse | None:
+        if config.rate_limit is None:
+            return None
+        wait = self.buckets.take((workflow.key, workflow.compiled.version_id), config.rate_limit)
+        if not wait:
+            return None
+        return _refuse(
+            request,
+            429,
+            "rate_limited",
+            f"workflow {workflow.key!r} accepts {config.rate_limit.requests} calls per {config.rate_limit.per:g} s; retry later",
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+    async def _capture(
+        self,
+        request: Request,
+        workflow: ActiveWorkflow,
+        config: WebhookConfig,
+        context: dict[str, Any],
+        body: bytes,
+        content_type: str,
+    ) -> HTTPResponse | None:
+        """Store the call as the armed capture's sample and say so; ``None`` when another call
+        took the capture or it expired meanwhile and the call may run (the usual rules apply:
+        a call they refuse is answered here, or raised)."""
+        captured = await self.captures.take(workflow.key, context)
+        if captured is not None:
+            return json_response(
+                {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
+            )
+        refused = _refusal(request, workflow, config)
+        if refused is not None:
+            return refused
+        _check_content_type(config, body, content_type)
+        return None
 
     def _authenticate(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
         if config.basic is None:
