@@ -23,6 +23,7 @@ from hookline import (
     ExecutionStatus,
     Host,
     HooklineError,
+    NotRecorded,
     Reply,
     WorkflowUnavailable,
     server_secret,
@@ -316,6 +317,8 @@ class Webhooks:
             return reply_response(reply, execution_id=handle.execution_id)
         try:
             outcome = await handle.outcome()
+        except NotRecorded:  # it ran, and not even its failure could be written: retry
+            return _not_recorded(workflow.key)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():  # this request is cancelled
