@@ -27,7 +27,8 @@ from typing import Any
 
 from hookline.engine import Outcome
 from hookline.status import ExecutionStatus
-from hookline.storage.executions import ExecutionStore, NewExecution, unavailable
+from hookline.storage.errors import unavailable
+from hookline.storage.executions import ExecutionStore, NewExecution
 from hookline.types import ReplySlot
 
 log = logging.getLogger("hookline.executions")

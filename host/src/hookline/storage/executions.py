@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Collection, NamedTuple, TypeVar
 
-from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -36,6 +36,7 @@ from hookline.status import ExecutionStatus
 from hookline.storage import sql
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.models import Execution, WorkflowVersion
+from hookline.storage.pg_batch import PostgresBatches
 from hookline.types import Reply
 
 T = TypeVar("T")
@@ -115,6 +116,8 @@ class ExecutionStore:
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = GroupCommit()
         self._ids = _Ids(self._reserve_ids)
+        #: Inserts of concurrent calls in one statement (PostgreSQL).
+        self._batches = PostgresBatches()
 
     # --- the hot path: creating, claiming and finishing runs -----------------------------
 
@@ -131,7 +134,7 @@ class ExecutionStore:
         if reply is not None:
             values["reply"] = reply.to_dict()
         await self._write(
-            lambda connection: sql.insert_known(connection, values), lambda: sql.insert_known_sqlite(values)
+            lambda connection: self._batches.insert(connection, values, []), lambda: sql.insert_known_sqlite(values)
         )
         return execution_id
 
@@ -141,10 +144,17 @@ class ExecutionStore:
         values = {**vars(row), "id": execution_id, **_outcome_values(outcome)}
         jobs = _job_rows(execution_id, outcome)
         await self._write(
-            lambda connection: sql.insert_finished(connection, values, jobs),
+            lambda connection: self._insert_finished(connection, values, jobs),
             lambda: sql.insert_finished_sqlite(values, jobs),
-            transaction=lambda connection: not sql.finished_in_one_statement(connection, len(jobs)),
+            # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
+            transaction=lambda connection: sql.dialect(connection) != "postgres",
         )
+
+    async def _insert_finished(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+        if sql.dialect(connection) == "postgres":
+            await self._batches.insert(connection, values, jobs)
+        else:
+            await sql.insert_finished(connection, values, jobs)
 
     async def insert_keyed(self, row: NewExecution, digest: str, until: datetime) -> int:
         """:meth:`insert`, holding idempotency key ``digest`` until ``until``, under the unique
@@ -349,37 +359,6 @@ class _Ids:
         ids = await self._reserve(size)
         self._free = deque(ids)
         self._since, self._size = began, len(ids)
-
-
-#: SQLSTATE classes and codes of a PostgreSQL that cannot write now, whatever is written:
-#: connection (08), insufficient resources (53: disk full), operator intervention (57: shutdown,
-#: statement cancelled), lock not available (55P03).
-_UNAVAILABLE_STATES = ("08", "53", "57", "55P03")
-_UNAVAILABLE_SQLITE = ("locked", "busy", "disk", "readonly", "unable to open")
-
-
-def unavailable(error: BaseException) -> bool:
-    """Whether a write failed because the database cannot write now (down, locked, full), as
-    opposed to refusing what was written: trying another write at once would only wait as
-    long again."""
-    seen: set[int] = set()
-    pending: list[Any] = [error]
-    while pending:
-        exc = pending.pop()
-        if not isinstance(exc, BaseException) or id(exc) in seen:
-            continue
-        seen.add(id(exc))
-        if isinstance(exc, (DBConnectionError, OSError, asyncio.TimeoutError)):
-            return True
-        state = getattr(exc, "sqlstate", None)
-        if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
-            return True
-        if type(exc).__module__ == "sqlite3" and any(word in str(exc).lower() for word in _UNAVAILABLE_SQLITE):
-            return True
-        if isinstance(exc, (OperationalError,)) and any(word in str(exc).lower() for word in ("database is locked", "lock timeout")):
-            return True
-        pending.extend([exc.__cause__, exc.__context__, *exc.args])
-    return False
 
 
 def _outcome_values(outcome: Outcome) -> dict[str, Any]:

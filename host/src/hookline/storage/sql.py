@@ -96,7 +96,7 @@ def default_connection() -> BaseDBAsyncClient:
 _DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-def _dialect(connection: BaseDBAsyncClient) -> str:
+def dialect(connection: BaseDBAsyncClient) -> str:
     return "sqlite" if connection.capabilities.dialect == "sqlite" else "postgres"
 
 
@@ -116,7 +116,7 @@ class _Statements:
         self._finish_with_jobs: dict[int, str] = {}
         execution = Execution._meta.db_table
         self.insert_execution = (
-            f'INSERT INTO "{execution}" ({_names(EXECUTION_COLUMNS)}) '
+            f'INSERT INTO "{execution}" ({names(EXECUTION_COLUMNS)}) '
             f'VALUES ({", ".join(marks(len(EXECUTION_COLUMNS)))}) RETURNING "id"'
         )
         sets = ", ".join(f'"{name}"={mark}' for name, mark in zip(OUTCOME_COLUMNS, marks(len(OUTCOME_COLUMNS))))
@@ -125,7 +125,7 @@ class _Statements:
             f'UPDATE "{execution}" SET {sets} WHERE "id"={where[0]} AND "status"={where[1]} AND "owner"={where[2]}'
         )
         self.insert_known = (
-            f'INSERT INTO "{execution}" ({_names(KNOWN_COLUMNS)}) VALUES ({", ".join(marks(len(KNOWN_COLUMNS)))})'
+            f'INSERT INTO "{execution}" ({names(KNOWN_COLUMNS)}) VALUES ({", ".join(marks(len(KNOWN_COLUMNS)))})'
         )
         self._insert_finished: dict[int, str] = {}
         gone = marks(3)
@@ -173,13 +173,13 @@ class _Statements:
         sets = ", ".join(f'"{name}"={mark}' for name, mark in zip(OUTCOME_COLUMNS, self.marks(outcome)))
         where = self.marks(3, outcome + 1)
         width = len(JOB_COLUMNS)
-        casts = _postgres_types(Job, JOB_COLUMNS)
+        casts = postgres_types(Job, JOB_COLUMNS)
         rows = ", ".join(
             "(" + ", ".join(f"{m}::{cast}" for m, cast in zip(self.marks(width, outcome + 4 + i * width), casts)) + ")"
             for i in range(count)
         )
         jobs = (
-            f', jobs AS (INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) '
+            f', jobs AS (INSERT INTO "{Job._meta.db_table}" ({names(JOB_COLUMNS)}) '
             f"SELECT * FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT 1 FROM done))"
             if count
             else ""
@@ -201,16 +201,16 @@ class _Statements:
             return query
         execution = Execution._meta.db_table
         width = len(JOB_COLUMNS)
-        casts = _postgres_types(Job, JOB_COLUMNS)
+        casts = postgres_types(Job, JOB_COLUMNS)
         first = len(KNOWN_COLUMNS) + 1
         rows = ", ".join(
             "(" + ", ".join(f"{m}::{cast}" for m, cast in zip(self.marks(width, first + i * width), casts)) + ")"
             for i in range(count)
         )
         query = (
-            f'WITH done AS (INSERT INTO "{execution}" ({_names(KNOWN_COLUMNS)}) '
+            f'WITH done AS (INSERT INTO "{execution}" ({names(KNOWN_COLUMNS)}) '
             f'VALUES ({", ".join(self.marks(len(KNOWN_COLUMNS)))}) RETURNING "id") '
-            f'INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) '
+            f'INSERT INTO "{Job._meta.db_table}" ({names(JOB_COLUMNS)}) '
             f"SELECT * FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT 1 FROM done)"
         )
         if count <= 64:
@@ -222,7 +222,7 @@ class _Statements:
         if query is None:
             width = len(JOB_COLUMNS)
             rows = ", ".join(f"({', '.join(self.marks(width, 1 + i * width))})" for i in range(count))
-            query = f'INSERT INTO "{Job._meta.db_table}" ({_names(JOB_COLUMNS)}) VALUES {rows}'
+            query = f'INSERT INTO "{Job._meta.db_table}" ({names(JOB_COLUMNS)}) VALUES {rows}'
             if count <= 64:  # the usual workflow sizes; a rare long one is built again
                 self._insert_jobs[count] = query
         return query
@@ -232,7 +232,7 @@ _STATEMENTS: dict[str, _Statements] = {}
 
 
 def _statements(connection: BaseDBAsyncClient) -> _Statements:
-    return _statements_of(_dialect(connection))
+    return _statements_of(dialect(connection))
 
 
 def _statements_of(dialect: str) -> _Statements:
@@ -242,21 +242,21 @@ def _statements_of(dialect: str) -> _Statements:
     return statements
 
 
-def _postgres_types(model: type[Model], columns: Sequence[str]) -> list[str]:
+def postgres_types(model: type[Model], columns: Sequence[str]) -> list[str]:
     """The PostgreSQL type of each column (``BIGINT``, ``JSONB``, ``VARCHAR(64)``...), as
     tortoise creates them (the models are initialised by then)."""
     by_column = {field.source_field or name: field for name, field in model._meta.fields_map.items()}
     return [by_column[column].get_for_dialect("postgres", "SQL_TYPE") for column in columns]
 
 
-def _names(columns: Iterable[str]) -> str:
+def names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{name}"' for name in columns)
 
 
 _CONVERTERS: dict[type[Model], dict[str, Callable[[Any], Any]]] = {}
 
 
-def _convert(model: type[Model], columns: Sequence[str], values: dict[str, Any]) -> list[Any]:
+def convert(model: type[Model], columns: Sequence[str], values: dict[str, Any]) -> list[Any]:
     """Values as the model's fields store them (what tortoise's executor does)."""
     converters = _CONVERTERS.get(model)
     if converters is None:
@@ -308,7 +308,7 @@ async def insert_execution(values: dict[str, Any], connection: BaseDBAsyncClient
     constraint refuses it (an idempotency key already held)."""
     connection = connection or default_connection()
     rows = await connection.execute_query_dict(
-        _statements(connection).insert_execution, _convert(Execution, EXECUTION_COLUMNS, values)
+        _statements(connection).insert_execution, convert(Execution, EXECUTION_COLUMNS, values)
     )
     return int(rows[0]["id"])
 
@@ -324,7 +324,7 @@ async def store_outcome(
     if outcome_in_one_statement(connection, len(jobs)):
         params = _outcome_params(execution_id, owner, values)
         for job in jobs:
-            params.extend(_convert(Job, JOB_COLUMNS, job))
+            params.extend(convert(Job, JOB_COLUMNS, job))
         rows = await connection.execute_query_dict(statements.finish_with_jobs(len(jobs)), params)
         return bool(rows[0]["updated"])
     updated, _ = await connection.execute_query(
@@ -337,7 +337,7 @@ async def store_outcome(
         chunk = jobs[start : start + JOBS_PER_STATEMENT]
         params: list[Any] = []
         for job in chunk:
-            params.extend(_convert(Job, JOB_COLUMNS, job))
+            params.extend(convert(Job, JOB_COLUMNS, job))
         await connection.execute_query(statements.insert_jobs(len(chunk)), params)
     return True
 
@@ -345,12 +345,12 @@ async def store_outcome(
 def _outcome_params(execution_id: int, owner: str, values: dict[str, Any]) -> list[Any]:
     """The values of the outcome's ``UPDATE``: its columns, then its condition (the row is still
     ``running`` and ``owner``'s)."""
-    return [*_convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
+    return [*convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
 
 
 def outcome_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
     """Whether :func:`store_outcome` is one statement, needing no transaction around it."""
-    return _dialect(connection) == "postgres" and jobs <= JOBS_PER_STATEMENT
+    return dialect(connection) == "postgres" and jobs <= JOBS_PER_STATEMENT
 
 
 async def claim_queued(connection: BaseDBAsyncClient, execution_id: int, owner: str, now: Any) -> bool:
@@ -444,7 +444,7 @@ def _read_here(client: BaseDBAsyncClient, query: str, params: tuple[Any, ...]) -
     writer, and sees every commit made before it. ``False`` where it does not apply
     (PostgreSQL, an in-memory database) or fails: then the ORM's connection is used."""
     path = getattr(client, "filename", None)
-    if _dialect(client) != "sqlite" or not isinstance(path, str) or path == ":memory:" or path.startswith("file:"):
+    if dialect(client) != "sqlite" or not isinstance(path, str) or path == ":memory:" or path.startswith("file:"):
         return False
     readers: dict[str, sqlite3.Connection | None] = _readers.__dict__.setdefault("by_path", {})
     try:
@@ -483,7 +483,7 @@ SqliteWrite = Callable[[sqlite3.Connection], Any]
 def insert_execution_sqlite(values: dict[str, Any]) -> SqliteWrite:
     """:func:`insert_execution` as a write for :class:`~hookline.storage.group_commit.GroupCommit` (values converted now)."""
     query = _statements_of("sqlite").insert_execution
-    params = _convert(Execution, EXECUTION_COLUMNS, values)
+    params = convert(Execution, EXECUTION_COLUMNS, values)
     return lambda connection: int(connection.execute(query, params).fetchone()[0])
 
 
@@ -496,7 +496,7 @@ def store_outcome_sqlite(execution_id: int, owner: str, values: dict[str, Any], 
         chunk = jobs[start : start + JOBS_PER_STATEMENT]
         params: list[Any] = []
         for job in chunk:
-            params.extend(_convert(Job, JOB_COLUMNS, job))
+            params.extend(convert(Job, JOB_COLUMNS, job))
         inserts.append((statements.insert_jobs(len(chunk)), params))
 
     def write(connection: sqlite3.Connection) -> bool:
@@ -554,7 +554,7 @@ async def reserve_ids(connection: BaseDBAsyncClient, count: int) -> list[int]:
 
 def reserve_ids_in_transaction(connection: BaseDBAsyncClient) -> bool:
     """Whether :func:`reserve_ids` takes several statements (SQLite), needing a transaction."""
-    return _dialect(connection) == "sqlite"
+    return dialect(connection) == "sqlite"
 
 
 def reserve_ids_sqlite(count: int) -> SqliteWrite:
@@ -577,13 +577,13 @@ def _reserve_sqlite_ids(connection: Any, count: int) -> list[int]:
 async def insert_known(connection: BaseDBAsyncClient, values: dict[str, Any]) -> None:
     """Create an execution row with its id (one of :func:`reserve_ids`). Raises tortoise's
     ``IntegrityError`` when a constraint refuses it (an idempotency key already held)."""
-    await connection.execute_query(_statements(connection).insert_known, _convert(Execution, KNOWN_COLUMNS, values))
+    await connection.execute_query(_statements(connection).insert_known, convert(Execution, KNOWN_COLUMNS, values))
 
 
 def insert_known_sqlite(values: dict[str, Any]) -> SqliteWrite:
     """:func:`insert_known` as a write for the group commit."""
     query = _statements_of("sqlite").insert_known
-    params = _convert(Execution, KNOWN_COLUMNS, values)
+    params = convert(Execution, KNOWN_COLUMNS, values)
     return lambda connection: connection.execute(query, params) and None
 
 
@@ -592,10 +592,10 @@ async def insert_finished(connection: BaseDBAsyncClient, values: dict[str, Any],
     statement with at most ``JOBS_PER_STATEMENT`` jobs (see :func:`finished_in_one_statement`),
     else in the caller's transaction."""
     statements = _statements(connection)
-    params = _convert(Execution, KNOWN_COLUMNS, values)
+    params = convert(Execution, KNOWN_COLUMNS, values)
     if finished_in_one_statement(connection, len(jobs)):
         for job in jobs:
-            params.extend(_convert(Job, JOB_COLUMNS, job))
+            params.extend(convert(Job, JOB_COLUMNS, job))
         await connection.execute_query(statements.insert_finished(len(jobs)), params)
         return
     await connection.execute_query(statements.insert_known, params)
@@ -605,13 +605,13 @@ async def insert_finished(connection: BaseDBAsyncClient, values: dict[str, Any],
 
 def finished_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
     """Whether :func:`insert_finished` is one statement, needing no transaction around it."""
-    return _dialect(connection) == "postgres" and 0 < jobs <= JOBS_PER_STATEMENT
+    return dialect(connection) == "postgres" and 0 < jobs <= JOBS_PER_STATEMENT
 
 
 def insert_finished_sqlite(values: dict[str, Any], jobs: list[dict[str, Any]]) -> SqliteWrite:
     """:func:`insert_finished` as a write for the group commit."""
     statements = _statements_of("sqlite")
-    params = _convert(Execution, KNOWN_COLUMNS, values)
+    params = convert(Execution, KNOWN_COLUMNS, values)
     inserts = _job_inserts(statements, jobs)
 
     def write(connection: sqlite3.Connection) -> None:
@@ -629,7 +629,7 @@ def _job_inserts(statements: _Statements, jobs: list[dict[str, Any]]) -> list[tu
         chunk = jobs[start : start + JOBS_PER_STATEMENT]
         params: list[Any] = []
         for job in chunk:
-            params.extend(_convert(Job, JOB_COLUMNS, job))
+            params.extend(convert(Job, JOB_COLUMNS, job))
         inserts.append((statements.insert_jobs(len(chunk)), params))
     return inserts
 
@@ -662,7 +662,7 @@ def _sqlite_client(client: BaseDBAsyncClient) -> Any:
     suitable = _CHECKED.get(client)
     if suitable is None:
         suitable = _CHECKED[client] = (
-            _dialect(client) == "sqlite"
+            dialect(client) == "sqlite"
             and isinstance(getattr(client, "_lock", None), asyncio.Lock)
             and hasattr(client, "_connection")
             and hasattr(client, "create_connection")
