@@ -43,16 +43,18 @@ LOOP_STEPS: list[tuple[str, list[str]]] = [
     # A leaf in the loop itself: uvloop's C (epoll, socket reads and writes, task steps, callbacks).
     ("event loop in C (uvloop: epoll, socket I/O, task steps)", [r"LEAF:_run_server_forever \(", r"LEAF:run_forever \("]),
     ("storage: asyncpg (driver, protocol)", [r"\(asyncpg/"]),
-    ("storage: insert the execution", [r"_insert_running \(", r"ExecutionService\._insert \(", r"insert_execution"]),
-    ("storage: outcome + jobs", [r"ExecutionService\._store \(", r"store_outcome"]),
-    ("storage: claim (async)", [r"claim_queued", r"_claim_and_load"]),
+    ("storage: insert the execution", [r"_insert_running \(", r"(ExecutionService|Runner)\._insert \(", r"ExecutionStore\.insert",
+                                       r"insert_execution"]),
+    ("storage: outcome + jobs", [r"ExecutionService\._store \(", r"ExecutionStore\.finish \(", r"store_outcome"]),
+    ("storage: claim (async)", [r"claim_queued", r"_claim_and_load", r"ExecutionStore\.claim"]),
     ("workflow lookup (find: read the workflow's row, cached version)", [r"WorkflowService\."]),
     ("storage: group commit, tortoise, aiosqlite (loop side)",
      [r"group_commit\.py", r"\(tortoise/", r"\(aiosqlite/", r"\(hookline/storage/", r"\(pypika"]),
     ("engine: templates", [r"\(hookline/templates\.py"]),
     ("engine: node types (condition, response)", [r"\(hookline_condition/", r"\(hookline_response/"]),
     ("engine: run, jobs, result JSON check", [r"\(hookline/engine\.py"]),
-    ("execution service (tasks, slots, reply wait)", [r"\(hookline/executions\.py", r"\(hookline/queue\.py", r"\(taskiq/"]),
+    ("execution service (tasks, slots, reply wait)",
+     [r"\(hookline/(executions|runner|delivery|recovery|queue)\.py", r"\(hookline/storage/executions\.py", r"\(taskiq/"]),
     ("webhook: read body", [r"read_body \(", r"_arrived \("]),
     ("webhook: parse request ($context: headers, JSON, limits)", [r"parse_request \(", r"headers_of \("]),
     ("webhook: parameters, checks, capture", [r"apply_parameters", r"_refusal \(", r"_check_", r"_authenticate", r"armed \("]),
@@ -69,6 +71,8 @@ LOOP_STEPS: list[tuple[str, list[str]]] = [
 #: Steps in aiosqlite's thread (the SQLite statements, in C, count for the Python function
 #: that ran them).
 DB_STEPS: list[tuple[str, list[str]]] = [
+    ("sqlite thread: hand-over (aiosqlite's queue, call_soon_threadsafe, the GIL back)",
+     [r"LEAF:_connection_worker_thread \("]),
     ("sqlite thread: outcome + jobs statements", [r"store_outcome_sqlite"]),
     ("sqlite thread: insert statements", [r"insert_execution_sqlite"]),
     ("sqlite thread: claim statements", [r"claim"]),
