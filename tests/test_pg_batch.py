@@ -12,6 +12,7 @@ from hookline import NodeResult, NodeRun, NodeType, hookimpl, jsontext
 from hookline.engine import utcnow
 from hookline.status import ExecutionStatus, JobStatus
 from hookline.storage import sql
+from hookline.storage.connection import default_connection
 from hookline.storage.errors import ConstraintViolation, unavailable
 from hookline.storage.models import Execution, Job
 from hookline.storage.pg_batch import PostgresBatches
@@ -84,9 +85,9 @@ def jobs_of(execution_id: int, count: int) -> list[dict[str, Any]]:
 
 async def test_concurrent_writes_share_statements_and_all_land_with_their_jobs(hookline: HooklineTestApp) -> None:
     workflow_id, version_id = await a_workflow(hookline)
-    connection = Counting(sql.default_connection())
+    connection = Counting(default_connection())
     batches = PostgresBatches()
-    ids = await sql.reserve_ids(sql.default_connection(), 40)
+    ids = await sql.reserve_ids(default_connection(), 40)
     await asyncio.gather(*(
         batches.insert(connection, row_of(i, workflow_id, version_id, n), jobs_of(i, n % 3))
         for n, i in enumerate(ids)
@@ -105,7 +106,7 @@ async def test_a_row_refused_by_the_database_fails_alone(hookline: HooklineTestA
     rows are written again one by one and only that one fails."""
     workflow_id, version_id = await a_workflow(hookline)
     batches = PostgresBatches()
-    connection = sql.default_connection()
+    connection = default_connection()
     ids = await sql.reserve_ids(connection, 6)
     rows = [row_of(i, workflow_id, version_id, n) for n, i in enumerate(ids)]
     rows[3]["workflow_id"] = workflow_id + 1000  # no such workflow
@@ -126,9 +127,9 @@ async def test_when_the_database_cannot_write_the_queued_writes_fail_with_the_ba
     import asyncpg
 
     workflow_id, version_id = await a_workflow(hookline)
-    connection = Counting(sql.default_connection())
+    connection = Counting(default_connection())
     batches = PostgresBatches()
-    ids = await sql.reserve_ids(sql.default_connection(), 5)
+    ids = await sql.reserve_ids(default_connection(), 5)
     admin = await asyncpg.connect(_asyncpg_dsn(hookline.host.settings.db_url))
     try:
         async with admin.transaction():

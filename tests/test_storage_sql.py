@@ -1,4 +1,4 @@
-"""The hot path's hand-written SQL (hookline.storage.sql) stores what the ORM would, on SQLite
+"""The hot path's hand-written SQL (hookline.storage.sql, readers, columns) stores what the ORM would, on SQLite
 and PostgreSQL: every value type, and more jobs than one INSERT takes."""
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from typing import Any, Callable
 
 import pytest
 from hookline import NodeResult, NodeRun, NodeType, hookimpl
-from hookline.storage import sql
+from hookline.storage import readers, sql
+from hookline.storage.columns import JOBS_PER_STATEMENT
+from hookline.storage.connection import default_connection
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.models import Execution, Job, Setting
 from hookline.testing import HooklineTestApp
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 
 #: Configs the Echo type's check was called with.
@@ -46,8 +49,16 @@ def hookline_plugins() -> list[object]:
     return [EchoPlugin()]
 
 
+async def insert_execution(values: dict[str, Any]) -> int:
+    """A new execution row, with an id reserved as the execution store reserves them; its id."""
+    async with in_transaction() as transaction:  # several statements on SQLite
+        [execution_id] = await sql.reserve_ids(transaction, 1)
+    await sql.insert_known(default_connection(), {**values, "id": execution_id})
+    return execution_id
+
+
 async def test_many_jobs_are_stored_in_order(hookline: HooklineTestApp) -> None:
-    count = sql.JOBS_PER_STATEMENT * 2 + 7
+    count = JOBS_PER_STATEMENT * 2 + 7
     nodes = [{"key": f"n{i}", "type": "echo", "config": {"i": i}} for i in range(count)]
     execution = await hookline.run_workflow({"key": "long", "trigger": {"type": "webhook"}, "nodes": nodes}, {"a": 1})
     assert execution["status"] == "succeeded"
@@ -55,7 +66,7 @@ async def test_many_jobs_are_stored_in_order(hookline: HooklineTestApp) -> None:
     assert await Job.filter(execution_id=execution["id"]).count() == count
 
 
-@pytest.mark.parametrize("jobs", [0, 2, sql.JOBS_PER_STATEMENT + 1])
+@pytest.mark.parametrize("jobs", [0, 2, JOBS_PER_STATEMENT + 1])
 async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: HooklineTestApp, jobs: int) -> None:
     """Finishing an execution (one statement on PostgreSQL, a transaction elsewhere or for many
     jobs) writes nothing, jobs included, when the row is no longer the writer's."""
@@ -68,7 +79,7 @@ async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: Hoo
     now = utcnow()
     rows = {}
     for owner in ("me", "someone-else"):
-        rows[owner] = await sql.insert_execution({
+        rows[owner] = await insert_execution({
             "workflow_id": template.workflow_id, "version_id": template.version_id,
             "status": ExecutionStatus.RUNNING, "mode": "sync", "trigger_type": "webhook", "context": {"n": 1},
             "created_at": now, "started_at": now, "owner": owner,
@@ -87,11 +98,9 @@ async def test_an_outcome_is_stored_only_by_the_owner_jobs_and_all(hookline: Hoo
         ]
 
     async def store(execution_id: int, owner: str) -> bool:
-        connection = sql.default_connection()
+        connection = default_connection()
         if sql.outcome_in_one_statement(connection, jobs):
             return await sql.store_outcome(connection, execution_id, owner, outcome, job_rows(execution_id))
-        from tortoise.transactions import in_transaction
-
         async with in_transaction() as transaction:
             return await sql.store_outcome(transaction, execution_id, owner, outcome, job_rows(execution_id))
 
@@ -114,7 +123,7 @@ async def test_the_idempotency_key_is_unique_per_workflow_through_a_partial_inde
     from hookline.engine import utcnow
     from hookline.storage.models import ExecutionStatus
 
-    connection = sql.default_connection()
+    connection = default_connection()
     if connection.capabilities.dialect == "sqlite":
         _, rows = await connection.execute_query(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'hookline_execution' AND sql IS NOT NULL"
@@ -135,12 +144,12 @@ async def test_the_idempotency_key_is_unique_per_workflow_through_a_partial_inde
             "mode": "async", "trigger_type": "webhook", "context": {}, "created_at": now, "dedup_key": key,
         }
 
-    await sql.insert_execution(execution("a" * 64))
+    await insert_execution(execution("a" * 64))
     with pytest.raises(IntegrityError):
-        await sql.insert_execution(execution("a" * 64))
-    await sql.insert_execution(execution("b" * 64))
-    await sql.insert_execution(execution(None))
-    await sql.insert_execution(execution(None))
+        await insert_execution(execution("a" * 64))
+    await insert_execution(execution("b" * 64))
+    await insert_execution(execution(None))
+    await insert_execution(execution(None))
     assert await Execution.filter(workflow_id=template.workflow_id, dedup_key="a" * 64).count() == 1
 
 
@@ -154,7 +163,7 @@ async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTes
     template = await Execution.get(id=(await hookline.run_workflow(definition, {}))["id"])
     context = {"body": {"text": "café 🙂", "n": 2**70, "list": [1.5, None, True]}, "headers": {"x-a": "1"}}
     now = utcnow()
-    execution_id = await sql.insert_execution({
+    execution_id = await insert_execution({
         "workflow_id": template.workflow_id, "version_id": template.version_id, "status": ExecutionStatus.QUEUED,
         "mode": "webhook", "trigger_type": "webhook", "context": context, "created_at": now, "queued_at": now,
     })
@@ -164,7 +173,7 @@ async def test_a_queued_execution_is_claimed_and_read_once(hookline: HooklineTes
     row = await Execution.get(id=execution_id)
     assert row.status == ExecutionStatus.RUNNING and row.owner == service.process_id and row.started_at == now
     assert await service.store.claim_and_load(execution_id, service.process_id, now) is None
-    assert await sql.claim_and_load(sql.default_connection(), execution_id, "another", now) is None
+    assert await sql.claim_and_load(default_connection(), execution_id, "another", now) is None
     assert (await Execution.get(id=execution_id)).owner == service.process_id
 
 
@@ -181,13 +190,13 @@ async def test_a_stored_version_is_read_as_stored_and_still_checked_against_the_
     definition = {"key": "stored", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo", "config": config}]}
     await hookline.host.workflows.save(definition)
     row = await Workflow.get(key="stored")
-    number, text = await sql.read_version(row.current_version_id)
+    number, text = await readers.read_version(row.current_version_id)
     assert number == 1 and __import__("json").loads(text)["nodes"][0]["config"] == config
     workflows = hookline.host.workflows
     found = await workflows.find("stored")
     assert found is not None and found.compiled.nodes[0].definition.config == config
     assert workflows._cached_chars == len(text)
-    assert await sql.read_version(row.current_version_id + 1000) is None
+    assert await readers.read_version(row.current_version_id + 1000) is None
 
     broken = {**definition, "nodes": [{"key": "e", "type": "echo", "config": {"n": "{{ $context.body. }}"}}]}
     await WorkflowVersion.filter(id=row.current_version_id).update(definition=broken)
@@ -243,7 +252,7 @@ async def test_the_compiled_versions_kept_are_bounded_by_the_cache_setting(hookl
         await hookline.host.workflows.save(
             {"key": f"big-{n}", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo", "config": {"note": note}}]}
         )
-        versions.append((await sql.find_workflow(f"big-{n}"))["current_version_id"])  # type: ignore[index]
+        versions.append((await readers.find_workflow(f"big-{n}"))["current_version_id"])  # type: ignore[index]
     for version in versions:
         await service.compiled_version(version)
     assert list(service._compiled) == versions[1:] and service._cached_chars <= limit
@@ -446,7 +455,7 @@ async def test_a_writer_that_waited_for_another_process_pauses_between_its_group
     await group.run(lambda connection: None)
     assert group._shared_until == 0.0  # alone: no pause
 
-    other = sqlite3.connect(sql.default_connection().filename, isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(default_connection().filename, isolation_level=None, check_same_thread=False)
     locked = threading.Event()
 
     def hold_the_lock() -> None:
@@ -472,7 +481,7 @@ async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline:
     from tortoise.exceptions import OperationalError
 
     group = GroupCommit()
-    orm = sql.default_connection()
+    orm = default_connection()
 
     async def busy_timeout() -> int:  # as the ORM's own queries see it
         _, rows = await orm.execute_query("PRAGMA busy_timeout")
@@ -483,7 +492,7 @@ async def test_a_group_waits_for_another_writer_up_to_the_busy_timeout(hookline:
     await orm.execute_query("PRAGMA busy_timeout=300")
     # Within a group, the connection waits for no lock itself (the group's own loop does).
     assert await group.run(lambda connection: connection.execute("PRAGMA busy_timeout").fetchone()[0]) == 0
-    other = sqlite3.connect(sql.default_connection().filename, isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(default_connection().filename, isolation_level=None, check_same_thread=False)
 
     async def write_while_locked_for(seconds: float) -> tuple[float, Any]:
         locked = threading.Event()
@@ -525,13 +534,13 @@ async def test_the_sqlite_lookup_reads_without_the_orm_and_sees_every_change_at_
     from hookline.storage.models import Workflow
 
     await hookline.host.workflows.save({"key": "looked-up", "trigger": {"type": "webhook"}, "nodes": []})
-    found = await sql.find_workflow("looked-up")
+    found = await readers.find_workflow("looked-up")
     assert found is not None and found["enabled"] is True
-    assert sql._readers.by_path, "the read-only connection was not used"
+    assert readers._readers.by_path, "the read-only connection was not used"
     await Workflow.filter(key="looked-up").update(enabled=False)
-    assert (await sql.find_workflow("looked-up"))["enabled"] is False  # type: ignore[index]
+    assert (await readers.find_workflow("looked-up"))["enabled"] is False  # type: ignore[index]
     await Workflow.filter(key="looked-up").delete()
-    assert await sql.find_workflow("looked-up") is None
+    assert await readers.find_workflow("looked-up") is None
 
 
 @pytest.mark.parametrize("hookline_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
@@ -540,7 +549,7 @@ async def test_pooled_postgres_connections_skip_the_reset_query_and_still_roll_b
 ) -> None:
     """Hookline gives asyncpg's pool a reset that sends nothing (its default sends RESET ALL and
     more on every release); a transaction left open is still rolled back by the pool."""
-    connection = sql.default_connection()
+    connection = default_connection()
     from hookline.storage.db import _release_as_is
 
     pool = connection._pool

@@ -23,7 +23,7 @@ from hookline.definitions import KEY_PATTERN, WorkflowDefinition, missing_types,
 from hookline.engine import CompiledWorkflow, compile_workflow
 from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem, WorkflowUnavailable, problems_text
 from hookline.pagination import Page, page_of
-from hookline.storage import sql
+from hookline.storage import readers
 from hookline.storage.models import Workflow, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class WorkflowService:
         """
         if not is_workflow_key(key):  # no such row; and the column refuses a longer value (a 500)
             return None
-        row = await sql.find_workflow(key)  # every call reads it: a change anywhere applies at once
+        row = await readers.find_workflow(key)  # every call reads it: a change anywhere applies at once
         if row is None or row["current_version_id"] is None:
             return None
         compiled = await self.compiled_version(row["current_version_id"])
@@ -168,7 +168,7 @@ class WorkflowService:
         if cached is not None:
             self._compiled.move_to_end(version_id)
             return cached[0]
-        found = await sql.read_version(version_id)
+        found = await readers.read_version(version_id)
         if found is None:
             raise DoesNotExist(f"no workflow version {version_id}")
         number, text = found
@@ -269,7 +269,7 @@ class WorkflowService:
         thousand stored workflows take a fraction of a second."""
         count, after = 0, 0
         while True:
-            rows = await sql.current_definitions(after, UNRUNNABLE_BATCH)
+            rows = await readers.current_definitions(after, UNRUNNABLE_BATCH)
             if not rows:
                 break
             after = rows[-1][0]

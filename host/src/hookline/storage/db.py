@@ -143,7 +143,7 @@ async def open_database(config: dict[str, Any]) -> None:
 
 async def close_database() -> None:
     """Close every connection; mandatory, or aiosqlite's threads keep the process alive."""
-    from hookline.storage.sql import close_readers
+    from hookline.storage.readers import close_readers
 
     close_readers()
     await Tortoise.close_connections()

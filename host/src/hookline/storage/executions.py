@@ -34,6 +34,7 @@ from hookline.delivery import ExecutionRecord
 from hookline.engine import Outcome
 from hookline.status import ExecutionStatus
 from hookline.storage import sql
+from hookline.storage.connection import default_connection, dialect
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.models import Execution, WorkflowVersion
 from hookline.storage.pg_batch import PostgresBatches
@@ -147,11 +148,11 @@ class ExecutionStore:
             lambda connection: self._insert_finished(connection, values, jobs),
             lambda: sql.insert_finished_sqlite(values, jobs),
             # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
-            transaction=lambda connection: sql.dialect(connection) != "postgres",
+            transaction=lambda connection: dialect(connection) != "postgres",
         )
 
     async def _insert_finished(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
-        if sql.dialect(connection) == "postgres":
+        if dialect(connection) == "postgres":
             await self._batches.insert(connection, values, jobs)
         else:
             await sql.insert_finished(connection, values, jobs)
@@ -165,7 +166,7 @@ class ExecutionStore:
         execution_id = await self._ids.take()
         values = {**vars(row), "id": execution_id, "dedup_key": digest, "dedup_until": until}
         try:
-            await sql.insert_known(sql.default_connection(), values)
+            await sql.insert_known(default_connection(), values)
         except IntegrityError as exc:
             raise KeyTaken(exc) from exc
         return execution_id
@@ -193,7 +194,7 @@ class ExecutionStore:
         if another process took it first."""
         if self._group.applies():
             return sql.claimed(await self._group.run(sql.claim_and_load_sqlite(execution_id, owner, now)))
-        return await sql.claim_and_load(sql.default_connection(), execution_id, owner, now)
+        return await sql.claim_and_load(default_connection(), execution_id, owner, now)
 
     async def finish(self, execution_id: int, owner: str, outcome: Outcome) -> bool:
         """Store how the run ended, its status first and its jobs with it, all or nothing, if
@@ -319,7 +320,7 @@ class ExecutionStore:
         says it takes several statements."""
         if self._group.applies():
             return await self._group.run(sqlite_write())
-        connection = sql.default_connection()
+        connection = default_connection()
         if transaction is None or not transaction(connection):
             return await write(connection)
         async with in_transaction() as connection:

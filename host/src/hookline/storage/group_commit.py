@@ -12,7 +12,8 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from hookline.storage.sql import SqliteWrite, _sqlite_client, default_connection
+from hookline.storage.connection import default_connection, sqlite_client
+from hookline.storage.sql import SqliteWrite
 
 
 def _as_tortoise_error(exc: BaseException) -> BaseException:
@@ -140,7 +141,7 @@ class GroupCommit:
 
     @staticmethod
     def applies() -> bool:
-        return _sqlite_client(default_connection()) is not None
+        return sqlite_client(default_connection()) is not None
 
     async def run(self, write: SqliteWrite) -> Any:
         """Run ``write(sqlite3_connection)`` in the next group's transaction; its result once
@@ -166,7 +167,7 @@ class GroupCommit:
     async def _write_groups(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            client = _sqlite_client(default_connection())
+            client = sqlite_client(default_connection())
             if client is None:
                 raise OperationalError("the SQLite connection was closed or replaced")
             async with client._lock:  # what tortoise's own queries and transactions take

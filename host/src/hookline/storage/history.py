@@ -28,7 +28,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from hookline.status import JobStatus
 from hookline.storage.models import Execution, ExecutionStatus, Job, Workflow
-from hookline.storage.sql import default_connection
+from hookline.storage.connection import default_connection
 
 _EXECUTION = Execution._meta.db_table
 _WORKFLOW = Workflow._meta.db_table

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hookline.storage import sql
+from hookline.storage import columns
 from hookline.storage.errors import unavailable
 from hookline.storage.models import Execution, Job
 
@@ -31,15 +31,15 @@ MAX_BATCH = 128
 
 def _statement() -> str:
     execution, job = Execution._meta.db_table, Job._meta.db_table
-    execution_types = sql.postgres_types(Execution, sql.KNOWN_COLUMNS)
-    job_types = sql.postgres_types(Job, sql.JOB_COLUMNS)
+    execution_types = columns.postgres_types(Execution, columns.KNOWN_COLUMNS)
+    job_types = columns.postgres_types(Job, columns.JOB_COLUMNS)
     executions = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(execution_types, 1))
     first = len(execution_types) + 1
     jobs = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(job_types, first))
     return (
-        f'WITH done AS (INSERT INTO "{execution}" ({sql.names(sql.KNOWN_COLUMNS)}) '
+        f'WITH done AS (INSERT INTO "{execution}" ({columns.names(columns.KNOWN_COLUMNS)}) '
         f'SELECT * FROM unnest({executions}) RETURNING "id") '
-        f'INSERT INTO "{job}" ({sql.names(sql.JOB_COLUMNS)}) '
+        f'INSERT INTO "{job}" ({columns.names(columns.JOB_COLUMNS)}) '
         f"SELECT * FROM unnest({jobs}) WHERE EXISTS (SELECT 1 FROM done)"
     )
 
@@ -54,8 +54,8 @@ class PostgresBatches:
 
     async def insert(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
         """Insert an execution with its id (and its ``jobs``, if it ended) in the next batch."""
-        row = sql.convert(Execution, sql.KNOWN_COLUMNS, values)
-        job_rows = [sql.convert(Job, sql.JOB_COLUMNS, job) for job in jobs]
+        row = columns.convert(Execution, columns.KNOWN_COLUMNS, values)
+        job_rows = [columns.convert(Job, columns.JOB_COLUMNS, job) for job in jobs]
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, job_rows, future))
         if self._writer is None:
@@ -110,11 +110,11 @@ class PostgresBatches:
     async def _execute(self, connection: Any, rows: list[tuple[list[Any], list[list[Any]]]]) -> None:
         if self._statement is None:
             self._statement = _statement()
-        columns = [list(column) for column in zip(*(row for row, _ in rows))]
+        execution_columns = [list(column) for column in zip(*(row for row, _ in rows))]
         all_jobs = [job for _, jobs in rows for job in jobs]
-        width = len(sql.JOB_COLUMNS)
+        width = len(columns.JOB_COLUMNS)
         job_columns = [list(column) for column in zip(*all_jobs)] if all_jobs else [[] for _ in range(width)]
-        await connection.execute_query(self._statement, [*columns, *job_columns])
+        await connection.execute_query(self._statement, [*execution_columns, *job_columns])
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
