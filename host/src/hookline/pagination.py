@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookline.errors import BadRequest
-from hookline.storage.pages import newest_first
 
 MAX_LIMIT = 500
 MAX_ID = 2**63 - 1
@@ -48,14 +47,6 @@ def parse_cursor(cursor: str | None) -> int | None:
     if not 0 < before <= MAX_ID:
         raise BadRequest(f"cursor {cursor!r} is not one this API gave out")
     return before
-
-
-async def page_of(query: Any, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
-    """Rows of ``query`` with ids below ``cursor``, newest first, and the cursor of the next page.
-    For :mod:`hookline.workflows`, the one service that still builds its queries (they move into
-    storage next); the others ask their storage module for a page by the id of the cursor."""
-    rows, next_before = await newest_first(query, limit=limit, before=parse_cursor(cursor))
-    return rows, cursor_of(next_before)
 
 
 def cursor_of(before: int | None) -> str | None:

@@ -16,15 +16,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from tortoise.exceptions import DoesNotExist
-from tortoise.transactions import in_transaction
-
 from hookline.definitions import KEY_PATTERN, WorkflowDefinition, missing_types, parse_definition
 from hookline.engine import CompiledWorkflow, compile_workflow
 from hookline.errors import BadRequest, Conflict, DefinitionError, NotFound, Problem, WorkflowUnavailable, problems_text
-from hookline.pagination import Page, page_of
+from hookline.pagination import Page, cursor_of, parse_cursor
 from hookline.storage import readers
-from hookline.storage.models import Workflow, WorkflowVersion
+from hookline.storage import workflows as stored
+from hookline.storage.errors import RowMissing
+from hookline.storage.workflows import WorkflowSummary
 
 if TYPE_CHECKING:
     from hookline.host import Host
@@ -170,7 +169,7 @@ class WorkflowService:
             return cached[0]
         found = await readers.read_version(version_id)
         if found is None:
-            raise DoesNotExist(f"no workflow version {version_id}")
+            raise RowMissing(f"no workflow version {version_id}")
         number, text = found
         # Stored definitions were valid when saved; parsing again instantiates node types and
         # would report a plugin that has since been uninstalled.
@@ -199,7 +198,7 @@ class WorkflowService:
 
     async def get(self, key: str) -> dict[str, Any]:
         row = await self._row(key)
-        versions = await WorkflowVersion.filter(workflow_id=row.id).order_by("-number")
+        versions = await stored.versions(row.id)
         current = next(v for v in versions if v.id == row.current_version_id)
         return {
             **self._summary(row, current.number, self.problem(current.id, current.definition)),
@@ -218,7 +217,7 @@ class WorkflowService:
         row = await self._row(key)
         found = None
         if isinstance(number, int) and 0 < number < 2**31:  # the column's range; beyond, a 500
-            found = await WorkflowVersion.filter(workflow_id=row.id, number=number).first()
+            found = await stored.version(row.id, number)
         if found is None:
             raise NotFound(f"workflow {key!r} has no version {number}", key=key, version=number)
         return {
@@ -230,17 +229,14 @@ class WorkflowService:
         }
 
     async def list(self, *, q: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
-        query = Workflow.all()
+        needle = None
         if q:
             needle = q.strip().lower()
             if "\x00" in needle:  # PostgreSQL refuses NUL in text (a 500); no key or title holds one
                 raise BadRequest("q must not contain a NUL character")
             if "/" in needle:  # a pasted URL: its last path segment is the id
                 needle = needle.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-            query = query.filter(search_text__contains=needle)
-        rows, next_cursor = await page_of(query, limit=limit, cursor=cursor)
-        current = WorkflowVersion.filter(id__in=[r.current_version_id for r in rows])
-        versions = {v.id: v for v in await current.only("id", "number", "definition")}
+        rows, versions, next_before = await stored.page(needle, limit=limit, before=parse_cursor(cursor))
         items = []
         for r in rows:
             version = versions.get(r.current_version_id)
@@ -248,7 +244,7 @@ class WorkflowService:
             summary = self._summary(r, version.number if version is not None else None, problem)
             summary["sync"] = bool(version.definition.get("sync", False)) if version is not None else None
             items.append(summary)
-        return Page(items, next_cursor)
+        return Page(items, cursor_of(next_before))
 
     def problem(self, version_id: int, definition: Any) -> str | None:
         """Why version ``version_id`` (its stored ``definition``) cannot run on this server, or
@@ -293,7 +289,7 @@ class WorkflowService:
 
     async def create(self, data: Any) -> SaveResult:
         definition = parse_definition(data, self.host.registry)
-        if await Workflow.exists(key=definition.key):
+        if await stored.exists(definition.key):
             raise Conflict(
                 f"workflow {definition.key!r} already exists; use PUT /api/workflows/{definition.key} to change it",
                 key=definition.key,
@@ -330,52 +326,40 @@ class WorkflowService:
 
     async def delete(self, key: str) -> None:
         row = await self._row(key)
-        await row.delete()
+        await stored.delete(row.id)
 
     async def _save(self, definition: WorkflowDefinition) -> SaveResult:
-        stored = definition.to_dict()
-        digest = _digest(stored)
-        async with in_transaction():
-            row = await Workflow.filter(key=definition.key).select_for_update().first()
-            created = row is None
-            if row is None:
-                row = await Workflow.create(key=definition.key, trigger_type=definition.trigger.type)
-            current = (
-                await WorkflowVersion.filter(id=row.current_version_id).first()
-                if row.current_version_id is not None
-                else None
-            )
-            changed = current is None or current.digest != digest
-            if changed:
-                number = (current.number if current else 0) + 1
-                current = await WorkflowVersion.create(workflow=row, number=number, definition=stored, digest=digest)
-                row.current_version_id = current.id
-                row.title = definition.title
-                row.enabled = definition.enabled
-                row.trigger_type = definition.trigger.type
-                row.search_text = self._search_text(definition)
-                await row.save()
-        assert current is not None
+        stored_definition = definition.to_dict()
+        digest = _digest(stored_definition)
+        saved = await stored.save_version(
+            definition.key,
+            definition=stored_definition,
+            digest=digest,
+            title=definition.title,
+            enabled=definition.enabled,
+            trigger_type=definition.trigger.type,
+            search_text=self._search_text(definition),
+        )
         return SaveResult(
             key=definition.key,
-            version=current.number,
+            version=saved.number,
             enabled=definition.enabled,
-            created=created,
-            changed=changed,
+            created=saved.created,
+            changed=saved.changed,
             endpoints=self._endpoints(definition),
         )
 
     # --- helpers -----------------------------------------------------------------------
 
-    async def _row(self, key: str) -> Workflow:
-        row = await Workflow.filter(key=key).first() if is_workflow_key(key) else None
+    async def _row(self, key: str) -> WorkflowSummary:
+        row = await stored.summary(key) if is_workflow_key(key) else None
         if row is None:
             raise NotFound(f"no workflow with key {key!r}", key=key)
         return row
 
-    def _stored_endpoints(self, stored: dict[str, Any]) -> dict[str, str]:
+    def _stored_endpoints(self, saved: dict[str, Any]) -> dict[str, str]:
         try:
-            return self._endpoints(parse_definition(stored, self.host.registry))
+            return self._endpoints(parse_definition(saved, self.host.registry))
         except DefinitionError:  # a plugin it needs was uninstalled: it has no endpoints now
             return {}
 
@@ -392,7 +376,7 @@ class WorkflowService:
         return "\n".join(t.lower() for t in terms if t)
 
     @staticmethod
-    def _summary(row: Workflow, version: int | None, problem: str | None) -> dict[str, Any]:
+    def _summary(row: WorkflowSummary, version: int | None, problem: str | None) -> dict[str, Any]:
         return {
             "key": row.key,
             "title": row.title,

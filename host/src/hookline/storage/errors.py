@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
+from tortoise.exceptions import DBConnectionError, DoesNotExist, IntegrityError, OperationalError
 
 #: The database refused a write by a constraint: a row it refers to is gone (a workflow deleted
 #: meanwhile), or a unique value is taken. (tortoise's class, which the SQLite group commit
 #: raises too.)
 ConstraintViolation = IntegrityError
+
+#: A row looked up by its id is not there (deleted meanwhile). (tortoise's class: what a caller
+#: that catches it, or lets it through, saw before.)
+RowMissing = DoesNotExist
 
 
 #: SQLSTATE classes and codes of a PostgreSQL that cannot write now, whatever is written:
@@ -48,4 +52,4 @@ def unavailable(error: BaseException) -> bool:
     return False
 
 
-__all__ = ["ConstraintViolation", "unavailable"]
+__all__ = ["ConstraintViolation", "RowMissing", "unavailable"]
