@@ -33,6 +33,8 @@ processes, in the main scenario when PostgreSQL is given and Redis answers).
 
 Settings (environment): DURATION=10s CONNS=32 ROUNDS=1 WARMUP=3s THREADS=1 DRAIN_MAX=60
 STOP_TIMEOUT=20 TARGETS="baseline node-red sqlite postgres redis" WORKERS="1 2" SCENARIOS=main
+HISTORY="all failures" (the history policies the main scenario's Hookline targets run with: "all" keeps
+every execution; "failures" is HOOKLINE_HISTORY=failures, successful ones not kept, as Node-RED keeps none)
 SCENARIO_WORKERS=1 HISTORY_EXECUTIONS=1000000 WORKFLOWS_COUNT=10000 WORKFLOWS_CACHE_MB=128 MICRO_CALLS=1500
 BENCH_POSTGRES_URL=postgres://user@host:port/db BENCH_REDIS_URL=redis://127.0.0.1:6379/0
 PEERS_DIR=~/.cache/hookline-peers BENCH_PEERS_HARNESS=<repo>/../shared/peers-bench
@@ -119,6 +121,9 @@ if "redis" in TARGETS and not (POSTGRES_URL and _redis_answers()):
     TARGETS.remove("redis")
 WORKERS = [int(n) for n in os.environ.get("WORKERS", "1 2").split()]
 SCENARIO_WORKERS = int(os.environ.get("SCENARIO_WORKERS", "1"))
+HISTORY = os.environ.get("HISTORY", "all failures").split()
+if not HISTORY or set(HISTORY) - {"all", "failures"}:
+    raise SystemExit(f"HISTORY={os.environ.get('HISTORY')!r}: name 'all', 'failures' or both")
 SCENARIOS = os.environ.get("SCENARIOS", "main").split()
 HISTORY_EXECUTIONS = int(os.environ.get("HISTORY_EXECUTIONS", "1000000"))
 WORKFLOWS_COUNT = int(os.environ.get("WORKFLOWS_COUNT", "10000"))
@@ -443,10 +448,10 @@ class HooklineServe(Target):
     """``hookline serve --workers N``: one process (N = 1), or Sanic's main process, its
     manager and N workers, all on one port."""
 
-    def __init__(self, db: str, workers: int, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: str, workers: int, env: dict[str, str] | None = None, history: str = "all") -> None:
         self.db, self.workers = db, workers
-        self.name = f"{db} w{workers}"
-        self.env = env or {}  # HOOKLINE_* settings of this target's servers
+        self.name = f"{db} w{workers}" + ("" if history == "all" else f" history={history}")
+        self.env = {**(env or {}), **({} if history == "all" else {"HOOKLINE_HISTORY": history})}
 
     def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
         port = free_port()
@@ -886,7 +891,10 @@ SYNC_ASYNC = [Load("sync", "bench-sync"), Load("async", "bench-async", "async")]
 
 def main_measurements() -> list[Measurement]:
     targets: list[Target] = ([BareSanic()] if "baseline" in TARGETS else []) + (
-        [NodeRed()] if "node-red" in TARGETS else []) + hookline_targets(WORKERS)
+        [NodeRed()] if "node-red" in TARGETS else [])
+    for policy in HISTORY:  # every execution kept; then successful ones not kept (as Node-RED)
+        targets += [HooklineServe(db, n, history=policy) for db in ("sqlite", "postgres") if db in TARGETS
+                    for n in WORKERS]
     if "postgres" in TARGETS and "redis" in TARGETS:
         targets.append(HooklineScaleOut(ingresses=2, workers=2))
     return [Measurement("main", "", t, SYNC_ASYNC) for t in targets]
@@ -1024,7 +1032,8 @@ def report_main(runs: list[dict]) -> list[str]:
                      f"{_median(rs, 'rss_mib'):.0f} | {rs[0]['processes']} | {vs_sanic} | {vs_node_red} |")
     lines.append("\nvs bare Sanic, vs Node-RED: req/s over theirs on the same workflow in the same round (with "
                  "ROUNDS > 1, the median of the rounds' ratios). Node-RED persists nothing; Hookline commits every "
-                 "execution to its database. RSS: summed over the server's processes (with `--workers N`: main "
+                 "execution to its database, except on the targets marked history=failures (HOOKLINE_HISTORY=failures: "
+                 "successful executions are not kept; an async one is written when accepted and deleted once run). RSS: summed over the server's processes (with `--workers N`: main "
                  "process, Sanic's manager, the N workers and multiprocessing's resource tracker).")
     if NODE_RED_SKIPPED:
         lines.append(f"\nNode-RED skipped: {NODE_RED_SKIPPED}")
