@@ -178,13 +178,13 @@ def main() -> int:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             shutil.copy(raw, args.keep / f"pyspy-{args.db}-{args.load}.txt")
+        counts = read_samples(raw, pid)  # before tmp (which holds it) is removed
     finally:
         server.stop()
         database.drop()
         shutil.rmtree(tmp, ignore_errors=True) if not args.keep else None
     requests = result["requests"]
     per_call = 1000 * cpu / requests
-    counts = read_samples(raw, pid) if raw.exists() else {"loop": collections.Counter(), "db": collections.Counter()}
     print(f"{args.db} {args.load}: {result['rps']:.0f} req/s; server CPU {cpu:.2f} s for {requests} calls = "
           f"{per_call:.3f} ms per call: event loop thread {1000 * loop_cpu / requests:.3f}, other threads "
           f"(aiosqlite) {1000 * db_cpu / requests:.3f}")

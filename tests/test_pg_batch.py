@@ -1,6 +1,8 @@
 """PostgreSQL's group commit (hookline.storage.pg_batch): the rows of concurrent writes go in
-one statement, a row the database refuses fails alone, and when the database cannot write at
-all the writes queued behind the failed one fail with it instead of waiting as long again."""
+one statement per kind (new executions, outcomes, runs not kept), each write's own result comes
+back (an outcome or a deletion fenced by its owner), a row the database refuses fails alone, and
+when the database cannot write at all the writes queued behind the failed one fail with it
+instead of waiting as long again."""
 
 from __future__ import annotations
 
@@ -54,6 +56,10 @@ class Counting:
     async def execute_query(self, query: str, values: list[Any]) -> Any:
         self.statements += 1
         return await self.connection.execute_query(query, values)
+
+    async def execute_query_dict(self, query: str, values: list[Any]) -> Any:
+        self.statements += 1
+        return await self.connection.execute_query_dict(query, values)
 
 
 async def a_workflow(hookline: HooklineTestApp) -> tuple[int, int]:
@@ -150,3 +156,64 @@ async def test_when_the_database_cannot_write_the_queued_writes_fail_with_the_ba
     # The database writes again: so does the writer.
     await batches.insert(connection, row_of(ids[0], workflow_id, version_id, 0), [])
     assert await Execution.filter(id__in=ids).count() == 1
+
+
+def running_row(execution_id: int, workflow_id: int, version_id: int, owner: str, key: str | None = None) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": execution_id, "workflow_id": workflow_id, "version_id": version_id, "status": ExecutionStatus.RUNNING,
+        "mode": "async", "trigger_type": "webhook", "context": {}, "created_at": now, "started_at": now,
+        "owner": owner, "dedup_key": key,
+    }
+
+
+async def test_concurrent_outcomes_share_a_statement_and_each_is_fenced_by_its_owner(hookline: HooklineTestApp) -> None:
+    """Outcomes of runs of this process's, of another's and of one already finished, in one
+    batch: each says whether it was written, and only those written get their jobs."""
+    workflow_id, version_id = await a_workflow(hookline)
+    connection = Counting(default_connection())
+    batches = PostgresBatches()
+    ids = await sql.reserve_ids(default_connection(), 30)
+    owners = ["me" if n % 3 else "someone-else" for n in range(len(ids))]
+    for i, owner in zip(ids, owners):
+        await sql.insert_known(default_connection(), running_row(i, workflow_id, version_id, owner))
+    now = utcnow()
+
+    def outcome(n: int) -> dict[str, Any]:
+        return {"status": ExecutionStatus.SUCCEEDED, "error": None, "reply": {"status": 200, "headers": {}, "body": n},
+                "finished_at": now}
+
+    written = await asyncio.gather(*(
+        batches.finish(connection, i, "me", outcome(n), jobs_of(i, 2)) for n, i in enumerate(ids)
+    ))
+    assert written == [owner == "me" for owner in owners]
+    assert connection.statements < len(ids)
+    for n, (i, owner) in enumerate(zip(ids, owners)):
+        row = await Execution.get(id=i)
+        jobs = await Job.filter(execution_id=i).count()
+        if owner == "me":
+            assert row.status == ExecutionStatus.SUCCEEDED and row.reply["body"] == n and row.finished_at == now
+            assert jobs == 2
+        else:
+            assert row.status == ExecutionStatus.RUNNING and row.reply is None and jobs == 0
+    # Finished: no longer running, so nothing is written twice.
+    assert await batches.finish(connection, ids[1], "me", outcome(0), jobs_of(ids[1], 2)) is False
+    assert await Job.filter(execution_id=ids[1]).count() == 2
+
+
+async def test_runs_not_kept_are_deleted_together_unless_another_holds_them_or_they_hold_a_key(
+    hookline: HooklineTestApp,
+) -> None:
+    workflow_id, version_id = await a_workflow(hookline)
+    batches = PostgresBatches()
+    connection = default_connection()
+    ids = await sql.reserve_ids(connection, 9)
+    kinds = ["mine", "another's", "keyed"] * 3
+    for i, kind in zip(ids, kinds):
+        owner = "someone-else" if kind == "another's" else "me"
+        key = f"{i:064d}" if kind == "keyed" else None
+        await sql.insert_known(connection, running_row(i, workflow_id, version_id, owner, key))
+    deleted = await asyncio.gather(*(batches.discard(connection, i, "me") for i in ids))
+    assert deleted == [kind == "mine" for kind in kinds]
+    left = sorted(row.id for row in await Execution.filter(id__in=ids))
+    assert left == [i for i, kind in zip(ids, kinds) if kind != "mine"]

@@ -117,7 +117,7 @@ class ExecutionStore:
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = GroupCommit()
         self._ids = _Ids(self._reserve_ids)
-        #: Inserts of concurrent calls in one statement (PostgreSQL).
+        #: The hot path's writes of concurrent calls, one statement per kind (PostgreSQL).
         self._batches = PostgresBatches()
 
     # --- the hot path: creating, claiming and finishing runs -----------------------------
@@ -135,7 +135,10 @@ class ExecutionStore:
         if reply is not None:
             values["reply"] = reply.to_dict()
         await self._write(
-            lambda connection: self._batches.insert(connection, values, []), lambda: sql.insert_known_sqlite(values)
+            lambda connection: self._batches.insert(connection, values, [])
+            if dialect(connection) == "postgres"
+            else sql.insert_known(connection, values),
+            lambda: sql.insert_known_sqlite(values),
         )
         return execution_id
 
@@ -202,9 +205,12 @@ class ExecutionStore:
         values = _outcome_values(outcome)
         jobs = _job_rows(execution_id, outcome)
         return await self._write(
-            lambda connection: sql.store_outcome(connection, execution_id, owner, values, jobs),
+            lambda connection: self._batches.finish(connection, execution_id, owner, values, jobs)
+            if dialect(connection) == "postgres"
+            else sql.store_outcome(connection, execution_id, owner, values, jobs),
             lambda: sql.store_outcome_sqlite(execution_id, owner, values, jobs),
-            transaction=lambda connection: not sql.outcome_in_one_statement(connection, len(jobs)),
+            # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
+            transaction=lambda connection: dialect(connection) != "postgres",
         )
 
     async def discard(self, execution_id: int, owner: str) -> bool:
@@ -212,7 +218,9 @@ class ExecutionStore:
         only the executions that did not succeed). ``False`` if it was not deleted: it is no
         longer ``owner``'s, or it holds an idempotency key (kept for the key's window)."""
         return await self._write(
-            lambda connection: sql.discard(connection, execution_id, owner),
+            lambda connection: self._batches.discard(connection, execution_id, owner)
+            if dialect(connection) == "postgres"
+            else sql.discard(connection, execution_id, owner),
             lambda: sql.discard_sqlite(execution_id, owner),
         )
 

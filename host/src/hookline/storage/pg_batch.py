@@ -1,16 +1,19 @@
-"""Group commit on PostgreSQL: the new executions (and the jobs of those that ended) of
-concurrent calls inserted by one statement, in one round trip and one commit.
+"""Group commit on PostgreSQL: the hot path's writes of concurrent calls made by one statement
+per kind, in one round trip and one commit.
 
 A round trip to PostgreSQL costs the server process more CPU than building the rows (the
-driver, the socket, the event loop waking for each answer): inserting the rows of calls that
-arrive meanwhile together divides it by the size of the batch. The statement is always the
-same, whatever the number of rows: each column is an array parameter, spread by ``unnest``,
-so it is prepared once per connection.
+driver, the socket, the event loop waking for each answer): writing the rows of calls that
+arrive meanwhile together divides it by the size of the batch. Three kinds are batched: new
+executions (with the jobs of those that ended: a sync run written when it ends), outcomes (an
+execution's status and reply, with its jobs, on the condition that it is still ``running`` and
+its writer's), and runs not kept (deleted on the same condition). Each statement is always the
+same, whatever the number of rows: each column is an array parameter, spread by ``unnest``, so
+it is prepared once per connection.
 
-One batch is written at a time; writes that arrive meanwhile form the next one. A batch is all
-or nothing: if PostgreSQL refuses it (one row breaks a constraint: its workflow was deleted
-meanwhile), its writes are made again one by one, so that only the faulty one fails. If it
-fails because the database cannot write now (down, locked past ``lock_timeout``, full), the
+One batch of a kind is written at a time; writes that arrive meanwhile form the next one. A
+batch is all or nothing: if PostgreSQL refuses it (one row breaks a constraint: its workflow was
+deleted meanwhile), its writes are made again one by one, so that only the faulty one fails. If
+it fails because the database cannot write now (down, locked past ``lock_timeout``, full), the
 writes that queued behind it fail with it at once rather than each waiting as long again: their
 callers are told to retry within the time one write may take. Each caller's ``await`` returns
 once the statement holding its row is committed.
@@ -19,48 +22,34 @@ once the statement holding its row is committed.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from hookline.status import ExecutionStatus
 from hookline.storage import columns
 from hookline.storage.errors import unavailable
 from hookline.storage.models import Execution, Job
 
-#: Most executions in one statement.
+#: Most writes in one statement.
 MAX_BATCH = 128
 
-
-def _statement() -> str:
-    execution, job = Execution._meta.db_table, Job._meta.db_table
-    execution_types = columns.postgres_types(Execution, columns.KNOWN_COLUMNS)
-    job_types = columns.postgres_types(Job, columns.JOB_COLUMNS)
-    executions = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(execution_types, 1))
-    first = len(execution_types) + 1
-    jobs = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(job_types, first))
-    return (
-        f'WITH done AS (INSERT INTO "{execution}" ({columns.names(columns.KNOWN_COLUMNS)}) '
-        f'SELECT * FROM unnest({executions}) RETURNING "id") '
-        f'INSERT INTO "{job}" ({columns.names(columns.JOB_COLUMNS)}) '
-        f"SELECT * FROM unnest({jobs}) WHERE EXISTS (SELECT 1 FROM done)"
-    )
+R = TypeVar("R")
 
 
-class PostgresBatches:
-    """See the module's docstring."""
+class _Batches(Generic[R]):
+    """The queue and writer of one kind of write: ``_execute`` writes a batch and returns each
+    write's result."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[list[Any], list[list[Any]], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Any, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._statement: str | None = None
 
-    async def insert(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
-        """Insert an execution with its id (and its ``jobs``, if it ended) in the next batch."""
-        row = columns.convert(Execution, columns.KNOWN_COLUMNS, values)
-        job_rows = [columns.convert(Job, columns.JOB_COLUMNS, job) for job in jobs]
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, job_rows, future))
+    async def add(self, connection: Any, item: Any) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write(connection))
-        await asyncio.shield(future)
+        return await asyncio.shield(future)
 
     async def _write(self, connection: Any) -> None:
         try:
@@ -70,57 +59,178 @@ class PostgresBatches:
         finally:
             self._writer = None
             if self._pending:  # cancelled (the loop closing): the writes left fail, none hangs
-                for _, _, future in self._pending:
-                    if not future.done():
-                        future.set_exception(RuntimeError("the database writer stopped"))
+                for _, future in self._pending:
+                    _settle(future, RuntimeError("the database writer stopped"))
                 self._pending = []
 
-    async def _write_batch(
-        self, connection: Any, batch: list[tuple[list[Any], list[list[Any]], asyncio.Future[None]]]
-    ) -> None:
+    async def _write_batch(self, connection: Any, batch: list[tuple[Any, asyncio.Future[R]]]) -> None:
         try:
-            await self._execute(connection, [(row, jobs) for row, jobs, _ in batch])
+            results = await self._execute(connection, [item for item, _ in batch])
         except asyncio.CancelledError:
-            for _, _, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.cancel()
             raise
         except Exception as exc:
             if unavailable(exc):  # every write would wait as long again: they all fail now
                 waiting, self._pending = self._pending, []
-                for _, _, future in [*batch, *waiting]:
+                for _, future in [*batch, *waiting]:
                     _settle(future, exc)
                 return
             if len(batch) == 1:
-                _settle(batch[0][2], exc)
+                _settle(batch[0][1], exc)
                 return
-            for row, jobs, future in batch:  # which one is refused: each on its own
+            for item, future in batch:  # which one is refused: each on its own
                 try:
-                    await self._execute(connection, [(row, jobs)])
+                    [result] = await self._execute(connection, [item])
                 except asyncio.CancelledError:
                     raise
                 except Exception as one:
                     _settle(future, one)
                 else:
-                    _settle(future, None)
+                    _settle(future, None, result)
             return
-        for _, _, future in batch:
-            _settle(future, None)
+        for (_, future), result in zip(batch, results):
+            _settle(future, None, result)
 
-    async def _execute(self, connection: Any, rows: list[tuple[list[Any], list[list[Any]]]]) -> None:
+    async def _execute(self, connection: Any, items: list[Any]) -> list[R]:
+        raise NotImplementedError
+
+
+def _arrays(types: list[str], first: int = 1) -> str:
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, first))
+
+
+def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:
+    """Rows as columns (one array parameter each)."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+
+
+def _jobs_insert(first: int, condition: str) -> str:
+    """The insert of the jobs given as array parameters from ``$first``, where ``condition``
+    (on the jobs' alias ``j``) holds."""
+    job = Job._meta.db_table
+    names = columns.names(columns.JOB_COLUMNS)
+    aliased = ", ".join(f'j."{name}"' for name in columns.JOB_COLUMNS)
+    arrays = _arrays(columns.postgres_types(Job, columns.JOB_COLUMNS), first)
+    return (
+        f'INSERT INTO "{job}" ({names}) SELECT {aliased} FROM unnest({arrays}) AS j({names}) WHERE {condition}'
+    )
+
+
+class _Inserts(_Batches[None]):
+    """New executions with their ids (see :mod:`hookline.storage.sql`'s ``reserve_ids``), and
+    the jobs of those that ended."""
+
+    def _sql(self) -> str:
+        execution = Execution._meta.db_table
+        types = columns.postgres_types(Execution, columns.KNOWN_COLUMNS)
+        return (
+            f'WITH done AS (INSERT INTO "{execution}" ({columns.names(columns.KNOWN_COLUMNS)}) '
+            f'SELECT * FROM unnest({_arrays(types)}) RETURNING "id") '
+            + _jobs_insert(len(types) + 1, "EXISTS (SELECT 1 FROM done)")
+        )
+
+    async def _execute(self, connection: Any, items: list[Any]) -> list[None]:
         if self._statement is None:
-            self._statement = _statement()
-        execution_columns = [list(column) for column in zip(*(row for row, _ in rows))]
-        all_jobs = [job for _, jobs in rows for job in jobs]
-        width = len(columns.JOB_COLUMNS)
-        job_columns = [list(column) for column in zip(*all_jobs)] if all_jobs else [[] for _ in range(width)]
-        await connection.execute_query(self._statement, [*execution_columns, *job_columns])
+            self._statement = self._sql()
+        rows = [row for row, _ in items]
+        jobs = [job for _, job_rows in items for job in job_rows]
+        params = [*_transposed(rows, len(columns.KNOWN_COLUMNS)), *_transposed(jobs, len(columns.JOB_COLUMNS))]
+        await connection.execute_query(self._statement, params)
+        return [None] * len(items)
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+#: The columns of an outcome's batch: the execution, its writer, then what is stored.
+_OUTCOME = ("id", "owner", *columns.OUTCOME_COLUMNS)
+
+
+class _Outcomes(_Batches[bool]):
+    """Outcomes: each execution's status, error, reply and end, with its jobs, on the condition
+    that it is still ``running`` and its writer's; ``True`` for each one written."""
+
+    def _sql(self) -> str:
+        execution = Execution._meta.db_table
+        types = columns.postgres_types(Execution, _OUTCOME)
+        sets = ", ".join(f'"{name}" = v."{name}"' for name in columns.OUTCOME_COLUMNS)
+        running = len(types) + 1
+        jobs = _jobs_insert(running + 1, 'j."execution_id" IN (SELECT "id" FROM done)')
+        return (
+            f"WITH v AS (SELECT * FROM unnest({_arrays(types)}) AS v({columns.names(_OUTCOME)})), "
+            f'done AS (UPDATE "{execution}" AS e SET {sets} FROM v '
+            f'WHERE e."id" = v."id" AND e."status" = ${running} AND e."owner" = v."owner" RETURNING e."id"), '
+            f'jobs AS ({jobs}) SELECT "id" FROM done'
+        )
+
+    async def _execute(self, connection: Any, items: list[Any]) -> list[bool]:
+        if self._statement is None:
+            self._statement = self._sql()
+        rows = [row for row, _ in items]
+        jobs = [job for _, job_rows in items for job in job_rows]
+        params = [
+            *_transposed(rows, len(_OUTCOME)),
+            ExecutionStatus.RUNNING.value,
+            *_transposed(jobs, len(columns.JOB_COLUMNS)),
+        ]
+        done = {row["id"] for row in await connection.execute_query_dict(self._statement, params)}
+        return [row[0] in done for row in rows]
+
+
+class _Discards(_Batches[bool]):
+    """Runs not kept, deleted on the condition that each is still ``running``, its writer's
+    and holds no idempotency key; ``True`` for each one deleted."""
+
+    def _sql(self) -> str:
+        execution = Execution._meta.db_table
+        types = columns.postgres_types(Execution, ("id", "owner"))
+        return (
+            f'DELETE FROM "{execution}" AS e USING unnest({_arrays(types)}) AS v("id", "owner") '
+            'WHERE e."id" = v."id" AND e."status" = $3 AND e."owner" = v."owner" AND e."dedup_key" IS NULL '
+            'RETURNING e."id"'
+        )
+
+    async def _execute(self, connection: Any, items: list[Any]) -> list[bool]:
+        if self._statement is None:
+            self._statement = self._sql()
+        params = [*_transposed(items, 2), ExecutionStatus.RUNNING.value]
+        # (execute_query would not fetch what a DELETE returns: tortoise runs it as a command)
+        done = {row["id"] for row in await connection.execute_query_dict(self._statement, params)}
+        return [item[0] in done for item in items]
+
+
+class PostgresBatches:
+    """See the module's docstring."""
+
+    def __init__(self) -> None:
+        self._inserts = _Inserts()
+        self._outcomes = _Outcomes()
+        self._discards = _Discards()
+
+    async def insert(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+        """Insert an execution with its id (and its ``jobs``, if it ended) in the next batch."""
+        row = columns.convert(Execution, columns.KNOWN_COLUMNS, values)
+        job_rows = [columns.convert(Job, columns.JOB_COLUMNS, job) for job in jobs]
+        await self._inserts.add(connection, (row, job_rows))
+
+    async def finish(
+        self, connection: Any, execution_id: int, owner: str, values: dict[str, Any], jobs: list[dict[str, Any]]
+    ) -> bool:
+        """Store an execution's outcome (``values``: its status, error, reply, end) and its
+        ``jobs`` if it is still ``running`` and ``owner``'s; whether it was."""
+        row = columns.convert(Execution, _OUTCOME, {**values, "id": execution_id, "owner": owner})
+        job_rows = [columns.convert(Job, columns.JOB_COLUMNS, job) for job in jobs]
+        return await self._outcomes.add(connection, (row, job_rows))
+
+    async def discard(self, connection: Any, execution_id: int, owner: str) -> bool:
+        """Delete a run not kept if it is still ``running``, ``owner``'s and holds no
+        idempotency key; whether it was deleted."""
+        return await self._discards.add(connection, [execution_id, owner])
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException | None, result: Any = None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(result)
     else:
         future.set_exception(error)

@@ -24,7 +24,6 @@ from hookline.storage.columns import (
     OUTCOME_COLUMNS,
     convert,
     names,
-    postgres_types,
 )
 from hookline.storage.connection import dialect
 from hookline.storage.models import Execution, ExecutionStatus, Job
@@ -46,7 +45,6 @@ class _Statements:
 
         self.marks = marks
         self._insert_jobs: dict[int, str] = {}
-        self._finish_with_jobs: dict[int, str] = {}
         execution = Execution._meta.db_table
         sets = ", ".join(f'"{name}"={mark}' for name, mark in zip(OUTCOME_COLUMNS, marks(len(OUTCOME_COLUMNS))))
         where = marks(3, len(OUTCOME_COLUMNS) + 1)
@@ -73,39 +71,6 @@ class _Statements:
             f'WHERE "id"={claim[3]} AND "status"={claim[4]}'
         )
         self.claim_and_load = f'{self.claim_queued} RETURNING "version_id", "context", "mode"'
-
-    def finish_with_jobs(self, count: int) -> str:
-        """PostgreSQL: :func:`store_outcome` as one statement, atomic by itself (no transaction:
-        one round trip instead of four). The jobs are inserted only if the update matched (the
-        execution is still this process's); it returns one row, ``updated`` (0 or 1). The
-        values' types are cast, as the columns of ``INSERT ... SELECT`` do not give them."""
-        query = self._finish_with_jobs.get(count)
-        if query is not None:
-            return query
-        execution = Execution._meta.db_table
-        outcome = len(OUTCOME_COLUMNS)
-        sets = ", ".join(f'"{name}"={mark}' for name, mark in zip(OUTCOME_COLUMNS, self.marks(outcome)))
-        where = self.marks(3, outcome + 1)
-        width = len(JOB_COLUMNS)
-        casts = postgres_types(Job, JOB_COLUMNS)
-        rows = ", ".join(
-            "(" + ", ".join(f"{m}::{cast}" for m, cast in zip(self.marks(width, outcome + 4 + i * width), casts)) + ")"
-            for i in range(count)
-        )
-        jobs = (
-            f', jobs AS (INSERT INTO "{Job._meta.db_table}" ({names(JOB_COLUMNS)}) '
-            f"SELECT * FROM (VALUES {rows}) AS v WHERE EXISTS (SELECT 1 FROM done))"
-            if count
-            else ""
-        )
-        query = (
-            f'WITH done AS (UPDATE "{execution}" SET {sets} WHERE "id"={where[0]} AND "status"={where[1]} '
-            f'AND "owner"={where[2]} RETURNING "id"){jobs} '
-            'SELECT count(*) AS "updated" FROM done'
-        )
-        if count <= 64:
-            self._finish_with_jobs[count] = query
-        return query
 
     def insert_jobs(self, count: int) -> str:
         query = self._insert_jobs.get(count)
@@ -135,29 +100,15 @@ def _statements_of(dialect: str) -> _Statements:
 async def store_outcome(
     connection: BaseDBAsyncClient, execution_id: int, owner: str, values: dict[str, Any], jobs: list[dict[str, Any]]
 ) -> bool:
-    """Finish the execution if this process still owns it, then add its jobs. Returns ``False``
-    (and writes nothing) when it is no longer this process's. On PostgreSQL, with at most
-    ``JOBS_PER_STATEMENT`` jobs, one statement (see :func:`outcome_in_one_statement`); else in
-    the caller's transaction."""
+    """Finish the execution if this process still owns it, then add its jobs, in the caller's
+    transaction (on PostgreSQL the store batches these: :mod:`hookline.storage.pg_batch`).
+    Returns ``False`` (and writes nothing) when it is no longer this process's."""
     statements = _statements(connection)
-    if outcome_in_one_statement(connection, len(jobs)):
-        params = _outcome_params(execution_id, owner, values)
-        for job in jobs:
-            params.extend(convert(Job, JOB_COLUMNS, job))
-        rows = await connection.execute_query_dict(statements.finish_with_jobs(len(jobs)), params)
-        return bool(rows[0]["updated"])
-    updated, _ = await connection.execute_query(
-        statements.store_outcome,
-        _outcome_params(execution_id, owner, values),
-    )
+    updated, _ = await connection.execute_query(statements.store_outcome, _outcome_params(execution_id, owner, values))
     if not updated:
         return False
-    for start in range(0, len(jobs), JOBS_PER_STATEMENT):
-        chunk = jobs[start : start + JOBS_PER_STATEMENT]
-        params: list[Any] = []
-        for job in chunk:
-            params.extend(convert(Job, JOB_COLUMNS, job))
-        await connection.execute_query(statements.insert_jobs(len(chunk)), params)
+    for query, chunk in _job_inserts(statements, jobs):
+        await connection.execute_query(query, chunk)
     return True
 
 
@@ -165,11 +116,6 @@ def _outcome_params(execution_id: int, owner: str, values: dict[str, Any]) -> li
     """The values of the outcome's ``UPDATE``: its columns, then its condition (the row is still
     ``running`` and ``owner``'s)."""
     return [*convert(Execution, OUTCOME_COLUMNS, values), execution_id, ExecutionStatus.RUNNING.value, owner]
-
-
-def outcome_in_one_statement(connection: BaseDBAsyncClient, jobs: int) -> bool:
-    """Whether :func:`store_outcome` is one statement, needing no transaction around it."""
-    return dialect(connection) == "postgres" and jobs <= JOBS_PER_STATEMENT
 
 
 async def claim_queued(connection: BaseDBAsyncClient, execution_id: int, owner: str, now: Any) -> bool:
@@ -213,13 +159,7 @@ def store_outcome_sqlite(
     """:func:`store_outcome` as a write for :class:`~hookline.storage.group_commit.GroupCommit`."""
     statements = _statements_of("sqlite")
     outcome = _outcome_params(execution_id, owner, values)
-    inserts = []
-    for start in range(0, len(jobs), JOBS_PER_STATEMENT):
-        chunk = jobs[start : start + JOBS_PER_STATEMENT]
-        params: list[Any] = []
-        for job in chunk:
-            params.extend(convert(Job, JOB_COLUMNS, job))
-        inserts.append((statements.insert_jobs(len(chunk)), params))
+    inserts = _job_inserts(statements, jobs)
 
     def write(connection: sqlite3.Connection) -> bool:
         if not connection.execute(statements.store_outcome, outcome).rowcount:
