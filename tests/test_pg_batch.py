@@ -217,3 +217,4 @@ async def test_runs_not_kept_are_deleted_together_unless_another_holds_them_or_t
     assert deleted == [kind == "mine" for kind in kinds]
     left = sorted(row.id for row in await Execution.filter(id__in=ids))
     assert left == [i for i, kind in zip(ids, kinds) if kind != "mine"]
+

@@ -567,3 +567,19 @@ async def test_pooled_postgres_connections_skip_the_reset_query_and_still_roll_b
         assert await again.fetchval(f"SELECT count(*) FROM \"{Setting._meta.db_table}\" WHERE key = 'left-open'") == 0
     finally:
         await pool.release(again)
+
+
+async def test_a_database_without_maintenance_is_reported_with_what_to_do(hookline: HooklineTestApp) -> None:
+    """The server warns at start when nothing will analyze its tables (the inserts' plans then
+    stay those made on empty tables); it says nothing when autovacuum runs."""
+    from hookline.storage.db import maintenance_problem
+
+    problem = await maintenance_problem()
+    if dialect(default_connection()) == "sqlite":
+        assert problem is None
+        return
+    _, rows = await default_connection().execute_query("SHOW autovacuum")
+    if rows[0][0] == "off":
+        assert problem is not None and "autovacuum is off" in problem and "ANALYZE" in problem
+    else:
+        assert problem is None

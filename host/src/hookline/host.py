@@ -37,6 +37,7 @@ from hookline.settings import Settings
 from hookline.storage.db import (
     check_db_url,
     close_database,
+    maintenance_problem,
     migrate_database,
     open_database,
     open_migrated_database,
@@ -98,7 +99,8 @@ class Host:
         role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
         left (running or queued) is recovered; then the hourly purge of old executions and the
         writer of refused calls are scheduled. Last, each stored workflow that cannot run here
-        is logged with why."""
+        is logged with why, and a database setting that will slow it down (PostgreSQL's
+        autovacuum off) with what to do."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
@@ -114,6 +116,13 @@ class Host:
             await self.workflows.log_unrunnable()
         except Exception as exc:  # only a report: the server serves without it
             log.warning("could not check which stored workflows can run here: %s: %s", type(exc).__name__, exc)
+        try:
+            problem = await maintenance_problem()
+        except Exception as exc:  # only a report
+            log.debug("could not read the database's maintenance settings", exc_info=exc)
+        else:
+            if problem:
+                log.warning("%s", problem)
 
     async def stop(self) -> None:
         await self.retention.stop()
