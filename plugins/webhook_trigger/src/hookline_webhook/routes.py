@@ -9,11 +9,10 @@ import hashlib
 import hmac
 import logging
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import json as json_response
-from sanic.response import raw
 
 from hookline import (
     ActiveWorkflow,
@@ -24,13 +23,28 @@ from hookline import (
     Host,
     HooklineError,
     NotRecorded,
-    Reply,
     WorkflowUnavailable,
     server_secret,
 )
-from hookline.errors import Overloaded, UnsupportedMediaType
+from hookline.errors import Overloaded
 from hookline.templates import Template
-from hookline.web import error_response, header_value
+from hookline.web import error_response
+from hookline_webhook.answers import (
+    EXECUTION_HEADER,
+    RETRY_AFTER,
+    add_cors,
+    check_content_type,
+    ended,
+    not_recorded,
+    redact,
+    redact_all_but_plain,
+    refusal,
+    refuse,
+    reply_of,
+    reply_response,
+    slack_challenge,
+    unavailable,
+)
 from hookline_webhook.auth import MisconfiguredSecret, basic_matches
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
@@ -46,10 +60,6 @@ log = logging.getLogger("hookline.webhook")
 ROUTES = (r"/api/<_action:webhook(?::|%3[Aa])trigger>/<key>", "/api/webhooks/<key>")
 STATUS_ROUTE = "/api/webhooks/<key>/executions/<execution_id:int>"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-#: Seconds a sender is asked to wait before retrying when the call could not be recorded.
-RETRY_AFTER = 5
-#: Every answer names the execution it started, for support and for the API.
-EXECUTION_HEADER = "X-Hookline-Execution"
 #: Set on the answer to a duplicate delivery (same idempotency key): it ran nothing, and
 #: X-Hookline-Execution names the first delivery's execution.
 DUPLICATE_HEADER = "X-Hookline-Duplicate"
@@ -106,7 +116,7 @@ class Webhooks:
                 self._report(request, key, None, (exc.status, exc.code, exc.message))
             return json_response(exc.to_dict(), status=exc.status)
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
-            return _not_recorded(key)
+            return not_recorded(key)
         if workflow is None:
             message = f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
             if request is not None:
@@ -128,14 +138,14 @@ class Webhooks:
             try:
                 await self.status_key()
             except Exception:  # the database is unreachable
-                return _not_recorded(key)
+                return not_recorded(key)
         try:
             response = await self._answer(request, workflow, config)
         except HooklineError as exc:
             response = json_response(exc.to_dict(), status=exc.status)
             if exc.status < 500:  # the caller's request was refused (413, 415, 400...)
                 request.ctx.refusal = (exc.status, exc.code, exc.message)
-        _add_cors(request, config, response)
+        add_cors(request, config, response)
         refusal = getattr(request.ctx, "refusal", None)
         if refusal is not None:
             self._report(request, workflow.key, config, refusal)
@@ -147,9 +157,9 @@ class Webhooks:
         status, cause, message = refusal
         headers = headers_of(request)
         if config is None:
-            _redact_all_but_plain(headers)
+            redact_all_but_plain(headers)
         else:
-            _redact(headers, config)
+            redact(headers, config)
         self.host.refused_calls.record(
             workflow=workflow,
             status=status,
@@ -171,7 +181,7 @@ class Webhooks:
         # workflow's methods, and even before the workflow is enabled; it never runs.
         capturing = request.method in CAPTURE_METHODS and await self.captures.armed(key)
         refused = (
-            (None if capturing else _refusal(request, workflow, config))
+            (None if capturing else refusal(request, workflow, config))
             or self._check_address(request, key, config)
             or self._authenticate(request, key, config)
             or self._check_rate(request, workflow, config)
@@ -185,14 +195,14 @@ class Webhooks:
             return refused
         content_type = media_type(request)
         if not capturing:
-            _check_content_type(config, body, content_type)
+            check_content_type(config, body, content_type)
         context = parse_request(request, body, keep_files=config.keep_files)
-        _redact(context["headers"], config)
+        redact(context["headers"], config)
         if capturing:
             answered = await self._capture(request, workflow, config, context, body, content_type)
             if answered is not None:
                 return answered
-        answered = _slack_challenge(config, context)
+        answered = slack_challenge(config, context)
         if answered is not None:
             return answered
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
@@ -207,7 +217,7 @@ class Webhooks:
         wait = self.buckets.take((workflow.key, workflow.compiled.version_id), config.rate_limit)
         if not wait:
             return None
-        return _refuse(
+        return refuse(
             request,
             429,
             "rate_limited",
@@ -232,10 +242,10 @@ class Webhooks:
             return json_response(
                 {"captured": True, "capture": captured, "message": "request captured as a sample; the workflow did not run"}
             )
-        refused = _refusal(request, workflow, config)
+        refused = refusal(request, workflow, config)
         if refused is not None:
             return refused
-        _check_content_type(config, body, content_type)
+        check_content_type(config, body, content_type)
         return None
 
     def _authenticate(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
@@ -246,10 +256,10 @@ class Webhooks:
                 return None
         except MisconfiguredSecret as exc:
             log.error("webhook %r: %s", key, exc)
-            return _refuse(
+            return refuse(
                 request, 503, "misconfigured", "this webhook's credentials are not configured on the server", note=str(exc)
             )
-        return _refuse(
+        return refuse(
             request,
             401,
             "unauthorized",
@@ -262,7 +272,7 @@ class Webhooks:
         if allowlist is None or allowlist.allows(request.ip, request.headers.getall("x-forwarded-for", [])):
             return None
         log.info("webhook %r: caller refused by ip_allowlist (peer %s)", key, request.ip)
-        return _refuse(
+        return refuse(
             request,
             403,
             "forbidden",
@@ -280,14 +290,14 @@ class Webhooks:
             problem = verify(scheme, headers, body, time.time())
         except MisconfiguredSecret as exc:
             log.error("webhook %r: %s", key, exc)
-            return _refuse(
+            return refuse(
                 request, 503, "misconfigured", "this webhook's signing secrets are not configured on the server", note=str(exc)
             )
         if problem is None:
             return None
         # The cause is for the operator; the caller gets one answer whatever went wrong.
         log.info("webhook %r: signature refused: %s", key, problem)
-        return _refuse(
+        return refuse(
             request,
             401,
             "invalid_signature",
@@ -305,27 +315,27 @@ class Webhooks:
         except Overloaded as exc:
             return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
-            return _not_recorded(workflow.key)
+            return not_recorded(workflow.key)
         try:
             reply = await handle.reply(timeout=config.timeout)
         except TimeoutError:
             # The caller stops waiting; the execution goes on, bounded by the workflow timeout.
             answer = config.timeout_response
             fallback = answer.render(self._scope(answer, workflow.key, handle.execution_id, context))
-            return reply_response(_reply(fallback, default_status=202), execution_id=handle.execution_id)
+            return reply_response(reply_of(fallback, default_status=202), execution_id=handle.execution_id)
         if reply is not None:
             return reply_response(reply, execution_id=handle.execution_id)
         try:
             outcome = await handle.outcome()
         except NotRecorded:  # it ran, and not even its failure could be written: retry
-            return _not_recorded(workflow.key)
+            return not_recorded(workflow.key)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():  # this request is cancelled
                 raise
             # The run was cancelled by a shutdown: the caller still gets an answer.
-            return _ended(workflow.key, handle.execution_id, ExecutionStatus.CANCELLED, None)
-        return _ended(workflow.key, handle.execution_id, outcome.status, outcome.error)
+            return ended(workflow.key, handle.execution_id, ExecutionStatus.CANCELLED, None)
+        return ended(workflow.key, handle.execution_id, outcome.status, outcome.error)
 
     async def _sync_duplicate(
         self, workflow: ActiveWorkflow, config: WebhookConfig, context: dict[str, Any], first: ExecutionRecord
@@ -344,16 +354,16 @@ class Webhooks:
             try:
                 first = await self.host.executions.wait_finished(first.id, config.timeout, or_reply=True) or first
             except Exception:
-                return _not_recorded(workflow.key)
+                return not_recorded(workflow.key)
         if first.reply is not None:  # also while it goes on after answering
             response = reply_response(first.reply, execution_id=first.id)
         elif not first.finished:
             # Still running at the timeout: what the first caller was told too.
             answer = config.timeout_response
             fallback = answer.render(self._scope(answer, workflow.key, first.id, context))
-            response = reply_response(_reply(fallback, default_status=202), execution_id=first.id)
+            response = reply_response(reply_of(fallback, default_status=202), execution_id=first.id)
         else:
-            response = _ended(workflow.key, first.id, first.status, first.error)
+            response = ended(workflow.key, first.id, first.status, first.error)
         response.headers[DUPLICATE_HEADER] = "true"
         return response
 
@@ -369,9 +379,9 @@ class Webhooks:
         except Overloaded as exc:
             return error_response(503, exc.code, exc.message, headers={"Retry-After": str(RETRY_AFTER)})
         except Exception:
-            return _not_recorded(workflow.key)
+            return not_recorded(workflow.key)
         configured = config.response.render(self._scope(config.response, workflow.key, execution_id, context))
-        response = reply_response(_reply(configured, default_status=200, default_body="ok"), execution_id=execution_id)
+        response = reply_response(reply_of(configured, default_status=200, default_body="ok"), execution_id=execution_id)
         if duplicate:
             response.headers[DUPLICATE_HEADER] = "true"
         return response
@@ -392,7 +402,7 @@ class Webhooks:
             return found
         workflow, config = found
         response = await self._status(request, workflow, config, execution_id)
-        _add_cors(request, config, response)  # errors too: a page must be able to read them
+        add_cors(request, config, response)  # errors too: a page must be able to read them
         return response
 
     async def _status(
@@ -407,7 +417,7 @@ class Webhooks:
         try:
             await self.status_key()
         except Exception:
-            return _unavailable(key)
+            return unavailable(key)
         given = request.args.get("token") or ""
         if not hmac.compare_digest(given.encode(), self.status_token(key, execution_id).encode()):
             return error_response(
@@ -418,7 +428,7 @@ class Webhooks:
         try:
             execution = await self.host.executions.record(execution_id)
         except Exception:
-            return _unavailable(key)
+            return unavailable(key)
         if (
             execution is None
             or execution.workflow_id != workflow.id
@@ -430,203 +440,3 @@ class Webhooks:
         if execution.reply is not None:
             answer["reply"] = execution.reply.to_dict()
         return json_response(answer, headers={EXECUTION_HEADER: str(execution_id)})
-
-
-def _ended(key: str, execution_id: int, status: ExecutionStatus, error: dict[str, Any] | None) -> HTTPResponse:
-    """The answer of a sync execution that ended without a reply."""
-    headers = {EXECUTION_HEADER: str(execution_id)}
-    if status is ExecutionStatus.SUCCEEDED:
-        return json_response({"execution": execution_id, "status": "succeeded"}, headers=headers)
-    error = error or {}
-    # A NodeError's message is meant for people; anything else is an internal detail that
-    # stays in the execution history.
-    detail = f": {error['message']}" if status is ExecutionStatus.FAILED and "message" in error else ""
-    return error_response(
-        500,
-        "workflow_" + status.value,
-        f"workflow {key!r} ended {status.value}{detail}",
-        headers=headers,
-        execution=execution_id,
-        node=error.get("node"),
-    )
-
-
-def _refusal(request: Request, workflow: ActiveWorkflow, config: WebhookConfig) -> HTTPResponse | None:
-    """The answer for a request that runs nothing: disabled workflow, HEAD, OPTIONS, a method
-    the workflow does not accept. ``None`` when the request may go on."""
-    method = request.method
-    allow = ", ".join([*config.methods, "HEAD", "OPTIONS"])
-    if not workflow.enabled:
-        return _refuse(request, 404, "workflow_disabled", f"workflow {workflow.key!r} is disabled; enable it to accept calls")
-    if method == "OPTIONS":
-        return _options(request, config, allow)
-    if method == "HEAD":  # a probe: the URL exists and is enabled; nothing runs
-        return _Empty(status=200, headers={"Allow": allow})
-    if method not in config.methods:
-        return _refuse(
-            request,
-            405,
-            "method_not_allowed",
-            f"workflow {workflow.key!r} accepts {', '.join(config.methods)}, not {method}",
-            headers={"Allow": allow},
-        )
-    return None
-
-
-#: Headers that carry credentials: stored (and shown to nodes) as this, never as sent.
-REDACTED = "[redacted]"
-_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
-
-
-def _redact(headers: dict[str, str], config: WebhookConfig | None) -> None:
-    """Credentials and signatures never reach the execution history (or a captured sample, or
-    the refused calls): they were checked already, and a stored copy would outlive their
-    rotation. Without ``config`` (no workflow), the credential headers only."""
-    names = list(_CREDENTIAL_HEADERS)
-    if config is not None and config.signature is not None:
-        names.append(config.signature.header.lower())
-        if config.signature.preset == "github":  # GitHub also sends the legacy SHA-1 signature
-            names.append("x-hub-signature")
-    for name in names:
-        if name in headers:
-            headers[name] = REDACTED
-
-
-def _refuse(
-    request: Request, status: int, code: str, message: str, *, note: str | None = None, **details: Any
-) -> HTTPResponse:
-    """The error answer to a call refused at the door, noted on the request so that it is
-    reported to the refused calls. ``note``: what the operator reads there, when it says more
-    than the caller is told (the precise signature problem, the peer address)."""
-    request.ctx.refusal = (status, code, note or message)
-    return error_response(status, code, message, **details)
-
-
-#: Headers that carry no secret in any scheme: a refused call to no known workflow keeps only
-#: these (which header holds a signature or a token is the workflow's to say, and there is none).
-_PLAIN_HEADERS = frozenset({
-    "accept", "accept-encoding", "accept-language", "connection", "content-encoding", "content-length",
-    "content-type", "expect", "host", "origin", "referer", "traceparent", "transfer-encoding", "user-agent",
-    "via", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip", "x-request-id",
-})
-
-
-def _redact_all_but_plain(headers: dict[str, str]) -> None:
-    for name in headers:
-        if name not in _PLAIN_HEADERS:
-            headers[name] = REDACTED
-
-
-def _slack_challenge(config: WebhookConfig, context: dict[str, Any]) -> HTTPResponse | None:
-    """Slack's ``url_verification`` handshake (signed like any event) is answered, not run."""
-    if config.signature is None or config.signature.preset != "slack":
-        return None
-    body = context.get("body")
-    if isinstance(body, dict) and body.get("type") == "url_verification" and isinstance(body.get("challenge"), str):
-        return json_response({"challenge": body["challenge"]})
-    return None
-
-
-def _check_content_type(config: WebhookConfig, body: bytes, content_type: str) -> None:
-    if body and not config.accepts(content_type):
-        raise UnsupportedMediaType(
-            f"this webhook does not accept {content_type or 'a body without Content-Type'}"
-            f" (accepted: {', '.join(config.content_types or ())})",
-            accepted=list(config.content_types or ()),
-        )
-
-
-def _reply(rendered: dict[str, Any], *, default_status: int, default_body: Any = None) -> Reply:
-    headers = {}
-    for name, value in (rendered.get("headers") or {}).items():
-        try:
-            headers[name] = header_value(name, value)
-        except ValueError:
-            log.warning("webhook answer: header %r dropped: its rendered value has control characters", name)
-    body = rendered["body"] if "body" in rendered else default_body
-    return Reply(status=rendered.get("status", default_status), headers=headers, body=body)
-
-
-def _options(request: Request, config: WebhookConfig, allow: str) -> HTTPResponse:
-    origin = request.headers.get("origin")
-    requested = (request.headers.get("access-control-request-method") or "").upper()
-    if not (config.cors and origin and requested):
-        return _Empty(status=204, headers={"Allow": allow})
-    if not config.cors.allows(origin) or requested not in config.methods:
-        return _refuse(
-            request,
-            403,
-            "cors_denied", f"origin {origin!r} may not call this webhook with {requested}", headers={"Vary": "Origin"}
-        )
-    headers = {
-        "Access-Control-Allow-Methods": ", ".join(config.methods),
-        "Access-Control-Allow-Headers": ", ".join(config.cors.headers or ("Content-Type", "Authorization")),
-        "Access-Control-Max-Age": str(config.cors.max_age),
-        "Allow": allow,
-    }
-    response = _Empty(status=204, headers=headers)
-    _add_cors(request, config, response)
-    return response
-
-
-def _add_cors(request: Request, config: WebhookConfig, response: HTTPResponse) -> None:
-    cors = config.cors
-    origin = request.headers.get("origin")
-    if cors is None or not cors.allows(origin):
-        return
-    wildcard = "*" in cors.origins and not cors.credentials
-    response.headers["Access-Control-Allow-Origin"] = "*" if wildcard else str(origin)
-    if not wildcard:
-        response.headers["Vary"] = "Origin"
-    if cors.credentials:
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-    response.headers["Access-Control-Expose-Headers"] = EXECUTION_HEADER
-
-
-def _not_recorded(key: str) -> HTTPResponse:
-    """The execution could not be stored (database down or refusing): the sender should retry,
-    and must not take a 2xx for an event nobody will run."""
-    log.exception("webhook %r: the call could not be recorded", key)
-    return error_response(
-        503, "unavailable", "the call could not be recorded; retry later", headers={"Retry-After": str(RETRY_AFTER)}
-    )
-
-
-def _unavailable(key: str) -> HTTPResponse:
-    log.warning("webhook %r: the database could not be read", key, exc_info=True)
-    return error_response(503, "unavailable", "the status could not be read; retry later", headers={"Retry-After": str(RETRY_AFTER)})
-
-
-def reply_response(reply: Reply, execution_id: int | None = None) -> HTTPResponse:
-    headers = dict(reply.headers)
-    if execution_id is not None:
-        headers.setdefault(EXECUTION_HEADER, str(execution_id))
-    body = reply.body
-    if body is None:
-        return _Empty(status=reply.status, headers=headers)
-    if isinstance(body, str):
-        content_type = _pop_header(headers, "content-type") or "text/plain; charset=utf-8"
-        return raw(body.encode(), status=reply.status, headers=headers, content_type=content_type)
-    content_type = _pop_header(headers, "content-type") or "application/json"
-    return json_response(body, status=reply.status, headers=headers, content_type=content_type)
-
-
-class _Empty(HTTPResponse):
-    """An answer without a body, and so without a Content-Type (Sanic would send the text
-    "None" for a status that allows a body). Header names and values were validated when the
-    workflow was saved or the node ran."""
-
-    def __init__(self, status: int, headers: dict[str, str]) -> None:
-        super().__init__(body=b"", status=status, headers=headers)
-
-    @property
-    def processed_headers(self) -> Iterator[tuple[bytes, bytes]]:
-        return ((name.encode("ascii"), str(value).encode()) for name, value in self.headers.items())
-
-
-def _pop_header(headers: dict[str, str], name: str) -> str | None:
-    for key in list(headers):
-        if key.lower() == name:
-            return headers.pop(key)
-    return None
-
