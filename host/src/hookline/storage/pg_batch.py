@@ -80,13 +80,19 @@ class _Batches(Generic[R]):
             if len(batch) == 1:
                 _settle(batch[0][1], exc)
                 return
-            for item, future in batch:  # which one is refused: each on its own
+            for n, (item, future) in enumerate(batch):  # which one is refused: each on its own
                 try:
                     [result] = await self._execute(connection, [item])
                 except asyncio.CancelledError:
+                    for _, left in batch[n:]:
+                        left.cancel()
                     raise
                 except Exception as one:
                     _settle(future, one)
+                    if unavailable(one):  # the database stopped writing meanwhile: the rest too
+                        for _, left in batch[n + 1 :]:
+                            _settle(left, one)
+                        return
                 else:
                     _settle(future, None, result)
             return
