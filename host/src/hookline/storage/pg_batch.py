@@ -119,9 +119,7 @@ def _jobs_insert(first: int, condition: str) -> str:
     names = columns.names(columns.JOB_COLUMNS)
     aliased = ", ".join(f'j."{name}"' for name in columns.JOB_COLUMNS)
     arrays = _arrays(columns.postgres_types(Job, columns.JOB_COLUMNS), first)
-    return (
-        f'INSERT INTO "{job}" ({names}) SELECT {aliased} FROM unnest({arrays}) AS j({names}) WHERE {condition}'
-    )
+    return f'INSERT INTO "{job}" ({names}) SELECT {aliased} FROM unnest({arrays}) AS j({names}) WHERE {condition}'
 
 
 class _Inserts(_Batches[None]):

@@ -26,7 +26,9 @@ def _reads(dialect: str) -> dict[str, str]:
     marks = ["?"] * 3 if dialect == "sqlite" else ["$1", "$2", "$3"]
     workflow, version = Workflow._meta.db_table, WorkflowVersion._meta.db_table
     return {
-        "find_workflow": f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks[0]}',
+        "find_workflow": (
+            f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks[0]}'
+        ),
         "read_version": f'SELECT "number", "definition" FROM "{version}" WHERE "id"={marks[0]}',
         "current_definitions": (
             f'SELECT w."id", w."key", v."id", v."definition" FROM "{workflow}" w '

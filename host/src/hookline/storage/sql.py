@@ -179,7 +179,7 @@ def claim_queued_sqlite(execution_id: int, owner: str, now: Any) -> SqliteWrite:
 
 
 def claim_and_load_sqlite(execution_id: int, owner: str, now: Any) -> SqliteWrite:
-    """:func:`claim_and_load` as a write for :class:`~hookline.storage.group_commit.GroupCommit` (its result is read in the
+    """:func:`claim_and_load` as a write for the group commit (its result is read in the
     connection's thread, decoded by the caller: see :func:`claimed`)."""
     query = _statements_of("sqlite").claim_and_load
     params = _claim_params(execution_id, owner, now)

@@ -176,7 +176,14 @@ def _summary(row: Workflow | None) -> WorkflowSummary | None:
     if row is None:
         return None
     return WorkflowSummary(
-        row.id, row.key, row.title, row.enabled, row.trigger_type, row.current_version_id, row.created_at, row.updated_at
+        row.id,
+        row.key,
+        row.title,
+        row.enabled,
+        row.trigger_type,
+        row.current_version_id,
+        row.created_at,
+        row.updated_at,
     )
 
 
