@@ -7,10 +7,10 @@ instead of waiting as long again."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from hookline import NodeResult, NodeRun, NodeType, hookimpl, jsontext
+from hookline import jsontext
 from hookline.engine import utcnow
 from hookline.status import ExecutionStatus, JobStatus
 from hookline.storage import sql
@@ -25,25 +25,6 @@ from conftest import _asyncpg_dsn
 pytestmark = pytest.mark.parametrize(
     "hookline_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-
-
-class Echo(NodeType):
-    name = "echo"
-    config_schema = {}
-
-    async def execute(self, run: NodeRun) -> NodeResult:
-        return NodeResult(result=run.config)
-
-
-class EchoPlugin:
-    @hookimpl
-    def register_node_types(self, register: Callable[[type[NodeType]], None]) -> None:
-        register(Echo)
-
-
-@pytest.fixture
-def hookline_plugins() -> list[object]:
-    return [EchoPlugin()]
 
 
 class Counting:
@@ -63,7 +44,7 @@ class Counting:
 
 
 async def a_workflow(hookline: HooklineTestApp) -> tuple[int, int]:
-    definition = {"key": "batched", "trigger": {"type": "webhook"}, "nodes": [{"key": "e", "type": "echo"}]}
+    definition = {"key": "batched", "trigger": {"type": "webhook"}, "nodes": []}
     first = await hookline.run_workflow(definition, {})
     row = await Execution.get(id=first["id"])
     return row.workflow_id, row.version_id
