@@ -151,17 +151,13 @@ class ExecutionStore:
         values = {**vars(row), "id": execution_id, **_outcome_values(outcome)}
         jobs = _job_rows(execution_id, outcome)
         await self._write(
-            lambda connection: self._insert_finished(connection, values, jobs),
+            lambda connection: self._batches.insert(connection, values, jobs)
+            if dialect(connection) == "postgres"
+            else sql.insert_finished(connection, values, jobs),
             lambda: sql.insert_finished_sqlite(values, jobs),
             # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
             transaction=lambda connection: dialect(connection) != "postgres",
         )
-
-    async def _insert_finished(self, connection: Any, values: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
-        if dialect(connection) == "postgres":
-            await self._batches.insert(connection, values, jobs)
-        else:
-            await sql.insert_finished(connection, values, jobs)
 
     async def insert_keyed(self, row: NewExecution, digest: str, until: datetime) -> int:
         """:meth:`insert`, holding idempotency key ``digest`` until ``until``, under the unique
