@@ -261,7 +261,10 @@ def _build_app(host: Host, listener: socket.socket) -> tuple[Any, Any]:
 def _run_server(host: Host, listener: socket.socket, app: Any, loader: Any) -> None:
     from sanic import Sanic
 
-    options: dict[str, Any] = {"sock": listener, "access_log": False, "motd": False}
+    from hookline.web.framing import HooklineProtocol
+
+    # Strict HTTP/1.1 framing: what Sanic's own parser lets through is refused (web/framing.py).
+    options: dict[str, Any] = {"sock": listener, "access_log": False, "motd": False, "protocol": HooklineProtocol}
     if loader is None:
         app.run(single_process=True, **options)
         return

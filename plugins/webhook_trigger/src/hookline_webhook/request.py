@@ -58,7 +58,7 @@ async def read_body(request: Request, limit: int) -> bytes:
                     raise _too_large(request, limit)
                 chunks.append(chunk)
     except TimeoutError:
-        _close_after_answer(request)
+        _close_after_answer(request, drain=False)
         raise RequestTimeout(f"the body stopped arriving for {idle:g} s") from None
     return b"".join(chunks)
 
@@ -84,13 +84,19 @@ def _too_large(request: Request, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body is larger than this webhook accepts ({limit} bytes; see max_body_size)", limit=limit)
 
 
-def _close_after_answer(request: Request) -> None:
-    """After answering, Sanic reads and discards what is left of a body, up to its
-    ``REQUEST_MAX_SIZE``. A body refused for its size or its pace is not worth that: a limit of
-    0 makes Sanic close the connection instead."""
+def _close_after_answer(request: Request, *, drain: bool = True) -> None:
+    """Answer with ``Connection: close`` and close the connection after the answer: a body
+    refused for its size or its pace is not worth reading to its end (Sanic would read and
+    discard it, up to its ``REQUEST_MAX_SIZE``; a limit of 0 makes it stop at once), and a
+    stalled one may never end (``drain=False``: not read at all). Either way nothing more on
+    this connection is read as a request."""
     stream = request.stream
-    if stream is not None and hasattr(stream, "request_max_size"):
-        stream.request_max_size = 0
+    if stream is None or not hasattr(stream, "request_max_size"):  # not Sanic's HTTP/1.1
+        return
+    stream.keep_alive = False
+    stream.request_max_size = 0
+    if not drain:
+        stream.request_body = None
 
 
 def media_type(request: Request) -> str:
