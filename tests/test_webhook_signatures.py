@@ -103,6 +103,26 @@ def test_standard_webhooks_golden_vector_with_a_frozen_clock() -> None:
     assert verify(standard, sw_headers(timestamp=str(now + 1)), SW_BODY, now) is not None
 
 
+def test_svix_header_names_are_accepted_by_the_standard_preset() -> None:
+    """Svix signs exactly as Standard Webhooks does but sends svix-id, svix-timestamp and
+    svix-signature by default (the vector is Svix's own documentation's)."""
+    standard = scheme("standard", [SW_SECRET])
+    now = int(SW_TIMESTAMP)
+    svix = {"svix-id": [SW_ID], "svix-timestamp": [SW_TIMESTAMP], "svix-signature": [SW_SIGNATURE]}
+    assert verify(standard, svix, SW_BODY, now) is None
+    assert verify(standard, {**svix, "svix-signature": [SW_BAD_SIGNATURE]}, SW_BODY, now) is not None
+    assert verify(standard, {**svix, "svix-id": [SW_ID + "x"]}, SW_BODY, now) is not None
+    assert verify(standard, {**svix, "svix-timestamp": [str(now + 1)]}, SW_BODY, now) is not None
+    assert verify(standard, svix, SW_BODY, now + 301) is not None
+    # One set is read, never a mix: the webhook-* set wins when its signature header is there.
+    assert verify(standard, {**svix, "webhook-signature": [SW_SIGNATURE]}, SW_BODY, now) is not None
+    mixed = {"svix-signature": [SW_SIGNATURE], "webhook-id": [SW_ID], "webhook-timestamp": [SW_TIMESTAMP]}
+    assert "svix-timestamp" in (verify(standard, mixed, SW_BODY, now) or "")
+    # A generic scheme has no other names.
+    generic = scheme(header="webhook-signature", secrets=["s"])
+    assert "webhook-signature" in (verify(generic, {"svix-signature": ["x"]}, b"", now) or "")
+
+
 def test_standard_webhooks_tolerance_is_checked_both_ways() -> None:
     standard = scheme("standard", [SW_SECRET])
     now = int(SW_TIMESTAMP)
@@ -429,6 +449,23 @@ async def test_standard_webhooks_end_to_end_with_timestamps(hookline: HooklineTe
         assert (stale.status_code, stale.json()) == (401, GENERIC_ERROR)
     golden = await hookline.client.post("/api/webhooks/sw", content=SW_BODY, headers=sw_headers_flat())
     assert golden.status_code == 401  # the 2021 vector is far outside the tolerance today
+
+
+async def test_a_plain_svix_delivery_end_to_end(hookline: HooklineTestApp) -> None:
+    config = {"signature": {"preset": "standard", "secrets": [SW_SECRET]}, "idempotency": {"preset": "standard"}}
+    await hookline.apply({"key": "svix", "trigger": {"type": "webhook", "config": config}})
+    body = b'{"type":"invoice.paid"}'
+    sent = {name.replace("webhook-", "svix-"): value for name, value in standard_request(SW_SECRET, body, int(time.time())).items()}
+    ok = await hookline.client.post("/api/webhooks/svix", content=body, headers=sent)
+    assert ok.status_code == 200, ok.text
+    again = await hookline.client.post("/api/webhooks/svix", content=body, headers=sent)  # Svix's retry: same svix-id
+    assert again.status_code == 200 and again.headers["X-Hookline-Duplicate"] == "true"
+    stored = await Execution.filter(workflow__key="svix").all()
+    assert len(stored) == 1
+    assert stored[0].context["headers"]["svix-signature"] == "[redacted]"
+    assert stored[0].context["headers"]["svix-id"] == sent["svix-id"]
+    forged = await hookline.client.post("/api/webhooks/svix", content=body + b" ", headers=sent)
+    assert (forged.status_code, forged.json()) == (401, GENERIC_ERROR)
 
 
 def sw_headers_flat() -> dict[str, str]:

@@ -76,7 +76,7 @@ def redact(headers: dict[str, str], config: WebhookConfig | None) -> None:
     rotation. Without ``config`` (no workflow), the credential headers only."""
     names = list(_CREDENTIAL_HEADERS)
     if config is not None and config.signature is not None:
-        names.append(config.signature.header.lower())
+        names += [name.lower() for name in config.signature.signature_headers()]
         if config.signature.preset == "github":  # GitHub also sends the legacy SHA-1 signature
             names.append("x-hub-signature")
     for name in names:

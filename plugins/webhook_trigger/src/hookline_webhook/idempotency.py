@@ -21,8 +21,8 @@ from hookline.errors import BadRequest
 
 #: Where each provider puts the id that stays the same across its retries of one delivery.
 PRESETS: dict[str, dict[str, str]] = {
-    # Standard Webhooks / Svix: "webhook-id", also signed.
-    "standard": {"header": "webhook-id"},
+    # Standard Webhooks: "webhook-id", also signed; Svix sends it as "svix-id" by default.
+    "standard": {"header": "webhook-id", "other_header": "svix-id"},
     "github": {"header": "X-GitHub-Delivery"},
     "shopify": {"header": "X-Shopify-Webhook-Id"},
     # Stripe's retries resend the same event object.
@@ -72,9 +72,12 @@ class Idempotency:
     window: timedelta
     required: bool
     while_running: str
+    #: A second header read when ``header`` was not sent (a preset's other name for it).
+    other_header: str | None = None
 
     def describe(self) -> str:
         where = [f"header {self.header!r}"] if self.header else []
+        where += [f"header {self.other_header!r}"] if self.other_header else []
         where += [f"query parameter {self.query!r}"] if self.query else []
         where += [f"body path {str(self.body)!r}"] if self.body is not None else []
         return " or ".join(where)
@@ -92,8 +95,8 @@ class Idempotency:
         return Dedup(key=key, window=self.window)
 
     def _find(self, context: Mapping[str, Any]) -> str | None:
-        if self.header:
-            value = (context.get("headers") or {}).get(self.header.lower())
+        for header in (self.header, self.other_header):
+            value = (context.get("headers") or {}).get(header.lower()) if header else None
             if isinstance(value, str) and value.strip():
                 return value.strip()
         if self.query:
@@ -145,6 +148,7 @@ def compile_idempotency(config: Mapping[str, Any], *, signature_preset: str | No
     locations = _locations(config, signature_preset)
     return Idempotency(
         header=locations.get("header"),
+        other_header=locations.get("other_header"),
         query=locations.get("query"),
         body=_parse_path(locations["body"]) if "body" in locations else None,
         window=parse_duration(config["window"]) if "window" in config else DEFAULT_DEDUP_WINDOW,

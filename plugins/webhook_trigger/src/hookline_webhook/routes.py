@@ -284,8 +284,7 @@ class Webhooks:
         scheme = config.signature
         if scheme is None:
             return None
-        names = [name for name in (scheme.header, scheme.timestamp_header, scheme.id_header) if name]
-        headers = {name.lower(): request.headers.getall(name, []) for name in names}
+        headers = {name.lower(): request.headers.getall(name, []) for name in scheme.header_names()}
         try:
             problem = verify(scheme, headers, body, time.time())
         except MisconfiguredSecret as exc:

@@ -45,6 +45,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "id_header": "webhook-id",
         "format": "standard",
         "key": "whsec",
+        # Svix sends the same scheme under its own names by default (svix-id, ...).
+        "alternatives": (("svix-signature", "svix-timestamp", "svix-id"),),
     },
 }
 
@@ -70,6 +72,20 @@ class SignatureScheme:
     #: ``raw`` (the secret's UTF-8 bytes) or ``whsec`` (base64 after an optional ``whsec_``).
     key: str
     secrets: tuple[Any, ...]
+    #: Other names of (header, timestamp_header, id_header) a sender may use instead: the first
+    #: set whose signature header was sent is read (Svix's ``svix-*`` for ``standard``).
+    alternatives: tuple[tuple[str, str | None, str | None], ...] = ()
+
+    def header_names(self) -> list[str]:
+        """Every header the scheme may read."""
+        names = [self.header, self.timestamp_header, self.id_header]
+        for alternative in self.alternatives:
+            names += alternative
+        return [name for name in names if name]
+
+    def signature_headers(self) -> list[str]:
+        """The headers that may hold a signature (never stored)."""
+        return [self.header, *(alternative[0] for alternative in self.alternatives)]
 
     def keys(self) -> list[bytes]:
         """The HMAC keys, read now (environment variables may change); raises
@@ -103,6 +119,7 @@ def compile_signature(config: Mapping[str, Any]) -> SignatureScheme:
         format=options.get("format", "single"),
         key=options.get("key", "raw"),
         secrets=tuple(config["secrets"]),
+        alternatives=tuple(options.get("alternatives", ())),
     )
 
 
@@ -156,9 +173,15 @@ def verify(scheme: SignatureScheme, headers: Mapping[str, Sequence[str]], body: 
     """``None`` when ``body`` carries a valid signature under any of the scheme's secrets;
     otherwise why not, for the log (never a secret or an expected signature). ``headers`` maps
     lower-cased names to every value received. Raises only :class:`MisconfiguredSecret`."""
-    header = _single(headers, scheme.header)
+    header_name, timestamp_name, id_name = scheme.header, scheme.timestamp_header, scheme.id_header
+    if not headers.get(header_name.lower()):
+        for alternative in scheme.alternatives:
+            if headers.get(alternative[0].lower()):
+                header_name, timestamp_name, id_name = alternative
+                break
+    header = _single(headers, header_name)
     if header is None:
-        return f"the {scheme.header} header is missing, repeated or too long"
+        return f"the {header_name} header is missing, repeated or too long"
     timestamp = None
     if scheme.format == "stripe":
         timestamp, candidates = _stripe(header)
@@ -166,26 +189,27 @@ def verify(scheme: SignatureScheme, headers: Mapping[str, Sequence[str]], body: 
         candidates = _standard(header)
     else:
         candidates = [header[len(scheme.prefix):]] if header.startswith(scheme.prefix) else []
-    if scheme.timestamp_header is not None:
-        timestamp = _single(headers, scheme.timestamp_header)
+    if timestamp_name is not None:
+        timestamp = _single(headers, timestamp_name)
     values: dict[str, bytes] = {"body": body}
-    if scheme.format == "stripe" or scheme.timestamp_header is not None:
+    if scheme.format == "stripe" or timestamp_name is not None:
         if timestamp is None or _TIMESTAMP.fullmatch(timestamp) is None:
-            return "the timestamp is missing or not a plain number of seconds"
+            where = f" ({timestamp_name} header)" if timestamp_name else ""
+            return f"the timestamp{where} is missing or not a plain number of seconds"
         if abs(now - int(timestamp)) > scheme.tolerance:
             return f"the timestamp is {int(now) - int(timestamp)} s from the server's clock (tolerance {scheme.tolerance} s)"
         values["timestamp"] = timestamp.encode("ascii")
-    if scheme.id_header is not None:
-        message_id = _single(headers, scheme.id_header)
+    if id_name is not None:
+        message_id = _single(headers, id_name)
         if not message_id:
-            return f"the {scheme.id_header} header is missing, empty or repeated"
+            return f"the {id_name} header is missing, empty or repeated"
         try:
             values["id"] = message_id.encode("utf-8")
         except UnicodeEncodeError:
-            return f"the {scheme.id_header} header cannot be encoded"
+            return f"the {id_name} header cannot be encoded"
     given = [decoded for decoded in (_decode(c, scheme.encoding) for c in candidates) if decoded is not None]
     if not given:
-        return f"the {scheme.header} header holds no signature in the expected form"
+        return f"the {header_name} header holds no signature in the expected form"
     message = b"".join(values[text] if is_name else text.encode("utf-8") for is_name, text in scheme.parts)
     matched = False
     for key in scheme.keys():
