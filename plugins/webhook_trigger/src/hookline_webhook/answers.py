@@ -75,6 +75,8 @@ def redact(headers: dict[str, str], config: WebhookConfig | None) -> None:
     the refused calls): they were checked already, and a stored copy would outlive their
     rotation. Without ``config`` (no workflow), the credential headers only."""
     names = list(_CREDENTIAL_HEADERS)
+    if config is not None and config.auth is not None:
+        names += config.auth.secret_headers()
     if config is not None and config.signature is not None:
         names += [name.lower() for name in config.signature.signature_headers()]
         if config.signature.preset == "github":  # GitHub also sends the legacy SHA-1 signature

@@ -53,3 +53,13 @@ def basic_matches(header: str | None, basic: Mapping[str, Any]) -> bool:
     user_ok = hmac.compare_digest(user, expected_user)
     password_ok = hmac.compare_digest(password, expected_password)
     return given is not None and user_ok and password_ok
+
+
+def header_matches(value: str | None, expected: Any) -> bool:
+    """A header's value against one secret or several (rotation), each compared in constant
+    time, all of them (no early exit)."""
+    given = (value or "").strip().encode("utf-8", "surrogateescape")
+    matched = False
+    for secret in expected if isinstance(expected, list) else [expected]:
+        matched |= hmac.compare_digest(given, resolve_secret(secret).encode("utf-8"))
+    return bool(value) and matched

@@ -45,7 +45,7 @@ from hookline_webhook.answers import (
     slack_challenge,
     unavailable,
 )
-from hookline_webhook.auth import MisconfiguredSecret, basic_matches
+from hookline_webhook.auth import MisconfiguredSecret
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
 from hookline_webhook.params import apply_parameters
 from hookline_webhook.ratelimit import Buckets, retry_after
@@ -198,6 +198,8 @@ class Webhooks:
             check_content_type(config, body, content_type)
         context = parse_request(request, body, keep_files=config.keep_files)
         redact(context["headers"], config)
+        if config.auth is not None:
+            context["auth"] = getattr(request.ctx, "auth", None)
         if capturing:
             answered = await self._capture(request, workflow, config, context, body, content_type)
             if answered is not None:
@@ -249,22 +251,32 @@ class Webhooks:
         return None
 
     def _authenticate(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:
-        if config.basic is None:
+        """``None`` when the caller may go on (what it proved is kept in ``request.ctx.auth``
+        for ``$context.auth``), else the refusal."""
+        auth = config.auth
+        if auth is None:
             return None
-        try:
-            if basic_matches(request.headers.get("authorization"), config.basic):
-                return None
-        except MisconfiguredSecret as exc:
-            log.error("webhook %r: %s", key, exc)
+        # A credential header sent twice is ambiguous (which one did a proxy check?): neither counts.
+        names = ("authorization", *auth.secret_headers())
+        sent = {name: values[0] if len(values := request.headers.getall(name, [])) == 1 else None for name in names}
+        verdict = auth.check(sent)
+        if verdict.context is not None:
+            request.ctx.auth = verdict.context
+            return None
+        if verdict.misconfigured is not None:
+            log.error("webhook %r: %s", key, verdict.misconfigured)
             return refuse(
-                request, 503, "misconfigured", "this webhook's credentials are not configured on the server", note=str(exc)
+                request, 503, "misconfigured", "this webhook's credentials are not configured on the server",
+                note=verdict.misconfigured,
             )
+        log.info("webhook %r: caller refused: %s", key, "; ".join(verdict.reasons))
         return refuse(
             request,
             401,
             "unauthorized",
-            "this webhook needs HTTP Basic credentials (Authorization: Basic ...)",
-            headers={"WWW-Authenticate": 'Basic realm="hookline", charset="UTF-8"'},
+            f"this webhook needs {auth.wanted()}",
+            note=f"unauthorized: {'; '.join(verdict.reasons)}",
+            headers={"WWW-Authenticate": auth.challenges(verdict)},
         )
 
     def _check_address(self, request: Request, key: str, config: WebhookConfig) -> HTTPResponse | None:

@@ -11,6 +11,7 @@ from hookline import TriggerType, WorkflowDefinition
 from hookline.errors import TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web import RESPONSE_HEADERS_SCHEMA, response_header_problems
+from hookline_webhook.authentication import Authentication, auth_problems, auth_schema, compile_auth
 from hookline_webhook.idempotency import IDEMPOTENCY_SCHEMA, Idempotency, compile_idempotency, idempotency_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit
@@ -101,18 +102,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "uniqueItems": True,
             "description": "HTTP methods that start the workflow (default [POST]).",
         },
-        "auth": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "basic": {
-                    "type": "object",
-                    "required": ["username", "password"],
-                    "additionalProperties": False,
-                    "properties": {"username": SECRET_SCHEMA, "password": SECRET_SCHEMA},
-                }
-            },
-        },
+        "auth": auth_schema(SECRET_SCHEMA, _HEADER_NAME),
         "signature": _SIGNATURE_SCHEMA,
         "ip_allowlist": _IP_ALLOWLIST_SCHEMA,
         "cors": {
@@ -158,8 +148,10 @@ def _hint(order: int, label: str, help: str, widget: str = "json", placeholder: 
 UI_HINTS: dict[str, dict[str, Any]] = {
     "methods": _hint(1, "Methods", "HTTP methods that start the workflow (default [\"POST\"]).", placeholder='["POST"]'),
     "auth": _hint(
-        2, "Authentication", "HTTP Basic: a username and a password, each a value or {\"env\": \"NAME\"}; "
-        "the console never shows them.", placeholder='{"basic": {"username": "shop", "password": {"env": "SHOP_PASSWORD"}}}'
+        2, "Authentication", "basic (username, password), header (name, value), bearer (token) or jwt (algorithms, "
+        "secret / public_key / jwks, audience, issuer); each secret a value or {\"env\": \"NAME\"}, never shown. "
+        "With several, any one lets the caller in.",
+        placeholder='{"basic": {"username": "shop", "password": {"env": "SHOP_PASSWORD"}}}'
     ),
     "signature": _hint(
         3, "Signature", "An HMAC signature of the raw body: a preset (github, stripe, shopify, ...) or a generic "
@@ -197,7 +189,7 @@ class WebhookConfig:
     """A workflow's trigger config, compiled once per version."""
 
     methods: tuple[str, ...]
-    basic: Mapping[str, Any] | None
+    auth: Authentication | None
     signature: SignatureScheme | None
     ip_allowlist: IpAllowlist | None
     rate_limit: RateLimit | None
@@ -263,6 +255,8 @@ class WebhookTrigger(TriggerType):
         if cors.get("credentials") and "*" in cors.get("origins", []):
             problems.append("cors: 'credentials: true' needs explicit origins, not '*'")
         problems += parameter_problems(config)
+        if "auth" in config:
+            problems += auth_problems(config["auth"])
         if "signature" in config:
             problems += signature_problems(config["signature"])
         if "ip_allowlist" in config:
@@ -306,7 +300,7 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
     cors = config.get("cors")
     return WebhookConfig(
         methods=tuple(config.get("methods", ["POST"])),
-        basic=(config.get("auth") or {}).get("basic"),
+        auth=compile_auth(config.get("auth")),
         signature=compile_signature(config["signature"]) if "signature" in config else None,
         ip_allowlist=compile_allowlist(config["ip_allowlist"]) if "ip_allowlist" in config else None,
         rate_limit=RateLimit(config["rate_limit"]["requests"], float(config["rate_limit"]["per"])) if "rate_limit" in config else None,
