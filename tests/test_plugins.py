@@ -272,6 +272,7 @@ async def test_register_models(notes_package: None, tmp_path: Any) -> None:  # h
         "hookline.0004_partial_dedup_index",
         "hookline.0005_refused_calls",
         "hookline.0006_history_queries",
+        "hookline.0007_workflow_addresses",
         "notes.0001_initial",
     ]
     await host.open_database()

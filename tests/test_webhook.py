@@ -277,7 +277,7 @@ async def test_an_unrecordable_call_is_a_503_to_retry_not_a_2xx(hookline: Hookli
         assert response.headers["retry-after"] == "5"
         assert response.json()["error"] == "unavailable"
     # the workflow itself cannot be looked up: the same answer
-    await connections.get("default").execute_script("DROP TABLE hookline_workflow_version; DROP TABLE hookline_workflow")
+    await connections.get("default").execute_script("DROP TABLE hookline_workflow_address; DROP TABLE hookline_workflow_version; DROP TABLE hookline_workflow")
     response = await hookline.webhook("ev", json={})
     assert (response.status_code, response.json()["error"]) == (503, "unavailable")
 

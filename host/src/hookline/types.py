@@ -9,12 +9,13 @@ express, and lists every problem with its location.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from hookline.templates import Template, compile_template
 
 if TYPE_CHECKING:
     from hookline.definitions import NodeDefinition, WorkflowDefinition
+    from hookline.host import Host
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,22 @@ class TriggerType:
 
     def search_terms(self, workflow: WorkflowDefinition) -> list[str]:
         """Extra strings ``GET /api/workflows?q=`` should match (an id in a URL)."""
+        return []
+
+    def addresses(self, workflow: WorkflowDefinition) -> list[str]:
+        """Strings (at most 255 characters each) the trigger finds this workflow by besides its
+        key, stored with its current version: ``host.workflows.find_by_address(type, address)``
+        returns the workflows holding one, with one indexed read however many workflows there
+        are. Several workflows may share an address; the trigger tells them apart (the webhook
+        trigger's custom paths are stored by first segment and length). Default: none."""
+        return []
+
+    async def conflicts(
+        self, workflow: WorkflowDefinition, host: Host, pending: Sequence[WorkflowDefinition] = ()
+    ) -> list[str]:
+        """Problems with saving ``workflow`` beside the workflows stored (and ``pending``, saved
+        together with it): two workflows answering the same URL. Each problem is a sentence
+        naming both workflows; the save is refused with them (``422``). Default: none."""
         return []
 
     async def manual_context(self, workflow: WorkflowDefinition, data: Any) -> dict[str, Any]:

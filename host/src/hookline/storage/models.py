@@ -39,6 +39,24 @@ class Workflow(Model):
         table = "hookline_workflow"
 
 
+class WorkflowAddress(Model):
+    """An address the trigger finds the workflow by besides its key (TriggerType.addresses)."""
+
+    # The webhook trigger's custom URL paths, by their first segment and length. Replaced with
+    # each new current version; several workflows may share one.
+
+    id = fields.BigIntField(primary_key=True)
+    workflow: fields.ForeignKeyRelation[Workflow] = fields.ForeignKeyField(
+        "hookline.Workflow", related_name="addresses", on_delete=fields.CASCADE
+    )
+    trigger_type = fields.CharField(max_length=64)
+    address = fields.CharField(max_length=255)
+
+    class Meta:
+        table = "hookline_workflow_address"
+        indexes = (("trigger_type", "address"),)
+
+
 class WorkflowVersion(Model):
     """A definition as saved. Immutable once an execution uses it: saving makes a new one."""
 

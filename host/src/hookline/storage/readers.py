@@ -16,7 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from hookline import jsontext
 from hookline.storage.connection import default_connection, dialect
-from hookline.storage.models import Workflow, WorkflowVersion
+from hookline.storage.models import Workflow, WorkflowAddress, WorkflowVersion
 
 log = logging.getLogger("hookline.storage")
 
@@ -24,8 +24,13 @@ log = logging.getLogger("hookline.storage")
 def _reads(dialect: str) -> dict[str, str]:
     """The SELECTs of one dialect (``?`` for SQLite, ``$1`` for PostgreSQL), by name."""
     marks = ["?"] * 3 if dialect == "sqlite" else ["$1", "$2", "$3"]
-    workflow, version = Workflow._meta.db_table, WorkflowVersion._meta.db_table
+    workflow, version, address = Workflow._meta.db_table, WorkflowVersion._meta.db_table, WorkflowAddress._meta.db_table
     return {
+        "find_by_address": (
+            f'SELECT w."id", w."key", w."enabled", w."current_version_id" FROM "{address}" a '
+            f'JOIN "{workflow}" w ON w."id" = a."workflow_id" '
+            f'WHERE a."trigger_type" = {marks[0]} AND a."address" = {marks[1]} ORDER BY w."id" LIMIT 100'
+        ),
         "find_workflow": (
             f'SELECT "id", "key", "enabled", "current_version_id" FROM "{workflow}" WHERE "key"={marks[0]}'
         ),
@@ -57,6 +62,13 @@ async def find_workflow(key: str) -> dict[str, Any] | None:
     return {"id": found[0], "key": found[1], "enabled": bool(found[2]), "current_version_id": found[3]}
 
 
+async def find_by_address(trigger_type: str, address: str) -> list[dict[str, Any]]:
+    """The workflows whose trigger ``trigger_type`` gave them ``address`` (at most 100, by id),
+    as :func:`find_workflow`'s. Read on every call, like it."""
+    rows = await _read_all("find_by_address", (trigger_type, address))
+    return [{"id": row[0], "key": row[1], "enabled": bool(row[2]), "current_version_id": row[3]} for row in rows]
+
+
 async def read_version(version_id: int) -> tuple[int, str] | None:
     """The ``number`` of workflow version ``version_id`` and its definition as the stored JSON
     text (decoded by the caller, who also weighs it by its length), or ``None``."""
@@ -79,6 +91,16 @@ async def current_definitions(after: int, limit: int) -> list[tuple[int, str, in
     ]
 
 
+async def _read_all(name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Every row of the read ``name``, as :func:`_read_one` reads its first."""
+    connection = default_connection()
+    found = _read_here(connection, _query("sqlite", name), params, every=True)
+    if found is not False:
+        return found  # type: ignore[return-value]
+    _, rows = await connection.execute_query(_query(dialect(connection), name), list(params))
+    return [tuple(row) for row in rows]
+
+
 async def _read_one(name: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The first row of the read ``name``: on SQLite, from the
     read-only connection of this thread (:func:`_read_here`); elsewhere, or where that does not
@@ -95,12 +117,15 @@ async def _read_one(name: str, params: tuple[Any, ...]) -> tuple[Any, ...] | Non
 _readers = threading.local()
 
 
-def _read_here(client: BaseDBAsyncClient, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None | bool:
+def _read_here(
+    client: BaseDBAsyncClient, query: str, params: tuple[Any, ...], *, every: bool = False
+) -> tuple[Any, ...] | list[tuple[Any, ...]] | None | bool:
     """On a SQLite file: ``query``'s first row read on a read-only connection of the calling
     thread, without a round trip to aiosqlite's thread nor a wait for its lock (held while a
     group commits). For indexed SELECTs: microseconds; in WAL mode a reader waits for no
     writer, and sees every commit made before it. ``False`` where it does not apply
-    (PostgreSQL, an in-memory database) or fails: then the ORM's connection is used."""
+    (PostgreSQL, an in-memory database) or fails: then the ORM's connection is used. With
+    ``every``, all its rows."""
     path = getattr(client, "filename", None)
     if dialect(client) != "sqlite" or not isinstance(path, str) or path == ":memory:" or path.startswith("file:"):
         return False
@@ -118,7 +143,10 @@ def _read_here(client: BaseDBAsyncClient, query: str, params: tuple[Any, ...]) -
             readers[path] = reader
         if reader is None:
             return False
-        row = reader.execute(query, params).fetchone()
+        cursor = reader.execute(query, params)
+        if every:
+            return [tuple(row) for row in cursor.fetchall()]
+        row = cursor.fetchone()
     except sqlite3.Error:
         log.debug("read-only query on %s failed; using the ORM's connection", path, exc_info=True)
         close_readers(path)

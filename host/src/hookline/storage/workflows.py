@@ -6,11 +6,11 @@ reads), replays and retention. The per-call lookups of webhook calls are
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Collection, NamedTuple
+from typing import Any, Collection, NamedTuple, Sequence
 
 from tortoise.transactions import in_transaction
 
-from hookline.storage.models import Workflow, WorkflowVersion
+from hookline.storage.models import Workflow, WorkflowAddress, WorkflowVersion
 from hookline.storage.pages import newest_first
 
 _COLUMNS = ("id", "key", "enabled", "current_version_id")
@@ -144,10 +144,12 @@ async def save_version(
     enabled: bool,
     trigger_type: str,
     search_text: str,
+    addresses: Sequence[str] = (),
 ) -> Saved:
     """Create workflow ``key`` or, unless its current version has ``digest`` already, add a
-    version with ``definition`` and make it current, with the row's other columns: in one
-    transaction, the row locked (two processes saving at once make two versions in turn)."""
+    version with ``definition`` and make it current, with the row's other columns and its
+    trigger's ``addresses``: in one transaction, the row locked (two processes saving at once
+    make two versions in turn)."""
     async with in_transaction():
         row = await Workflow.filter(key=key).select_for_update().first()
         created = row is None
@@ -168,6 +170,11 @@ async def save_version(
             row.trigger_type = trigger_type
             row.search_text = search_text
             await row.save()
+            await WorkflowAddress.filter(workflow_id=row.id).delete()
+            if addresses:
+                await WorkflowAddress.bulk_create(
+                    [WorkflowAddress(workflow_id=row.id, trigger_type=trigger_type, address=a) for a in addresses]
+                )
     assert current is not None
     return Saved(created=created, changed=changed, number=current.number)
 

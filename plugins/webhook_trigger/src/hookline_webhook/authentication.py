@@ -102,7 +102,7 @@ class Authentication:
                     return Verdict({"method": "basic"})
                 reasons.append("basic: missing or wrong credentials")
         except MisconfiguredSecret as exc:
-            misconfigured = f"basic: {exc}"
+            misconfigured = f"{exc} (auth.basic)"
         try:
             if self.header is not None:
                 name = self.header["name"]
@@ -110,14 +110,14 @@ class Authentication:
                     return Verdict({"method": "header", "header": name.lower()})
                 reasons.append(f"header: {name} missing or wrong")
         except MisconfiguredSecret as exc:
-            misconfigured = f"header: {exc}"
+            misconfigured = f"{exc} (auth.header)"
         try:
             if self.bearer is not None:
                 if header_matches(bearer_token(authorization), self.bearer["token"]):
                     return Verdict({"method": "bearer"})
                 reasons.append("bearer: missing or wrong token")
         except MisconfiguredSecret as exc:
-            misconfigured = f"bearer: {exc}"
+            misconfigured = f"{exc} (auth.bearer)"
         if self.jwt is not None:
             token = self.jwt.token(headers)
             if token is None:
@@ -129,7 +129,7 @@ class Authentication:
                     reasons.append(f"jwt: {exc}")
                     bad_token = True
                 except MisconfiguredSecret as exc:
-                    misconfigured = f"jwt: {exc}"
+                    misconfigured = f"{exc} (auth.jwt)"
         return Verdict(None, reasons, misconfigured, bad_token)
 
     def wanted(self) -> str:

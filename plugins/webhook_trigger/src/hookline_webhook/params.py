@@ -16,7 +16,9 @@ from hookline.web import MAX_DEPTH, MAX_VALUES, json_shape
 from hookline_webhook.paths import PathError, Segment, get_path, has_path, parse_path, set_path
 
 TYPES = ("string", "number", "integer", "boolean", "object", "array")
-WHERE = ("headers", "query", "body")
+#: Where declared parameters are: config lists of these names, read from ``$context`` of the same
+#: names (``path_params``: the values of a custom path's ``:name`` segments).
+WHERE = ("headers", "query", "body", "path_params")
 
 PARAMETER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -78,6 +80,8 @@ def parameter_problems(config: Mapping[str, Any]) -> list[str]:
                 continue
             if where == "headers" and len(segments) != 1:
                 problems.append(f"{label}.path: a header parameter is a header name, not {item['path']!r}")
+            if where == "path_params" and (len(segments) != 1 or "alias" in item):
+                problems.append(f"{label}: a path parameter is declared by its name alone (no alias, no nested path)")
             if segments in seen:
                 problems.append(f"{label}.path: {item['path']!r} is declared twice in {where}")
             seen.add(segments)

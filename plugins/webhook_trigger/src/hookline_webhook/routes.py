@@ -47,6 +47,7 @@ from hookline_webhook.answers import (
 )
 from hookline_webhook.auth import MisconfiguredSecret
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
+from hookline_webhook.custom_paths import address_of, split_url_path
 from hookline_webhook.params import apply_parameters
 from hookline_webhook.ratelimit import Buckets, retry_after
 from hookline_webhook.request import headers_of, media_type, parse_request, read_body
@@ -59,6 +60,9 @@ log = logging.getLogger("hookline.webhook")
 #: that encodes the colon; a regex segment matches it written either way.
 ROUTES = (r"/api/<_action:webhook(?::|%3[Aa])trigger>/<key>", "/api/webhooks/<key>")
 STATUS_ROUTE = "/api/webhooks/<key>/executions/<execution_id:int>"
+#: Custom paths (``path`` in the config) of two segments or more; one-segment ones are found
+#: through the key route, after the keys.
+PATH_ROUTE = "/api/webhooks/<rest:path>"
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 #: Set on the answer to a duplicate delivery (same idempotency key): it ran nothing, and
 #: X-Hookline-Execution names the first delivery's execution.
@@ -74,6 +78,10 @@ def build_blueprint(host: Host, captures: CaptureService) -> Blueprint:
         """Start the workflow KEY with the request as $context (methods per workflow; HEAD and OPTIONS answer without running)."""
         return await webhooks.handle(request, key)
 
+    async def webhook_path(request: Request, rest: str) -> HTTPResponse:
+        """Start the workflow whose custom path matches, its :parameters in $context.params."""
+        return await webhooks.handle_path(request, rest)
+
     async def execution_status(request: Request, key: str, execution_id: int) -> HTTPResponse:
         """Status of an execution this webhook started, and its answer once there is one."""
         return await webhooks.status(request, key, execution_id)
@@ -82,6 +90,7 @@ def build_blueprint(host: Host, captures: CaptureService) -> Blueprint:
         # Streamed, so that the trigger's own body size limit applies while reading.
         bp.add_route(webhook, path, methods=_ALL_METHODS, name=f"webhook_{number}", stream=True)
     bp.add_route(execution_status, STATUS_ROUTE, methods=["GET"], name="execution_status")
+    bp.add_route(webhook_path, PATH_ROUTE, methods=_ALL_METHODS, name="webhook_path", stream=True)
     return bp
 
 
@@ -117,6 +126,10 @@ class Webhooks:
             return json_response(exc.to_dict(), status=exc.status)
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
             return not_recorded(key)
+        if workflow is None and request is not None:  # no such key: a one-segment custom path?
+            matched = await self._match_path([key], request)
+            if matched is not None:
+                return matched
         if workflow is None:
             message = f"no webhook workflow with key {key!r}; check the URL (keys are case-sensitive)"
             if request is not None:
@@ -129,8 +142,38 @@ class Webhooks:
             return error_response(404, "not_found", message)
         return workflow, workflow.trigger_state
 
-    async def handle(self, request: Request, key: str) -> HTTPResponse:
-        found = await self._workflow(key, request)
+    async def _match_path(
+        self, parts: list[str], request: Request
+    ) -> tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse | None:
+        """The workflow whose custom path matches ``parts`` (the URL's segments after
+        ``/api/webhooks/``), its parameters kept in ``request.ctx.path_params``; ``None`` when
+        none matches. One indexed read, whatever the number of workflows."""
+        try:
+            candidates = await self.host.workflows.find_by_address(WebhookTrigger.name, address_of(parts[0], len(parts)))
+        except Exception:  # the database is unreachable: nothing was recorded, the sender retries
+            return not_recorded(parts[0])
+        for candidate in candidates:  # (by id: at most one matches, overlaps are refused at save)
+            config: WebhookConfig = candidate.trigger_state
+            values = config.path.match(parts) if config.path is not None else None
+            if values is not None:
+                request.ctx.path_params = values
+                return candidate, config
+        return None
+
+    async def handle_path(self, request: Request, rest: str) -> HTTPResponse:
+        parts = split_url_path(rest)
+        found = await self._match_path(parts, request) if parts else None
+        if found is None:
+            message = f"no webhook workflow at /api/webhooks/{rest}; check the URL (keys and paths are case-sensitive)"
+            self._report(request, None, None, (404, "not_found", message))
+            return error_response(404, "not_found", message)
+        return await self.handle(request, "", found)
+
+    async def handle(
+        self, request: Request, key: str, found: tuple[ActiveWorkflow, WebhookConfig] | HTTPResponse | None = None
+    ) -> HTTPResponse:
+        if found is None:
+            found = await self._workflow(key, request)
         if isinstance(found, HTTPResponse):
             return found
         workflow, config = found
@@ -200,6 +243,8 @@ class Webhooks:
         redact(context["headers"], config)
         if config.auth is not None:
             context["auth"] = getattr(request.ctx, "auth", None)
+        if config.path is not None:
+            context["path_params"] = getattr(request.ctx, "path_params", {})
         if capturing:
             answered = await self._capture(request, workflow, config, context, body, content_type)
             if answered is not None:
@@ -208,6 +253,8 @@ class Webhooks:
         if answered is not None:
             return answered
         context["params"] = apply_parameters(context, config.parameters, body_is_text=content_type in _FORM_TYPES)
+        if context.get("path_params"):  # every path parameter joins them; declared ones typed
+            context["params"] = {**context["path_params"], **context["params"]}
         dedup = config.idempotency.dedup(context) if config.idempotency is not None else None
         if workflow.definition.sync:
             return await self._run_sync(workflow, config, context, dedup)

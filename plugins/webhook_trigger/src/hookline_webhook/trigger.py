@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from hookline import TriggerType, WorkflowDefinition
-from hookline.errors import TemplateError
+from hookline.errors import DefinitionError, TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web import RESPONSE_HEADERS_SCHEMA, response_header_problems
 from hookline_webhook.authentication import Authentication, auth_problems, auth_schema, compile_auth
+from hookline_webhook.custom_paths import PATH_SCHEMA, CustomPath, address_of, parse_custom_path, path_problems
 from hookline_webhook.idempotency import IDEMPOTENCY_SCHEMA, Idempotency, compile_idempotency, idempotency_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit
@@ -23,6 +24,9 @@ from hookline_webhook.params import (
     parameter_problems,
 )
 from hookline_webhook.signatures import ALGORITHMS, ENCODINGS, PRESETS, SignatureScheme, compile_signature, signature_problems
+
+if TYPE_CHECKING:
+    from hookline import Host
 
 #: Both paths reach the same workflow: NocoBase's form and a plain REST one.
 PATHS = ("/api/webhook:trigger/{key}", "/api/webhooks/{key}")
@@ -124,6 +128,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "max_body_size": {"type": "integer", "minimum": 1, "maximum": LARGEST_MAX_BODY},
         "keep_files": {"type": "boolean", "description": "Keep multipart file contents (base64) in $context.files."},
+        "path": PATH_SCHEMA,
+        "path_params": {"type": "array", "items": PARAMETER_SCHEMA},
         "headers": {"type": "array", "items": PARAMETER_SCHEMA},
         "query": {"type": "array", "items": PARAMETER_SCHEMA},
         "body": {"type": "array", "items": PARAMETER_SCHEMA},
@@ -158,6 +164,11 @@ UI_HINTS: dict[str, dict[str, Any]] = {
         "scheme, and its secrets.", placeholder='{"preset": "github", "secrets": [{"env": "GITHUB_SECRET"}]}'
     ),
     "ip_allowlist": _hint(4, "Allowed addresses", "Caller addresses (CIDR) allowed; others get 403.", placeholder='{"allow": ["203.0.113.0/24"]}'),
+    "path": _hint(
+        5, "Custom path", "A URL path under /api/webhooks/ besides the key's: orders/:id/events/:kind; each :name "
+        "segment's value is in $context.params.", widget="text", placeholder="orders/:id/events/:kind"
+    ),
+    "path_params": _hint(5, "Path parameters", "Types of the path's :name parameters (path: id, type: integer)."),
     "headers": _hint(5, "Header parameters", "Declared header parameters: path, alias, required, type. The Samples tab writes them for you."),
     "query": _hint(6, "Query parameters", "Declared query string parameters: path, alias, required, type. The Samples tab writes them for you."),
     "body": _hint(7, "Body parameters", "Declared body parameters: path, alias, required, type. The Samples tab writes them for you."),
@@ -202,6 +213,8 @@ class WebhookConfig:
     timeout: float
     timeout_response: Template
     idempotency: Idempotency | None = None
+    #: The custom path, if the workflow has one.
+    path: CustomPath | None = None
 
     def accepts(self, content_type: str) -> bool:
         if self.content_types is None:
@@ -255,6 +268,11 @@ class WebhookTrigger(TriggerType):
         if cors.get("credentials") and "*" in cors.get("origins", []):
             problems.append("cors: 'credentials: true' needs explicit origins, not '*'")
         problems += parameter_problems(config)
+        if "path" in config:
+            declared = [item.get("alias") or item["path"] for where in ("headers", "query", "body") for item in config.get(where) or []]
+            problems += path_problems(config["path"], declared, [item["path"] for item in config.get("path_params") or []])
+        elif "path_params" in config:
+            problems.append("path_params: declared without a 'path' to take them from")
         if "auth" in config:
             problems += auth_problems(config["auth"])
         if "signature" in config:
@@ -268,15 +286,61 @@ class WebhookTrigger(TriggerType):
         return problems
 
     def endpoints(self, workflow: WorkflowDefinition) -> dict[str, str]:
-        return {"webhook": PATHS[1].format(key=workflow.key), "webhook_nocobase": PATHS[0].format(key=workflow.key)}
+        endpoints = {"webhook": PATHS[1].format(key=workflow.key), "webhook_nocobase": PATHS[0].format(key=workflow.key)}
+        path = _custom_path(workflow)
+        if path is not None:
+            endpoints["webhook_path"] = f"/api/webhooks/{path.text}"
+        return endpoints
 
     def search_terms(self, workflow: WorkflowDefinition) -> list[str]:
-        return [path.format(key=workflow.key) for path in PATHS]
+        path = _custom_path(workflow)
+        return [path.format(key=workflow.key) for path in PATHS] + ([f"/api/webhooks/{path.text}"] if path else [])
+
+    def addresses(self, workflow: WorkflowDefinition) -> list[str]:
+        path = _custom_path(workflow)
+        return [path.address] if path is not None else []
+
+    async def conflicts(self, workflow: WorkflowDefinition, host: Host, pending: Sequence[WorkflowDefinition] = ()) -> list[str]:
+        """Two webhook workflows that could answer one URL: custom paths that overlap, or a
+        one-segment path equal to another workflow's key (its key URL)."""
+        path = _custom_path(workflow)
+        problems = []
+        url = "/api/webhooks/"
+        if path is not None:
+            others = [(o.key, o.trigger_state.path) for o in await host.workflows.find_by_address(self.name, path.address)]
+            others += [(o.key, _custom_path(o)) for o in pending if o.trigger.type == self.name]
+            for key, other in others:
+                example = path.overlap(other) if other is not None and key != workflow.key else None
+                if example is not None:
+                    problems.append(
+                        f"path {path.text!r} of workflow {workflow.key!r} and path {other.text!r} of workflow {key!r} "
+                        f"both match {url}{example}; change one of them"
+                    )
+            if len(path.segments) == 1 and path.text != workflow.key:
+                taken = path.text in {o.key for o in pending if o.trigger.type == self.name}
+                try:
+                    found = await host.workflows.current(path.text)
+                    taken = taken or (found is not None and found.definition.trigger.type == self.name)
+                except DefinitionError:  # stored, but not runnable here: its key URL is still its own
+                    taken = True
+                if taken:
+                    problems.append(
+                        f"path {path.text!r} of workflow {workflow.key!r} is the key URL of workflow {path.text!r} "
+                        f"({url}{path.text}); choose another path"
+                    )
+        holders = [o.key for o in await host.workflows.find_by_address(self.name, address_of(workflow.key, 1))]
+        holders += [o.key for o in pending if o.trigger.type == self.name and (p := _custom_path(o)) and p.text == workflow.key]
+        for key in sorted(set(holders) - {workflow.key}):
+            problems.append(
+                f"the key URL of workflow {workflow.key!r} ({url}{workflow.key}) is the path of workflow {key!r}; "
+                "choose another key"
+            )
+        return problems
 
     async def manual_context(self, workflow: WorkflowDefinition, data: Any) -> dict[str, Any]:
         """A manual run takes ``{"body": ..., "query": ..., "headers": ..., "method": ...}`` (all
         optional); anything else is taken as the body."""
-        keys = {"body", "query", "headers", "method"}
+        keys = {"body", "query", "headers", "method", "path_params"}
         parts = data if isinstance(data, dict) and data and set(data) <= keys else {"body": data}
         context = {
             "method": parts.get("method", "POST"),
@@ -286,8 +350,13 @@ class WebhookTrigger(TriggerType):
             "body": parts.get("body"),
             "raw_body": None,
         }
+        if "path" in (workflow.trigger.config or {}):
+            context["path_params"] = {str(k): str(v) for k, v in (parts.get("path_params") or {}).items()}
         # The declared parameters apply as they do to a call: required, typed, aliased.
-        context["params"] = apply_parameters(context, compile_parameters(workflow.trigger.config or {}), body_is_text=False)
+        context["params"] = {
+            **context.get("path_params", {}),
+            **apply_parameters(context, compile_parameters(workflow.trigger.config or {}), body_is_text=False),
+        }
         return context
 
     def prepare(self, workflow: WorkflowDefinition) -> WebhookConfig:
@@ -324,4 +393,11 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
         )
         if "idempotency" in config
         else None,
+        path=_custom_path(workflow),
     )
+
+
+def _custom_path(workflow: WorkflowDefinition) -> CustomPath | None:
+    """The workflow's parsed ``path`` (it was checked), or ``None``."""
+    path = (workflow.trigger.config or {}).get("path") if workflow.trigger.type == WebhookTrigger.name else None
+    return parse_custom_path(path) if path else None
