@@ -213,3 +213,48 @@ async def test_manual_runs_take_path_parameters(hookline: HooklineTestApp) -> No
     execution = await hookline.run_workflow(hook("manual", "m/:id"), {"path_params": {"id": "9"}, "body": {}})
     assert execution["status"] == "succeeded"
     assert execution["reply"]["body"]["params"] == {"id": "9"}
+
+
+# --- samples and capture ------------------------------------------------------------------------
+
+
+async def test_a_url_sample_with_the_workflows_path_gives_its_parameters(hookline: HooklineTestApp) -> None:
+    url = "https://hooks.example/api/webhooks/orders/42/events/paid?page=2"
+    parsed = await hookline.api(
+        "POST", "/api/webhook-samples/parse", json={"url": url, "path": "orders/:id/events/:kind"}
+    )
+    assert parsed.status_code == 200, parsed.text
+    assert parsed.json()["parameters"]["path_params"] == [
+        {"path": "id", "type": "string", "required": False},
+        {"path": "kind", "type": "string", "required": False},
+    ]
+    assert parsed.json()["examples"]["path_params"] == {"id": "42", "kind": "paid"}
+    assert parsed.json()["parameters"]["query"] == [{"path": "page", "type": "string", "required": False}]
+    no_query = await hookline.api(
+        "POST",
+        "/api/webhook-samples/parse",
+        json={"url": "/api/webhooks/orders/1/events/x", "path": "orders/:id/events/:kind"},
+    )
+    assert no_query.status_code == 200 and "query" not in no_query.json()["parameters"]
+    for body, problem in [
+        ({"url": "/api/webhooks/orders/1", "path": "orders/:id/events/:kind"}, "does not match the workflow's path"),
+        ({"url": "/elsewhere/orders/1/events/x", "path": "orders/:id/events/:kind"}, "does not match"),
+        ({"url": "/api/webhooks/orders/1", "path": ":id"}, "is not valid"),
+        ({"query": "a=1", "path": "orders/:id"}, "'path' goes with url only"),
+        ({"url": "/api/webhooks/orders/1", "path": 7}, "'path' must be text"),
+    ]:
+        refused = await hookline.api("POST", "/api/webhook-samples/parse", json=body)
+        assert refused.status_code == 400 and problem in refused.json()["message"], (body, refused.text)
+
+
+async def test_a_capture_through_a_custom_path_lists_its_parameters(hookline: HooklineTestApp) -> None:
+    await hookline.apply(hook("captured", "shipments/:id", body=[{"path": "id", "alias": "body_id"}]))
+    assert (await hookline.api("POST", "/api/workflows/captured/webhook-capture")).status_code == 201
+    answer = await hookline.client.post("/api/webhooks/shipments/S-9", json={"id": 1})
+    assert answer.json()["captured"] is True
+    capture = (await hookline.api("GET", "/api/workflows/captured/webhook-capture")).json()
+    assert capture["request"]["path_params"] == {"id": "S-9"}
+    parameters = capture["parameters"]
+    assert parameters["path_params"] == [{"path": "id", "type": "string", "required": False}]
+    assert parameters["body"] == [{"path": "id", "type": "integer", "required": False, "alias": "body_id"}]
+    assert await Execution.filter(workflow__key="captured").count() == 0

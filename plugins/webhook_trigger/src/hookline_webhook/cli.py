@@ -30,8 +30,9 @@ def webhooks() -> None:
     help="A key-value pair (repeat it); keys may be nested: a.b, a[0].c.",
 )
 @click.option("--into", type=click.Choice(PARTS), help="Where --pair parameters go (default: body).")
+@click.option("--path", "path", help="With --url: the workflow's custom path (orders/:id), to read its parameters from the URL.")
 def parse_sample_command(
-    url: str | None, query: str | None, json_sample: str | None, pairs: tuple[str, ...], into: str | None
+    url: str | None, query: str | None, json_sample: str | None, pairs: tuple[str, ...], into: str | None, path: str | None
 ) -> None:
     """Print the trigger parameters generated from a sample, as JSON.
 
@@ -49,6 +50,8 @@ def parse_sample_command(
         request["pairs"] = [_pair(text) for text in pairs]
     if into is not None:
         request["into"] = into
+    if path is not None:
+        request["path"] = path
     try:
         emit(parse_sample(request))
     except HooklineError as exc:

@@ -23,11 +23,16 @@ from urllib.parse import urlencode, urlsplit
 from hookline.errors import BadRequest
 from hookline.web import HEADER_NAME_PATTERN, json_loads
 
+from hookline_webhook.custom_paths import parse_custom_path, split_url_path
 from hookline_webhook.paths import PathError, Segment, format_path, parse_path
 from hookline_webhook.querystring import QueryError, parse_nested
 
 #: The parts of a request that parameters are declared for, in the order they are listed.
 PARTS = ("headers", "query", "body")
+#: The values of a custom path's ``:name`` segments (``path_params``): found in a URL sample
+#: given with the workflow's path, and in a captured request that came by that path.
+PATH_PART = "path_params"
+ALL_PARTS = (*PARTS, PATH_PART)
 
 #: More parameters than this in one part are not listed: a sample holding a list of thousands of
 #: items would give a parameter list nobody can review (and list indexes above
@@ -49,14 +54,21 @@ class SampleError(BadRequest):
 # --- decoding samples ----------------------------------------------------------------------
 
 
-def sample_from_url(text: str) -> dict[str, Any]:
+def sample_from_url(text: str, path: str | None = None) -> dict[str, Any]:
     """``{"query": {...}}`` from a full URL (``http://host/path?a=1``), a path with a query
-    (``/api/webhooks/x?a=1``), or a query string with or without its ``?`` (``a=1&b[c]=2``)."""
+    (``/api/webhooks/x?a=1``), or a query string with or without its ``?`` (``a=1&b[c]=2``).
+    With ``path`` (a workflow's custom path, ``orders/:id``), also ``{"path_params": {...}}``:
+    the values of its parameters in the URL's path, which must match it."""
     if not isinstance(text, str):
         raise SampleError(f"a URL or query string sample must be text, not {_json_type(text)}")
     text = text.strip()
+    found: dict[str, Any] = {}
+    if path is not None:
+        found[PATH_PART] = _path_params(text, path)
     if "://" in text or text.startswith("/"):
         query = urlsplit(text).query
+        if not query and found:
+            return found
         if not query:
             raise SampleError(f"the URL {text!r} has no query string (nothing after '?') to parse")
     else:
@@ -67,9 +79,25 @@ def sample_from_url(text: str) -> dict[str, Any]:
     if not query.strip("&"):
         raise SampleError("the sample is empty: give a URL with a query string, such as https://example.com/hook?a=1")
     try:
-        return {"query": parse_nested(query)}
+        return {**found, "query": parse_nested(query)}
     except QueryError as exc:
         raise SampleError(f"the query string cannot be parsed: {exc}") from None
+
+
+def _path_params(url: str, path: str) -> dict[str, str]:
+    try:
+        pattern = parse_custom_path(path)
+    except ValueError as exc:
+        raise SampleError(f"the path {path!r} is not valid: {exc}") from None
+    if "://" not in url and not url.startswith("/"):
+        raise SampleError("give a URL or a path (/api/webhooks/orders/42) to read the path's parameters from")
+    called = urlsplit(url).path
+    prefix = "/api/webhooks/"
+    parts = split_url_path(called[len(prefix):]) if called.startswith(prefix) else None
+    values = pattern.match(parts) if parts else None
+    if values is None:
+        raise SampleError(f"the URL's path {called!r} does not match the workflow's path {prefix}{pattern.text}")
+    return values
 
 
 def sample_from_json(sample: Any) -> dict[str, Any]:
@@ -285,12 +313,13 @@ SAMPLE_KINDS = ("url", "query", "json", "pairs")
 def parse_sample(request: Mapping[str, Any]) -> dict[str, Any]:
     """The parse button: ``request`` has exactly one of ``url``, ``query`` (a URL or query
     string), ``json`` (JSON text or value) and ``pairs`` (see :func:`sample_from_pairs`), plus
-    ``into`` with ``pairs``. Returns ``{"parameters": {part: [...]}, "examples": {part: {...}}}``.
-    What ``POST /api/webhook-samples/parse`` and ``hookline webhooks parse-sample`` answer."""
-    unknown = sorted(set(request) - {*SAMPLE_KINDS, "into"})
+    ``into`` with ``pairs``, or ``path`` (a workflow's custom path) with ``url``. Returns
+    ``{"parameters": {part: [...]}, "examples": {part: {...}}}``. What
+    ``POST /api/webhook-samples/parse`` and ``hookline webhooks parse-sample`` answer."""
+    unknown = sorted(set(request) - {*SAMPLE_KINDS, "into", "path"})
     if unknown:
         kinds = ", ".join(SAMPLE_KINDS)
-        raise SampleError(f"unknown field {unknown[0]!r}; give one of {kinds} (and 'into' with pairs)")
+        raise SampleError(f"unknown field {unknown[0]!r}; give one of {kinds} (and 'into' with pairs, 'path' with url)")
     given = [kind for kind in SAMPLE_KINDS if kind in request]
     if len(given) != 1:
         found = f"got {', '.join(given)}" if given else "got none"
@@ -298,8 +327,12 @@ def parse_sample(request: Mapping[str, Any]) -> dict[str, Any]:
     kind = given[0]
     if "into" in request and kind != "pairs":
         raise SampleError("'into' goes with pairs only: a URL fills query parameters and JSON body parameters")
+    if "path" in request and kind != "url":
+        raise SampleError("'path' goes with url only: the path's parameters are read from a URL")
+    if "path" in request and not isinstance(request["path"], str):
+        raise SampleError(f"'path' must be text (orders/:id), not {_json_type(request['path'])}")
     if kind in ("url", "query"):
-        sample = sample_from_url(request[kind])
+        sample = sample_from_url(request[kind], request.get("path"))
     elif kind == "json":
         sample = sample_from_json(request["json"])
     else:
@@ -314,11 +347,14 @@ def context_sample(context: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a webhook ``$context`` that parameters are declared for. A body that is not
     an object or an array (text, or nothing) has no parameters: read it as ``$context.raw_body``."""
     body = context.get("body")
-    return {
+    sample = {
         "headers": context.get("headers") or {},
         "query": context.get("query") or {},
         "body": body if isinstance(body, (dict, list)) else {},
     }
+    if context.get(PATH_PART):
+        sample[PATH_PART] = context[PATH_PART]
+    return sample
 
 
 def parameters_from_context(context: Mapping[str, Any]) -> dict[str, list[Parameter]]:
@@ -328,12 +364,13 @@ def parameters_from_context(context: Mapping[str, Any]) -> dict[str, list[Parame
 
     A parameter's name (its alias, else its path) must be unique in the whole trigger config,
     so a path found in several parts (``?id=1`` and ``{"id": 1}``) keeps its plain name in the
-    body, then the query, and gets an alias elsewhere (``query_id``)."""
+    body, then the query, and gets an alias elsewhere (``query_id``); a path parameter keeps its
+    name always (it has no alias)."""
     found = parameters(context_sample(context), complete=False)
     names = {item["path"] for items in found.values() for item in items}
     taken: set[str] = set()
-    for part in ("body", "query", "headers"):
-        for item in found[part]:
+    for part in (PATH_PART, "body", "query", "headers"):
+        for item in found.get(part, []):
             if item["path"] in taken:
                 item["alias"] = _alias(part, item["path"], names)
                 names.add(item["alias"])

@@ -21,7 +21,7 @@ from hookline.web import endpoints_at
 
 from hookline_webhook.capture import DEFAULT_WINDOW, CaptureService
 from hookline_webhook.params import TYPES
-from hookline_webhook.samples import PARTS, SampleError, context_sample, examples, parse_sample
+from hookline_webhook.samples import ALL_PARTS, SampleError, context_sample, examples, parse_sample
 
 if TYPE_CHECKING:
     from hookline import Host
@@ -139,6 +139,9 @@ class SamplesTab:
         request: dict[str, Any] = {kind: sample}
         if kind == "pairs":
             request["into"] = into
+        path = (self.workflow["definition"]["trigger"].get("config") or {}).get("path")
+        if kind == "url" and path and "/api/webhooks/" in sample:  # a URL of the custom path: its parameters too
+            request["path"] = path
         try:
             parsed = parse_sample(request)
         except SampleError as exc:
@@ -189,7 +192,7 @@ class SamplesTab:
         headers any client or proxy sends start unticked (a pasted sample's were typed on purpose)."""
         config = self.workflow["definition"]["trigger"].get("config") or {}
         rows = []
-        for part in PARTS:
+        for part in ALL_PARTS:
             declared = {item.get("path"): item for item in config.get(part) or [] if isinstance(item, Mapping)}
             values = seen.get(part, {})
             for item in parameters.get(part) or []:
@@ -218,8 +221,8 @@ class SamplesTab:
         rows = []
         for index in range(int(count)):
             part, path = self.field(f"p{index}.part"), self.field(f"p{index}.path")
-            if part not in PARTS:
-                raise BadRequest(f"parameter {index + 1}: part must be one of {', '.join(PARTS)}, not {part!r}")
+            if part not in ALL_PARTS:
+                raise BadRequest(f"parameter {index + 1}: part must be one of {', '.join(ALL_PARTS)}, not {part!r}")
             if not path:
                 raise BadRequest(f"parameter {index + 1} has no path")
             kind = self.field(f"p{index}.type")
@@ -246,7 +249,7 @@ def merge_parameters(config: Mapping[str, Any], chosen: list[Row]) -> dict[str, 
     """``config`` with the ``chosen`` parameters declared: a path already declared in its part is
     replaced (its ``description`` kept), a new one appended."""
     merged = dict(config)
-    for part in PARTS:
+    for part in ALL_PARTS:
         new = [row for row in chosen if row.part == part]
         if not new:
             continue
