@@ -34,7 +34,9 @@ def hook(key: str, path: str | None = None, **config: Any) -> dict[str, Any]:
 
 def test_a_path_is_literal_segments_and_parameters() -> None:
     path = parse_custom_path("/orders/:id/events/:kind/")
-    assert path.text == "orders/:id/events/:kind" and path.address == "orders/4"
+    assert path.text == "orders/:id/events/:kind" and path.address == "4:orders"
+    assert parse_custom_path("tenants/acme/orders/:id").address == "4:tenants/acme/orders"
+    assert parse_custom_path("a/b/:x").shorter_addresses() == ["3:a", "3:a/b"]
     assert path.parameters == ["id", "kind"]
     assert path.match(["orders", "42", "events", "paid"]) == {"id": "42", "kind": "paid"}
     assert path.match(["orders", "42", "events"]) is None
@@ -258,3 +260,33 @@ async def test_a_capture_through_a_custom_path_lists_its_parameters(hookline: Ho
     assert parameters["path_params"] == [{"path": "id", "type": "string", "required": False}]
     assert parameters["body"] == [{"path": "id", "type": "integer", "required": False, "alias": "body_id"}]
     assert await Execution.filter(workflow__key="captured").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("orders/special/x", "orders/:id/x"), ("orders/:id/x", "orders/special/x")]
+)
+async def test_overlaps_are_found_whichever_is_saved_first(hookline: HooklineTestApp, first: str, second: str) -> None:
+    await hookline.apply(hook("one", first))
+    with pytest.raises(DefinitionError, match="both match /api/webhooks/orders/special/x"):
+        await hookline.apply(hook("two", second))
+
+
+async def test_paths_that_only_look_alike_do_not_clash(hookline: HooklineTestApp) -> None:
+    await hookline.apply(hook("underscore", "a_b/:x"))
+    await hookline.apply(hook("letter", "aXb/c"))  # '_' is no wildcard here
+    await hookline.apply(hook("upper", "Orders/:x"))
+    await hookline.apply(hook("lower", "orders/y"))  # paths are case-sensitive
+    assert (await hookline.client.post("/api/webhooks/Orders/y", json={})).json()["workflow"] == "upper"
+    assert (await hookline.client.post("/api/webhooks/orders/y", json={})).json()["workflow"] == "lower"
+    assert (await hookline.client.post("/api/webhooks/aXb/c", json={})).json()["workflow"] == "letter"
+    assert (await hookline.client.post("/api/webhooks/a_b/c", json={})).json()["workflow"] == "underscore"
+
+
+async def test_many_workflows_under_one_prefix_are_each_found(hookline: HooklineTestApp) -> None:
+    """Paths sharing their literal prefix and length (tenants/:t/<action>) share an address:
+    every one is still found (no cap on the candidates)."""
+    actions = [f"action{n:03d}" for n in range(120)]
+    await hookline.host.workflows.apply_all([(f"{a}.yaml", hook(f"t-{a}", f"tenants/:tenant/{a}")) for a in actions])
+    for action in (actions[0], actions[60], actions[-1]):
+        answer = await hookline.client.post(f"/api/webhooks/tenants/acme/{action}", json={})
+        assert answer.json() == {"workflow": f"t-{action}", "params": {"tenant": "acme"}}

@@ -234,9 +234,10 @@ class TriggerType:
     async def conflicts(
         self, workflow: WorkflowDefinition, host: Host, pending: Sequence[WorkflowDefinition] = ()
     ) -> list[str]:
-        """Problems with saving ``workflow`` beside the workflows stored (and ``pending``, saved
-        together with it): two workflows answering the same URL. Each problem is a sentence
-        naming both workflows; the save is refused with them (``422``). Default: none."""
+        """Problems with saving ``workflow`` beside the workflows stored (and ``pending``: the
+        definitions saved together with it, itself among them; the same list for each of them,
+        so that it can be indexed once): two workflows answering the same URL. Each problem is a
+        sentence naming both workflows; the save is refused with them (``422``). Default: none."""
         return []
 
     async def manual_context(self, workflow: WorkflowDefinition, data: Any) -> dict[str, Any]:

@@ -162,13 +162,24 @@ class WorkflowService:
         compiled = await self.compiled_version(row["current_version_id"])
         return ActiveWorkflow(id=row["id"], key=row["key"], enabled=row["enabled"], compiled=compiled)
 
-    async def find_by_address(self, trigger_type: str, address: str) -> list[ActiveWorkflow]:
-        """The workflows whose trigger ``trigger_type`` stored ``address`` for them (see
-        ``TriggerType.addresses``), current versions compiled, by id; disabled ones too. One
-        indexed read. A workflow that cannot run here is left out (and logged, as :meth:`find`
-        logs it)."""
+    async def find_by_address(self, trigger_type: str, addresses: str | list[str]) -> list[ActiveWorkflow]:
+        """The workflows whose trigger ``trigger_type`` stored any of ``addresses`` for them
+        (see ``TriggerType.addresses``; at most 64), current versions compiled, by id; disabled
+        ones too. One indexed read. A workflow that cannot run here is left out (and logged, as
+        :meth:`find` logs it)."""
+        return await self._compiled_rows(
+            await readers.find_by_address(trigger_type, [addresses] if isinstance(addresses, str) else list(addresses))
+        )
+
+    async def find_by_address_prefix(self, trigger_type: str, prefix: str) -> list[ActiveWorkflow]:
+        """As :meth:`find_by_address`, the workflows holding an address that starts with
+        ``prefix`` (on SQLite, ASCII letters in any case: check what you get). It reads the
+        trigger type's addresses: for checks when saving, not for each call."""
+        return await self._compiled_rows(await readers.find_by_address_prefix(trigger_type, prefix))
+
+    async def _compiled_rows(self, rows: list[dict[str, Any]]) -> list[ActiveWorkflow]:
         found = []
-        for row in await readers.find_by_address(trigger_type, address):
+        for row in rows:
             if row["current_version_id"] is None:
                 continue
             try:
@@ -337,9 +348,9 @@ class WorkflowService:
                 problems.append(Problem(f"{source}: key", f"{definition.key!r} is also defined in {sources[definition.key]}"))
             sources[definition.key] = source
             parsed.append((source, definition))
+        batch = [definition for _, definition in parsed]  # one list for all: a trigger may index it once
         for source, definition in parsed:
-            pending = [other for _, other in parsed if other is not definition]
-            problems += [Problem(f"{source}: {p.location}", p.message) for p in await self._conflicts(definition, pending)]
+            problems += [Problem(f"{source}: {p.location}", p.message) for p in await self._conflicts(definition, batch)]
         if problems:
             raise DefinitionError(problems, subject="workflow files")
         return [{"source": source, **(await self._save(d)).to_dict()} for source, d in parsed]

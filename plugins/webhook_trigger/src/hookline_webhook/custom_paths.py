@@ -2,14 +2,17 @@
 ``/api/webhooks/``, its parameters, and which paths clash (could match one URL). See the
 ``path`` section of docs/reference/webhook.md.
 
-A path is stored with its workflow under the address ``<first segment>/<number of segments>``
-(``TriggerType.addresses``): the first segment is always literal, so a call's URL names the one
-address whose workflows may match it, found with one indexed read however many workflows there
-are; the few found are then matched segment by segment.
+A path is stored with its workflow under the address ``<number of segments>:<literal prefix>``
+(``TriggerType.addresses``), the prefix being its segments up to the first parameter
+(``4:orders`` for ``orders/:id/events/:kind``, ``2:tenants/acme`` for ``tenants/acme``). The first
+segment is always literal, so the workflows a URL of n segments may reach hold one of n
+addresses (``4:orders``, ``4:orders/42``, ...): one indexed read finds them, however many
+workflows there are, and the few found are matched segment by segment.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -47,8 +50,25 @@ class CustomPath:
     segments: tuple[Segment, ...]
 
     @property
+    def prefix(self) -> list[str]:
+        """The literal segments before the first parameter."""
+        prefix = []
+        for segment in self.segments:
+            if segment.parameter:
+                break
+            prefix.append(segment.text)
+        return prefix
+
+    @property
     def address(self) -> str:
-        return address_of(self.segments[0].text, len(self.segments))
+        return address_of(self.prefix, len(self.segments))
+
+    def shorter_addresses(self) -> list[str]:
+        """The addresses of the paths of this length whose literal prefix is a part of this
+        one's (``3:a``, ``3:a/b`` for ``a/b/:x``): those may overlap it, as may the paths whose
+        prefix extends this one's (found by prefix, ``3:a/b/``)."""
+        prefix = self.prefix
+        return [address_of(prefix[:end], len(self.segments)) for end in range(1, len(prefix) + 1)]
 
     @property
     def parameters(self) -> list[str]:
@@ -83,8 +103,13 @@ class CustomPath:
         return "/".join(example)
 
 
-def address_of(first: str, length: int) -> str:
-    return f"{first}/{length}"
+def address_of(prefix: list[str], length: int) -> str:
+    return f"{length}:{'/'.join(prefix)}"
+
+
+def url_addresses(parts: list[str]) -> list[str]:
+    """The addresses of every path a URL's segments could match: one per literal prefix length."""
+    return [address_of(parts[:end], len(parts)) for end in range(1, len(parts) + 1)]
 
 
 def parse_custom_path(text: str) -> CustomPath:
@@ -152,3 +177,28 @@ def path_problems(path: str, declared: Iterable[str], path_params: Iterable[str]
         if name not in names:
             problems.append(f"path_params: {name!r} is not a parameter of the path {parsed.text!r}")
     return problems
+
+
+class PathIndex:
+    """Paths by address, for checking many new paths against each other (workflow files
+    applied together) without comparing every pair: a path's candidates are those whose
+    address is one of its :meth:`CustomPath.shorter_addresses` or extends its own, as in the
+    database."""
+
+    def __init__(self, paths: Iterable[tuple[str, CustomPath]]) -> None:
+        self._by_address: dict[str, list[tuple[str, CustomPath]]] = {}
+        for key, path in paths:
+            self._by_address.setdefault(path.address, []).append((key, path))
+        self._addresses = sorted(self._by_address)
+
+    def at(self, address: str) -> list[tuple[str, CustomPath]]:
+        return self._by_address.get(address, [])
+
+    def candidates(self, path: CustomPath) -> list[tuple[str, CustomPath]]:
+        found = [item for address in path.shorter_addresses() for item in self._by_address.get(address, [])]
+        start = f"{path.address}/"
+        index = bisect.bisect_left(self._addresses, start)
+        while index < len(self._addresses) and self._addresses[index].startswith(start):
+            found += self._by_address[self._addresses[index]]
+            index += 1
+        return found

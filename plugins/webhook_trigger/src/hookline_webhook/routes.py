@@ -47,7 +47,7 @@ from hookline_webhook.answers import (
 )
 from hookline_webhook.auth import MisconfiguredSecret
 from hookline_webhook.capture import CAPTURE_METHODS, CaptureService
-from hookline_webhook.custom_paths import address_of, split_url_path
+from hookline_webhook.custom_paths import split_url_path, url_addresses
 from hookline_webhook.params import apply_parameters
 from hookline_webhook.ratelimit import Buckets, retry_after
 from hookline_webhook.request import headers_of, media_type, parse_request, read_body
@@ -149,7 +149,7 @@ class Webhooks:
         ``/api/webhooks/``), its parameters kept in ``request.ctx.path_params``; ``None`` when
         none matches. One indexed read, whatever the number of workflows."""
         try:
-            candidates = await self.host.workflows.find_by_address(WebhookTrigger.name, address_of(parts[0], len(parts)))
+            candidates = await self.host.workflows.find_by_address(WebhookTrigger.name, url_addresses(parts))
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
             return not_recorded(parts[0])
         for candidate in candidates:  # (by id: at most one matches, overlaps are refused at save)

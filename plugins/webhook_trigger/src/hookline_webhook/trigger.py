@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from hookline import TriggerType, WorkflowDefinition
@@ -12,7 +13,7 @@ from hookline.errors import DefinitionError, TemplateError
 from hookline.templates import Template, compile_template
 from hookline.web import RESPONSE_HEADERS_SCHEMA, response_header_problems
 from hookline_webhook.authentication import Authentication, auth_problems, auth_schema, compile_auth
-from hookline_webhook.custom_paths import PATH_SCHEMA, CustomPath, address_of, parse_custom_path, path_problems
+from hookline_webhook.custom_paths import PATH_SCHEMA, CustomPath, PathIndex, address_of, parse_custom_path, path_problems
 from hookline_webhook.idempotency import IDEMPOTENCY_SCHEMA, Idempotency, compile_idempotency, idempotency_problems
 from hookline_webhook.network import IpAllowlist, allowlist_problems, compile_allowlist
 from hookline_webhook.ratelimit import RATE_LIMIT_SCHEMA, RateLimit
@@ -243,6 +244,8 @@ class WebhookTrigger(TriggerType):
     title = "Webhook: an HTTP call to the workflow's URL"
     config_schema: ClassVar[Mapping[str, Any]] = CONFIG_SCHEMA
     ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = UI_HINTS
+    #: The last batch of pending workflows (see :meth:`conflicts`) and its index.
+    _pending_cache: tuple[Sequence[WorkflowDefinition], PathIndex] | None = None
 
     def check(self, workflow: WorkflowDefinition) -> list[str]:
         config = workflow.trigger.config or {}
@@ -296,6 +299,15 @@ class WebhookTrigger(TriggerType):
         path = _custom_path(workflow)
         return [path.format(key=workflow.key) for path in PATHS] + ([f"/api/webhooks/{path.text}"] if path else [])
 
+    def _pending_index(self, pending: Sequence[WorkflowDefinition]) -> PathIndex:
+        """The custom paths of ``pending`` indexed; the same batch is indexed once (the host
+        passes the same list for each of its workflows)."""
+        cached = self._pending_cache
+        if cached is None or cached[0] is not pending:
+            paths = [(o.key, p) for o in pending if (p := _custom_path(o)) is not None]
+            cached = self._pending_cache = (pending, PathIndex(paths))
+        return cached[1]
+
     def addresses(self, workflow: WorkflowDefinition) -> list[str]:
         path = _custom_path(workflow)
         return [path.address] if path is not None else []
@@ -307,8 +319,10 @@ class WebhookTrigger(TriggerType):
         problems = []
         url = "/api/webhooks/"
         if path is not None:
-            others = [(o.key, o.trigger_state.path) for o in await host.workflows.find_by_address(self.name, path.address)]
-            others += [(o.key, _custom_path(o)) for o in pending if o.trigger.type == self.name]
+            stored = await host.workflows.find_by_address(self.name, path.shorter_addresses())
+            stored += await host.workflows.find_by_address_prefix(self.name, f"{path.address}/")
+            others = [(o.key, o.trigger_state.path) for o in stored]
+            others += self._pending_index(pending).candidates(path)
             for key, other in others:
                 example = path.overlap(other) if other is not None and key != workflow.key else None
                 if example is not None:
@@ -328,8 +342,8 @@ class WebhookTrigger(TriggerType):
                         f"path {path.text!r} of workflow {workflow.key!r} is the key URL of workflow {path.text!r} "
                         f"({url}{path.text}); choose another path"
                     )
-        holders = [o.key for o in await host.workflows.find_by_address(self.name, address_of(workflow.key, 1))]
-        holders += [o.key for o in pending if o.trigger.type == self.name and (p := _custom_path(o)) and p.text == workflow.key]
+        holders = [o.key for o in await host.workflows.find_by_address(self.name, address_of([workflow.key], 1))]
+        holders += [key for key, _ in self._pending_index(pending).at(address_of([workflow.key], 1))] if pending else []
         for key in sorted(set(holders) - {workflow.key}):
             problems.append(
                 f"the key URL of workflow {workflow.key!r} ({url}{workflow.key}) is the path of workflow {key!r}; "
@@ -400,4 +414,9 @@ def _compile(workflow: WorkflowDefinition) -> WebhookConfig:
 def _custom_path(workflow: WorkflowDefinition) -> CustomPath | None:
     """The workflow's parsed ``path`` (it was checked), or ``None``."""
     path = (workflow.trigger.config or {}).get("path") if workflow.trigger.type == WebhookTrigger.name else None
-    return parse_custom_path(path) if path else None
+    return _parsed(path) if isinstance(path, str) and path else None
+
+
+@lru_cache(maxsize=4096)
+def _parsed(path: str) -> CustomPath:
+    return parse_custom_path(path)
