@@ -650,9 +650,23 @@ class Load:
     nodes_run: int | None = None
     #: Keys called at the same time as the measured run, FLOOD_CONNS connections: refused calls.
     flood: tuple[str, ...] = ()
+    #: Calls go to this custom path under /api/webhooks/ rather than to the key's URL; with
+    #: ``spread``, the path's part before the 5 digits, ``path_suffix`` the part after them.
+    path: str = ""
+    path_suffix: str = ""
 
     def check_key(self) -> str:
+        """What follows /api/webhooks/ in the URL of the load's middle call."""
+        if self.path:
+            return f"{self.path}{self.spread // 2:05d}{self.path_suffix}" if self.spread else self.path
         return f"{self.key}{self.spread // 2:05d}" if self.spread else self.key
+
+    def spread_env(self, deployment: Deployment) -> dict[str, str]:
+        """post.lua's variables for calls spread over many workflows (none otherwise)."""
+        if not self.spread:
+            return {}
+        env = {"WRK_KEY_PREFIX": deployment.prefix(self.path or self.key), "WRK_KEY_COUNT": str(self.spread)}
+        return {**env, "WRK_KEY_SUFFIX": self.path_suffix} if self.path_suffix else env
 
 
 def wrk(urls: list[str], duration: str, label: str, env: dict | None = None) -> dict:
@@ -795,8 +809,7 @@ def run_measurement(m: Measurement, round_no: int, run_dir: Path, emit) -> None:
             ready_s = round(time.monotonic() - deployment.servers[0].started, 2)
             check(client, deployment, m.loads)
             for load in m.loads:
-                env = {"WRK_KEY_PREFIX": deployment.prefix(load.key), "WRK_KEY_COUNT": str(load.spread)} \
-                    if load.spread else {}
+                env = load.spread_env(deployment)
                 # each load warmed up right before it is measured, its backlog drained first
                 since = last_execution_id(db_url) if db_url else 0
                 wrk(deployment.url(load.check_key()), WARMUP, f"warmup/{target.name}/{load.name}", env)
@@ -940,6 +953,14 @@ def workflows_measurements() -> list[Measurement]:
             # that has run a while), where the first run compiles most of them for the first time
             Load(f"spread over {n:,}, again", "bench-wf-", spread=n),
         ], workflows=one, prepare=seeder("workflows", "--count", str(n))))
+        # the same workflows, each with a custom path (tenants/t00001/orders/:id ...): found by path
+        # with one indexed read, as by key
+        out.append(Measurement("workflows", f"{n + 1:,} workflows, custom paths", t, [
+            Load(f"key bench-wf-{n // 2:05d}", f"bench-wf-{n // 2:05d}"),
+            Load(f"path tenants/t{n // 2:05d}/orders/42", f"bench-wf-{n // 2:05d}", path=f"tenants/t{n // 2:05d}/orders/42"),
+            Load(f"paths spread over {n:,}", "bench-wf-", spread=n, path="tenants/t", path_suffix="/orders/42"),
+            Load(f"paths spread over {n:,}, again", "bench-wf-", spread=n, path="tenants/t", path_suffix="/orders/42"),
+        ], workflows=one, prepare=seeder("workflows", "--count", str(n), "--paths")))
         # the same spread, with a cache of compiled versions that holds them all
         big = HooklineServe(t.db, t.workers, env={"HOOKLINE_WORKFLOW_CACHE_MB": str(WORKFLOWS_CACHE_MB)})
         out.append(Measurement("workflows", f"{n + 1:,} workflows, cache {WORKFLOWS_CACHE_MB} MiB", big, [

@@ -8,6 +8,8 @@
 local label = os.getenv("WRK_LABEL") or ""
 local key_prefix = os.getenv("WRK_KEY_PREFIX")
 local key_count = tonumber(os.getenv("WRK_KEY_COUNT") or "0")
+-- WRK_KEY_SUFFIX: what follows the 5 digits (a custom path's rest: /orders/42)
+local key_suffix = os.getenv("WRK_KEY_SUFFIX") or ""
 
 wrk.method = "POST"
 wrk.body = '{"id":"abc123","amount":150,"customer":{"email":"a@b.c"}}'
@@ -19,7 +21,7 @@ if key_prefix and key_count > 0 then
     n = n + 1
     -- 7919 is prime: n * 7919 mod count visits every key once per count calls (count not a multiple of it)
     local i = (n * 7919) % key_count + 1
-    return wrk.format(nil, string.format("%s%05d", key_prefix, i))
+    return wrk.format(nil, string.format("%s%05d%s", key_prefix, i, key_suffix))
   end
 end
 

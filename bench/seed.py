@@ -73,10 +73,18 @@ async def apply_paths(db_url: str, paths: list[Path]) -> dict[str, Any]:
     return {"applied": sorted(r["key"] for r in saved)}
 
 
-async def seed_workflows(db_url: str, count: int) -> dict[str, Any]:
+async def seed_workflows(db_url: str, count: int, paths: bool = False) -> dict[str, Any]:
+    """``count`` workflows ``bench-wf-00001`` ... of bench-sync's shape; with ``paths``, each with
+    the custom path ``tenants/t00001/orders/:id`` ... (one address each)."""
     template = yaml.safe_load((BENCH / "workflows" / "bench-sync.yaml").read_text())
-    documents = [(f"seed #{n}", {**template, "key": f"bench-wf-{n:05d}", "title": f"Benchmark workflow {n} (sync)"})
-                 for n in range(1, count + 1)]
+
+    def document(n: int) -> dict[str, Any]:
+        trigger = template["trigger"]
+        if paths:
+            trigger = {**trigger, "config": {**(trigger.get("config") or {}), "path": f"tenants/t{n:05d}/orders/:id"}}
+        return {**template, "key": f"bench-wf-{n:05d}", "title": f"Benchmark workflow {n} (sync)", "trigger": trigger}
+
+    documents = [(f"seed #{n}", document(n)) for n in range(1, count + 1)]
 
     async def work(host: Host) -> int:
         return len(await host.workflows.apply_all(documents))
@@ -304,6 +312,7 @@ def main() -> None:
     workflows = sub.add_parser("workflows", help="webhook workflows of bench-sync's shape, through the host")
     workflows.add_argument("--db", required=True)
     workflows.add_argument("--count", type=int, default=10_000)
+    workflows.add_argument("--paths", action="store_true", help="give each a custom path, tenants/t00001/orders/:id ...")
     apply = sub.add_parser("apply", help="apply workflow files or directories through the host")
     apply.add_argument("--db", required=True)
     apply.add_argument("paths", nargs="+", type=Path)
@@ -312,7 +321,7 @@ def main() -> None:
     if args.command == "history":
         result = asyncio.run(seed_history(args.db, args.executions))
     elif args.command == "workflows":
-        result = asyncio.run(seed_workflows(args.db, args.count))
+        result = asyncio.run(seed_workflows(args.db, args.count, args.paths))
     else:
         result = asyncio.run(apply_paths(args.db, args.paths))
     print(json.dumps({"command": args.command, **result, "seconds": round(time.monotonic() - t, 2)}))
