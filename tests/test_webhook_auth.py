@@ -226,6 +226,8 @@ def test_secrets_and_keys_are_checked_when_saved_and_when_read(monkeypatch: pyte
     )
     assert "not a PEM public key" in jwt_problems({"algorithms": ["ES256"], "public_key": pem(RSA_KEY)})[0]
     assert "not a PEM public key" in jwt_problems({"algorithms": ["RS256"], "public_key": private_pem(RSA_KEY)})[0]
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    assert "2048" in jwt_problems({"algorithms": ["RS256"], "public_key": pem(weak)})[0]
     private_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY))
     assert "private or symmetric" in jwt_problems({"algorithms": ["RS256"], "jwks": {"keys": [private_jwk]}})[0]
     assert (

@@ -521,6 +521,8 @@ def test_cli_parse_sample(cli: Callable[..., Result], tmp_path: Path) -> None:
     from_pairs = printed(cli("webhooks", "parse-sample", "--pair", "a=1", "--pair", "b.c=x=y", "--into", "query"))
     assert paths(from_pairs["parameters"], "query") == ["a", "b", "b.c"]
     assert from_pairs["examples"] == {"query": {"a": "1", "b.c": "x=y"}}
+    with_path = printed(cli("webhooks", "parse-sample", "--url", "https://h.example/api/webhooks/orders/42?x=1", "--path", "orders/:id"))
+    assert with_path["examples"] == {"path_params": {"id": "42"}, "query": {"x": "1"}}
 
 
 @pytest.mark.parametrize(
@@ -532,6 +534,7 @@ def test_cli_parse_sample(cli: Callable[..., Result], tmp_path: Path) -> None:
         (["--pair", "novalue"], "'novalue' is not KEY=VALUE"),
         ([], "give exactly one sample"),
         (["--json", "{}", "--url", "http://x/?a=1"], "give exactly one sample"),
+        (["--url", "http://x/api/webhooks/a/1", "--path", "b/:id"], "does not match the workflow's path"),
     ],
 )
 def test_cli_parse_sample_errors_are_one_line(cli: Callable[..., Result], args: list[str], fragment: str) -> None:

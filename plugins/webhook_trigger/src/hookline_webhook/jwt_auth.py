@@ -227,8 +227,14 @@ def jwt_problems(config: Mapping[str, Any]) -> list[str]:
                 f"auth.jwt.secret: {', '.join(hmac_ones)} need a secret of at least {needed} bytes (RFC 7518 §3.2)"
             )
     public_key = config.get("public_key")
-    if isinstance(public_key, str) and asymmetric and not any(_fits(name, public_key) for name in asymmetric):
-        problems.append(f"auth.jwt.public_key: not a PEM public key for {', '.join(asymmetric)}")
+    if isinstance(public_key, str) and asymmetric:
+        fitting = [name for name in asymmetric if _fits(name, public_key)]
+        if not fitting:
+            problems.append(f"auth.jwt.public_key: not a PEM public key for {', '.join(asymmetric)}")
+        for name in fitting[:1]:
+            weak = get_default_algorithms()[name].check_key_length(_public_key(name, public_key))
+            if weak:
+                problems.append(f"auth.jwt.public_key: {weak}")
     for number, jwk in enumerate((config.get("jwks") or {}).get("keys", [])):
         if "d" in jwk or (jwk.get("kty") == "oct"):
             problems.append(f"auth.jwt.jwks.keys[{number}]: a private or symmetric key; give public keys only")
