@@ -290,3 +290,21 @@ async def test_many_workflows_under_one_prefix_are_each_found(hookline: Hookline
     for action in (actions[0], actions[60], actions[-1]):
         answer = await hookline.client.post(f"/api/webhooks/tenants/acme/{action}", json={})
         assert answer.json() == {"workflow": f"t-{action}", "params": {"tenant": "acme"}}
+
+
+async def test_workflow_files_moving_a_path_free_it_in_the_same_batch(hookline: HooklineTestApp) -> None:
+    await hookline.apply(hook("mover", "x/:id"))
+    # The folder moves mover elsewhere and gives x/special to another: checked as they will be.
+    await hookline.host.workflows.apply_all(
+        [("mover.yaml", hook("mover", "y/:id")), ("taker.yaml", hook("taker", "x/special"))]
+    )
+    assert (await hookline.client.post("/api/webhooks/x/special", json={})).json()["workflow"] == "taker"
+    # Applying the same folder again finds nothing to refuse (each clashes with itself only).
+    await hookline.host.workflows.apply_all(
+        [("mover.yaml", hook("mover", "y/:id")), ("taker.yaml", hook("taker", "x/special"))]
+    )
+    with pytest.raises(DefinitionError) as refused:  # a clash is reported once, not per source of it
+        await hookline.host.workflows.apply_all(
+            [("a.yaml", hook("taker", "x/special")), ("b.yaml", hook("other", "x/:n"))]
+        )
+    assert len([p for p in refused.value.problems if p.location.startswith("b.yaml")]) == 1

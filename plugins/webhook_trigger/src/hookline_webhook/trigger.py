@@ -245,7 +245,7 @@ class WebhookTrigger(TriggerType):
     config_schema: ClassVar[Mapping[str, Any]] = CONFIG_SCHEMA
     ui_hints: ClassVar[Mapping[str, Mapping[str, Any]]] = UI_HINTS
     #: The last batch of pending workflows (see :meth:`conflicts`) and its index.
-    _pending_cache: tuple[Sequence[WorkflowDefinition], PathIndex] | None = None
+    _pending_cache: tuple[Sequence[WorkflowDefinition], PathIndex, frozenset[str]] | None = None
 
     def check(self, workflow: WorkflowDefinition) -> list[str]:
         config = workflow.trigger.config or {}
@@ -299,14 +299,15 @@ class WebhookTrigger(TriggerType):
         path = _custom_path(workflow)
         return [path.format(key=workflow.key) for path in PATHS] + ([f"/api/webhooks/{path.text}"] if path else [])
 
-    def _pending_index(self, pending: Sequence[WorkflowDefinition]) -> PathIndex:
-        """The custom paths of ``pending`` indexed; the same batch is indexed once (the host
-        passes the same list for each of its workflows)."""
+    def _pending_index(self, pending: Sequence[WorkflowDefinition]) -> tuple[PathIndex, frozenset[str]]:
+        """The custom paths of ``pending`` indexed, and the keys of its webhook workflows; the
+        same batch is indexed once (the host passes the same list for each of its workflows)."""
         cached = self._pending_cache
         if cached is None or cached[0] is not pending:
             paths = [(o.key, p) for o in pending if (p := _custom_path(o)) is not None]
-            cached = self._pending_cache = (pending, PathIndex(paths))
-        return cached[1]
+            keys = frozenset(o.key for o in pending if o.trigger.type == self.name)
+            cached = self._pending_cache = (pending, PathIndex(paths), keys)
+        return cached[1], cached[2]
 
     def addresses(self, workflow: WorkflowDefinition) -> list[str]:
         path = _custom_path(workflow)
@@ -316,40 +317,43 @@ class WebhookTrigger(TriggerType):
         """Two webhook workflows that could answer one URL: custom paths that overlap, or a
         one-segment path equal to another workflow's key (its key URL)."""
         path = _custom_path(workflow)
-        problems = []
+        problems: dict[str, None] = {}  # (in order, once each)
         url = "/api/webhooks/"
+        index, batch_keys = self._pending_index(pending)
         if path is not None:
             stored = await host.workflows.find_by_address(self.name, path.shorter_addresses())
             stored += await host.workflows.find_by_address_prefix(self.name, f"{path.address}/")
-            others = [(o.key, o.trigger_state.path) for o in stored]
-            others += self._pending_index(pending).candidates(path)
+            # A workflow saved in the same batch is checked as it will be, not as it is stored.
+            others = [(o.key, o.trigger_state.path) for o in stored if o.key not in batch_keys]
+            others += index.candidates(path)
             for key, other in others:
                 example = path.overlap(other) if other is not None and key != workflow.key else None
                 if example is not None:
-                    problems.append(
+                    problems[
                         f"path {path.text!r} of workflow {workflow.key!r} and path {other.text!r} of workflow {key!r} "
                         f"both match {url}{example}; change one of them"
-                    )
+                    ] = None
             if len(path.segments) == 1 and path.text != workflow.key:
-                taken = path.text in {o.key for o in pending if o.trigger.type == self.name}
+                taken = path.text in batch_keys
                 try:
                     found = await host.workflows.current(path.text)
                     taken = taken or (found is not None and found.definition.trigger.type == self.name)
                 except DefinitionError:  # stored, but not runnable here: its key URL is still its own
                     taken = True
                 if taken:
-                    problems.append(
+                    problems[
                         f"path {path.text!r} of workflow {workflow.key!r} is the key URL of workflow {path.text!r} "
                         f"({url}{path.text}); choose another path"
-                    )
-        holders = [o.key for o in await host.workflows.find_by_address(self.name, address_of([workflow.key], 1))]
-        holders += [key for key, _ in self._pending_index(pending).at(address_of([workflow.key], 1))] if pending else []
+                    ] = None
+        address = address_of([workflow.key], 1)
+        holders = [o.key for o in await host.workflows.find_by_address(self.name, address) if o.key not in batch_keys]
+        holders += [key for key, _ in index.at(address)]
         for key in sorted(set(holders) - {workflow.key}):
-            problems.append(
+            problems[
                 f"the key URL of workflow {workflow.key!r} ({url}{workflow.key}) is the path of workflow {key!r}; "
                 "choose another key"
-            )
-        return problems
+            ] = None
+        return list(problems)
 
     async def manual_context(self, workflow: WorkflowDefinition, data: Any) -> dict[str, Any]:
         """A manual run takes ``{"body": ..., "query": ..., "headers": ..., "method": ...}`` (all
