@@ -200,6 +200,10 @@ def test_the_management_api_gets_the_same_framing(server: HooklineServer) -> Non
         pytest.param(HEAD.replace(b"127.0.0.1", b"evil@example"), "invalid Host", id="host-with-userinfo"),
         pytest.param(HEAD + b"Transfer-Encoding : chunked\r\n", "invalid header name", id="space-before-colon"),
         pytest.param(HEAD + b" X-Folded: yes\r\n", "invalid header name", id="obsolete-line-folding"),
+        pytest.param(HEAD + "X-\u212a: 1\r\n".encode(), "invalid header name", id="kelvin-sign-lower-cases-to-k"),
+        pytest.param(
+            HEAD.replace(b"Content-Type", "Content-Typ\u00e9".encode()), "invalid header name", id="non-ascii-name"
+        ),
     ],
 )
 def test_a_bad_header_section_is_refused_and_the_connection_closed(
@@ -223,3 +227,21 @@ def test_valid_hosts_are_served(server: HooklineServer, host: bytes) -> None:
     )
     answers, _ = exchange(server, head)
     assert [answer[0] for answer in answers] == [200], answers
+
+
+@pytest.mark.server
+def test_a_content_length_of_other_digits_is_refused(server: HooklineServer) -> None:
+    before = executions(server)
+    answers, _ = exchange(server, HEAD + "Content-Length: \u0662\r\n\r\nhi".encode() + SMUGGLED)  # Arabic-Indic 2
+    assert [answer[0] for answer in answers] == [400], answers
+    assert "invalid Content-Length" in body_of(answers[0])["message"]
+    assert executions(server) == before
+
+
+@pytest.mark.server
+def test_http_1_0_with_transfer_encoding_is_answered_then_closed(server: HooklineServer) -> None:
+    """RFC 9112 §6.1: faulty framing; the request is served, the connection not kept."""
+    head = b"POST /api/webhooks/echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answers, _ = exchange(server, head + b"2\r\nhi\r\n0\r\n\r\n" + SMUGGLED)
+    assert [answer[0] for answer in answers] == [200], answers
+    assert answers[0][1]["connection"] == "close"

@@ -156,6 +156,8 @@ def test_max_age_bounds_the_issue_time() -> None:
     assert check.verify(token(EC_KEY, "ES256", claims(iat=now - 30)))
     with pytest.raises(InvalidToken, match="issued"):
         check.verify(token(EC_KEY, "ES256", claims(iat=now - 120)))
+    with pytest.raises(InvalidToken, match="not a time"):  # validly signed, absurd: refused, not a 500
+        check.verify(token(EC_KEY, "ES256", claims(iat=-(10**400))))
     with pytest.raises(InvalidToken, match="no 'iat'"):
         check.verify(token(EC_KEY, "ES256", {k: v for k, v in claims().items() if k != "iat"}))
 

@@ -4,13 +4,30 @@ refused at save naming both workflows, and a rule per refusal."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pytest
-from hookline import DefinitionError
+from hookline import DefinitionError, TriggerType, hookimpl
 from hookline.storage.models import Execution
 from hookline.testing import HooklineTestApp
 from hookline_webhook.custom_paths import parse_custom_path, split_url_path
+
+
+class OtherTrigger(TriggerType):
+    """A trigger type with no URL, whose workflows' keys take none."""
+
+    name = "other-test"
+
+
+class OtherTriggers:
+    @hookimpl
+    def register_trigger_types(self, register: Callable[[type[TriggerType]], None]) -> None:
+        register(OtherTrigger)
+
+
+@pytest.fixture
+def hookline_plugins() -> list[object]:
+    return [OtherTriggers()]
 
 
 def hook(key: str, path: str | None = None, **config: Any) -> dict[str, Any]:
@@ -57,6 +74,7 @@ def test_a_path_is_literal_segments_and_parameters() -> None:
         ("a/" * 17 + "b", "at most 16 segments"),
         ("orders/executions/:id", "status URL"),
         ("orders/executions/17", "status URL"),
+        ("orders/executions/-1", "status URL"),
     ],
 )
 def test_bad_paths_are_refused(path: str, problem: str) -> None:
@@ -81,6 +99,7 @@ def test_url_segments_are_decoded_and_empty_ones_refused() -> None:
     assert split_url_path("orders/%2F/x") == ["orders", "/", "x"]
     assert split_url_path("orders//x") is None and split_url_path("orders/") is None
     assert split_url_path("orders/%ff") is None
+    assert split_url_path("orders/%00") is None  # (PostgreSQL refuses a NUL in text: a 404, not a 503)
 
 
 # --- through the webhook ------------------------------------------------------------------------
@@ -308,3 +327,30 @@ async def test_workflow_files_moving_a_path_free_it_in_the_same_batch(hookline: 
             [("a.yaml", hook("taker", "x/special")), ("b.yaml", hook("other", "x/:n"))]
         )
     assert len([p for p in refused.value.problems if p.location.startswith("b.yaml")]) == 1
+
+
+async def test_a_one_segment_path_answers_where_the_key_is_not_a_webhooks(hookline: HooklineTestApp) -> None:
+    await hookline.apply({"key": "github", "trigger": {"type": "other-test"}, "nodes": []})
+    await hookline.apply(hook("gh-events", "github"))  # no URL is taken: that workflow has none
+    answer = await hookline.client.post("/api/webhooks/github", json={})
+    assert answer.status_code == 200 and answer.json()["workflow"] == "gh-events"
+
+
+async def test_a_batch_is_saved_whole_whatever_its_order(hookline: HooklineTestApp) -> None:
+    """Each file is saved checked against the batch as it will be, not against what of it is saved so far."""
+    await hookline.apply(hook("mover", "x/:id"))
+    await hookline.apply(hook("mover2", "q/:id"))
+    batch = [
+        ("mover2.yaml", hook("mover2", "q2/:id")),
+        ("taker.yaml", hook("taker", "x/special")),
+        ("mover.yaml", hook("mover", "y/:id")),
+    ]
+    await hookline.host.workflows.apply_all(batch)
+    assert (await hookline.client.post("/api/webhooks/x/special", json={})).json()["workflow"] == "taker"
+    assert (await hookline.client.post("/api/webhooks/y/1", json={})).json()["workflow"] == "mover"
+
+
+async def test_a_nul_in_a_custom_path_url_is_a_404(hookline: HooklineTestApp) -> None:
+    await hookline.apply(hook("nul", "a/:x"))
+    answer = await hookline.client.post("/api/webhooks/a/%00", json={})
+    assert answer.status_code == 404 and answer.json()["error"] == "not_found"

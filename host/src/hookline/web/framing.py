@@ -36,6 +36,7 @@ _CHUNK_LINE = re.compile(
 #: RFC 9112 §3.2 / RFC 3986: uri-host [ ":" port ]: a bracketed IP literal or a reg-name (IPv4
 #: addresses are reg-names too); empty is allowed (a target without authority).
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 #: What Sanic allows before the chunk line's CRLF.
 _CHUNK_LINE_MAX = 64
 
@@ -48,7 +49,11 @@ class StrictHttp(Http):
     async def http1_request_header(self) -> None:
         await super().http1_request_header()
         request = self.request
-        problem = _header_problem(request.version, request.headers)
+        problem = _header_problem(request.version, request.headers, request.head)
+        if problem is None and request.version == "1.0" and "transfer-encoding" in request.headers:
+            # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing:
+            # answered, then the connection is closed.
+            self.keep_alive = False
         if problem is not None:
             # Nothing of this request can be trusted, its body's framing least: answer and close.
             self.keep_alive = False
@@ -83,13 +88,20 @@ class StrictHttp(Http):
         raise BadRequest(f"Bad chunked encoding: {problem}")
 
 
-def _header_problem(version: str, headers: object) -> str | None:
-    """What makes a request's header section invalid, or ``None``."""
+def _header_problem(version: str, headers: object, head: bytes) -> str | None:
+    """What makes a request's header section invalid, or ``None``. Names are checked as sent
+    (``head``: the raw request line and header lines), not as Sanic decoded and lower-cased them
+    (``X-\u212a`` lower-cases to ``x-k``)."""
+    for line in bytes(head).split(b"\r\n")[1:]:
+        name = line.split(b":", 1)[0]
+        if not _TOKEN.fullmatch(name):
+            return f"invalid header name {name.decode('latin-1')!r}"
     for name, value in headers.items():  # type: ignore[attr-defined]
-        if not _TOKEN.fullmatch(name.encode("latin-1", "replace")):
-            return f"invalid header name {name!r}"
         if "\r" in value or "\n" in value or "\x00" in value:
             return f"invalid characters in header {name!r}"
+    lengths = headers.getall("content-length", [])  # type: ignore[attr-defined]
+    if lengths and not _DIGITS.fullmatch(lengths[0].strip()):  # (int() takes '٢' for 2)
+        return "invalid Content-Length"
     hosts = headers.getall("host", [])  # type: ignore[attr-defined]
     if len(hosts) > 1:
         return "more than one Host header"

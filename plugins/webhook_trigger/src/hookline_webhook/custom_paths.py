@@ -142,7 +142,7 @@ def parse_custom_path(text: str) -> CustomPath:
     if (
         len(segments) == 3
         and segments[1].text == "executions"
-        and (segments[2].parameter or segments[2].text.isdigit())
+        and (segments[2].parameter or segments[2].text.removeprefix("-").isdigit())  # (Sanic's int: -?\d+)
     ):
         raise ValueError("its URLs would be status URLs (/api/webhooks/<key>/executions/<id>)")
     return CustomPath("/".join(parts), tuple(segments))
@@ -155,9 +155,11 @@ def split_url_path(rest: str) -> list[str] | None:
     if len(parts) > MAX_SEGMENTS or any(not part for part in parts):
         return None
     try:
-        return [unquote(part, errors="strict") if "%" in part else part for part in parts]
+        decoded = [unquote(part, errors="strict") if "%" in part else part for part in parts]
     except UnicodeDecodeError:  # percent-encoding that is not UTF-8: no path has it
         return None
+    # A NUL cannot be in a literal segment, nor be looked up (PostgreSQL refuses it in text).
+    return None if any("\x00" in part for part in decoded) else decoded
 
 
 def path_problems(path: str, declared: Iterable[str], path_params: Iterable[str]) -> list[str]:

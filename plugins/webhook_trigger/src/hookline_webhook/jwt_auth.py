@@ -166,6 +166,8 @@ class JwtAuth:
         issued = claims.get("iat")
         if not isinstance(issued, (int, float)) or isinstance(issued, bool):
             raise InvalidToken("the token has no 'iat' claim (max_age needs it)")
+        if not -1e12 < issued < 1e12:  # (a float would overflow, or be nan)
+            raise InvalidToken("the token's 'iat' is not a time")
         if now - issued > self.max_age + self.leeway:
             raise InvalidToken(f"the token was issued {int(now - issued)} s ago (max_age {self.max_age} s)")
 

@@ -126,7 +126,8 @@ class Webhooks:
             return json_response(exc.to_dict(), status=exc.status)
         except Exception:  # the database is unreachable: nothing was recorded, the sender retries
             return not_recorded(key)
-        if workflow is None and request is not None:  # no such key: a one-segment custom path?
+        not_ours = workflow is None or workflow.definition.trigger.type != WebhookTrigger.name
+        if not_ours and request is not None:  # no webhook with this key: a one-segment custom path?
             matched = await self._match_path([key], request)
             if matched is not None:
                 return matched
