@@ -353,16 +353,17 @@ class WorkflowService:
             problems += [Problem(f"{source}: {p.location}", p.message) for p in await self._conflicts(definition, batch)]
         if problems:
             raise DefinitionError(problems, subject="workflow files")
-        return [{"source": source, **(await self._save(d, batch)).to_dict()} for source, d in parsed]
+        # Checked above as a whole: saving them one by one must not check each against a half-saved batch.
+        return [{"source": source, **(await self._save(d, checked=True)).to_dict()} for source, d in parsed]
 
     async def delete(self, key: str) -> None:
         row = await self._row(key)
         await stored.delete(row.id)
 
-    async def _save(self, definition: WorkflowDefinition, batch: list[WorkflowDefinition] | None = None) -> SaveResult:
-        """Save ``definition``; ``batch``: the definitions saved with it (workflow files), its
-        clashes checked as the batch will be once saved, whatever is saved of it so far."""
-        conflicts = await self._conflicts(definition, batch)
+    async def _save(self, definition: WorkflowDefinition, *, checked: bool = False) -> SaveResult:
+        """Save ``definition``, its clashes with the stored workflows checked first unless
+        ``checked`` (workflow files: checked together, as the batch will be once saved)."""
+        conflicts = [] if checked else await self._conflicts(definition)
         if conflicts:
             raise DefinitionError(conflicts, subject=f"workflow {definition.key!r}")
         trigger = self.host.registry.triggers[definition.trigger.type]

@@ -59,9 +59,7 @@ async def find_workflow(key: str) -> dict[str, Any] | None:
     """``id``, ``key``, ``enabled`` and ``current_version_id`` of workflow ``key``. Read on
     every call, so that a change made by any process applies at once."""
     found = await _read_one("find_workflow", (key,))
-    if found is None:
-        return None
-    return {"id": found[0], "key": found[1], "enabled": bool(found[2]), "current_version_id": found[3]}
+    return None if found is None else _workflow_row(found)
 
 
 #: More addresses than this in one lookup are refused (a trigger's URL has a few segments).

@@ -296,8 +296,8 @@ class WebhookTrigger(TriggerType):
         return endpoints
 
     def search_terms(self, workflow: WorkflowDefinition) -> list[str]:
-        path = _custom_path(workflow)
-        return [path.format(key=workflow.key) for path in PATHS] + ([f"/api/webhooks/{path.text}"] if path else [])
+        custom = _custom_path(workflow)
+        return [url.format(key=workflow.key) for url in PATHS] + ([f"/api/webhooks/{custom.text}"] if custom else [])
 
     def _pending_index(self, pending: Sequence[WorkflowDefinition]) -> tuple[PathIndex, frozenset[str]]:
         """The custom paths of ``pending`` indexed, and the keys of its webhook workflows; the
