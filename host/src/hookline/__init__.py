@@ -23,6 +23,7 @@ from hookline.types import NodeResult, NodeRun, NodeType, Reply, TriggerType
 if TYPE_CHECKING:
     from hookline.definitions import NodeDefinition, WorkflowDefinition
     from hookline.executions import DEFAULT_DEDUP_WINDOW, Dedup, Duplicate, ExecutionRecord, NotRecorded, RunHandle
+    from hookline.failures import ExecutionFailure
     from hookline.host import Host
     from hookline.keys import server_secret
     from hookline.plugins import each_implementation
@@ -37,6 +38,7 @@ _LAZY = {
     "DEFAULT_DEDUP_WINDOW": "hookline.executions",
     "Dedup": "hookline.executions",
     "Duplicate": "hookline.executions",
+    "ExecutionFailure": "hookline.failures",
     "ExecutionRecord": "hookline.executions",
     "Host": "hookline.host",
     "NodeDefinition": "hookline.definitions",
@@ -65,6 +67,7 @@ __all__ = [
     "Dedup",
     "DefinitionError",
     "Duplicate",
+    "ExecutionFailure",
     "ExecutionRecord",
     "ExecutionStatus",
     "Host",

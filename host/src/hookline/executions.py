@@ -29,6 +29,7 @@ from hookline.delivery import (
 )
 from hookline.engine import CompiledWorkflow
 from hookline.errors import NotFound
+from hookline.failures import FailureNotices
 from hookline.lease import ProcessLease
 from hookline.recovery import Recovery
 from hookline.runner import Runner
@@ -55,7 +56,9 @@ class ExecutionService:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self.store = ExecutionStore()
+        #: Announces failed executions to plugins (the ``execution_failed`` hook).
+        self.failures = FailureNotices(host)
+        self.store = ExecutionStore(on_failure=self.failures.wake if self.failures.enabled else None)
         #: This process's registration and heartbeat (see :meth:`open`).
         self.lease = ProcessLease(host.settings)
         self.runner = Runner(host, self.store, self.lease)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import click
     from sanic import Blueprint
 
+    from hookline.failures import ExecutionFailure
     from hookline.host import Host
     from hookline.types import NodeType, TriggerType
     from hookline.ui import ConsolePage
@@ -156,6 +157,36 @@ def shutdown(host: Host) -> Awaitable[None] | None:
     """
 
 
+# --- Events: what happened to executions ---------------------------------------------------
+
+
+@hookspec
+def execution_failed(failure: ExecutionFailure, host: Host) -> Awaitable[None] | None:
+    """An execution ended ``failed``, ``error`` or ``timed_out`` (any workflow, any mode).
+
+    Called after the failure is stored, in the server process that stored it (or, if that one
+    died first, in another server process or at the next start): **at least once** per failed
+    execution. It is called again, to every implementation, if any implementation raised (after
+    a minute), or if the process calling it stopped before all of them returned. Make your work
+    idempotent by ``failure.id``: for example start executions with
+    ``host.executions.enqueue(workflow, context, dedup=Dedup(f"...:{failure.id}"))``, which
+    starts nothing for a key already received.
+
+    Implement it as ``async def`` when there is something to await; keep it short (enqueue
+    work rather than doing it here): failures are announced one at a time per process. Only
+    servers and workers announce (``hookline serve``, ``hookline worker``); a failure of
+    ``hookline run`` is announced by the next server to start. When no plugin implements the
+    hook, failures are not even marked for it.
+
+    :param failure: a :class:`hookline.failures.ExecutionFailure`: ``id``, ``status``, ``mode``,
+        ``workflow`` (``{"key", "title", "version"}``), ``trigger_type``, ``node`` (the failing
+        node's key, if one failed), ``message``, ``error`` (as stored), ``context`` (the failed
+        execution's ``$context`` as stored), ``started_at``, ``finished_at``, ``replay_of`` and
+        ``url`` (the execution in the management API); ``to_dict()`` gives it as JSON.
+    :param host: the running :class:`hookline.Host`.
+    """
+
+
 # --- Command line --------------------------------------------------------------------------
 
 
@@ -218,6 +249,7 @@ HOOK_NAMES: tuple[str, ...] = (
     "register_routes",
     "startup",
     "shutdown",
+    "execution_failed",
     "register_commands",
     "register_console_pages",
     "render_job_result",

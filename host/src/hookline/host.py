@@ -98,9 +98,10 @@ class Host:
         executions), plugins' ``startup`` run; then, every plugin being ready, a process with
         role ``all`` or ``worker`` starts receiving from a shared queue and what dead processes
         left (running or queued) is recovered; then the hourly purge of old executions and the
-        writer of refused calls are scheduled. Last, each stored workflow that cannot run here
-        is logged with why, and a database setting that will slow it down (PostgreSQL's
-        autovacuum off) with what to do."""
+        writer of refused calls are scheduled, and failed executions are announced to the
+        plugins that implement ``execution_failed`` (see :mod:`hookline.failures`). Last, each
+        stored workflow that cannot run here is logged with why, and a database setting that
+        will slow it down (PostgreSQL's autovacuum off) with what to do."""
         await self.executions.open(recover=False)
         try:
             await self.hooks.startup(self)
@@ -112,6 +113,7 @@ class Host:
             raise
         self.retention.start()
         self.refused_calls.start()
+        self.executions.failures.start()
         try:
             await self.workflows.log_unrunnable()
         except Exception as exc:  # only a report: the server serves without it
@@ -125,6 +127,7 @@ class Host:
                 log.warning("%s", problem)
 
     async def stop(self) -> None:
+        await self.executions.failures.stop()
         await self.retention.stop()
         await self.refused_calls.stop()
         await self.executions.drain(self.settings.shutdown_grace)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import click
     from sanic import Blueprint
 
+    from hookline.failures import ExecutionFailure
+
     from hookline.host import Host
     from hookline.ui import ConsolePage
 
@@ -243,6 +245,24 @@ class PluginHooks:
                 await _maybe_await(call(host=host))
             except Exception:
                 log.exception("plugin %r failed during shutdown", plugin)
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether any plugin implements hook ``hook_name``."""
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    async def execution_failed(self, failure: ExecutionFailure, host: Host) -> bool:
+        """Announce a failed execution to every plugin implementing the hook; ``False`` if one
+        raised (logged): the failure is then announced again later, to all of them."""
+        taken = True
+        for plugin, call in self._each("execution_failed"):
+            try:
+                await _maybe_await(call(failure=failure, host=host))
+            except Exception:
+                log.exception(
+                    "plugin %r failed to take the failure of execution %s; it is announced again later", plugin, failure.id
+                )
+                taken = False
+        return taken
 
     # --- CLI ---------------------------------------------------------------------------
 

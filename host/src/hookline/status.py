@@ -20,6 +20,11 @@ class ExecutionStatus(str, Enum):
         return self not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
 
 
+#: How an execution can fail: what the ``execution_failed`` hook announces. (``cancelled`` is a
+#: shutdown stopping a run whose caller had gone with the server, not the workflow failing.)
+FAILURE_STATUSES = frozenset({ExecutionStatus.FAILED, ExecutionStatus.ERROR, ExecutionStatus.TIMED_OUT})
+
+
 class JobStatus(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"

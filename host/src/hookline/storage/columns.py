@@ -45,13 +45,13 @@ JOB_COLUMNS = (
 
 #: Columns written when an execution is created with an id of this process's (see
 #: :func:`hookline.storage.sql.reserve_ids`), finished or not.
-KNOWN_COLUMNS = ("id", *EXECUTION_COLUMNS, "reply", "error", "finished_at")
+KNOWN_COLUMNS = ("id", *EXECUTION_COLUMNS, "reply", "error", "finished_at", "notify_at")
 
 #: Jobs per INSERT: far below the databases' limits on parameters (32766 SQLite, 32767 PostgreSQL).
 JOBS_PER_STATEMENT = 500
 
 #: What finishing an execution writes.
-OUTCOME_COLUMNS = ("status", "error", "reply", "finished_at")
+OUTCOME_COLUMNS = ("status", "error", "reply", "finished_at", "notify_at")
 
 
 def names(columns: Iterable[str]) -> str:

@@ -32,7 +32,7 @@ from tortoise.transactions import in_transaction
 from hookline import jsontext
 from hookline.delivery import ExecutionRecord
 from hookline.engine import Outcome
-from hookline.status import ExecutionStatus
+from hookline.status import FAILURE_STATUSES, ExecutionStatus
 from hookline.storage import sql
 from hookline.storage.connection import default_connection, dialect
 from hookline.storage.group_commit import GroupCommit
@@ -116,7 +116,11 @@ class ExecutionStore:
     """The verbs (see the module's docstring). One per execution service: it holds the group
     commit of its process's writes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_failure: Callable[[], None] | None = None) -> None:
+        #: Called once a failed outcome marked to be announced is written. Failed outcomes are
+        #: marked (``notify_at``) only with it: when a plugin implements the ``execution_failed``
+        #: hook (see hookline.failures).
+        self._on_failure = on_failure
         #: Commits the hot path's writes of concurrent calls together (SQLite).
         self._group = GroupCommit()
         self._ids = _Ids(self._reserve_ids)
@@ -148,7 +152,7 @@ class ExecutionStore:
     async def insert_finished(self, row: NewExecution, execution_id: int, outcome: Outcome) -> None:
         """Create the row of a run that has ended, with its outcome and jobs, all at once: the
         one write of a run written when it ends."""
-        values = {**vars(row), "id": execution_id, **_outcome_values(outcome)}
+        values = {**vars(row), "id": execution_id, **self._outcome_values(outcome)}
         jobs = _job_rows(execution_id, outcome)
         await self._write(
             lambda connection: self._batches.insert(connection, values, jobs)
@@ -158,6 +162,7 @@ class ExecutionStore:
             # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
             transaction=lambda connection: dialect(connection) != "postgres",
         )
+        self._announce(values["notify_at"], True)
 
     async def insert_keyed(self, row: NewExecution, digest: str, until: datetime) -> int:
         """:meth:`insert`, holding idempotency key ``digest`` until ``until``, under the unique
@@ -201,9 +206,9 @@ class ExecutionStore:
     async def finish(self, execution_id: int, owner: str, outcome: Outcome) -> bool:
         """Store how the run ended, its status first and its jobs with it, all or nothing, if
         it is still ``owner``'s; ``False`` (nothing written) if it is not."""
-        values = _outcome_values(outcome)
+        values = self._outcome_values(outcome)
         jobs = _job_rows(execution_id, outcome)
-        return await self._write(
+        finished = await self._write(
             lambda connection: self._batches.finish(connection, execution_id, owner, values, jobs)
             if dialect(connection) == "postgres"
             else sql.store_outcome(connection, execution_id, owner, values, jobs),
@@ -211,6 +216,7 @@ class ExecutionStore:
             # PostgreSQL: one statement, the batch's (never in a transaction shared with others).
             transaction=lambda connection: dialect(connection) != "postgres",
         )
+        return self._announce(values["notify_at"], finished)
 
     async def discard(self, execution_id: int, owner: str) -> bool:
         """Delete a run of ``owner``'s that ended and is not to be kept (its workflow keeps
@@ -232,7 +238,11 @@ class ExecutionStore:
     ) -> bool:
         """End a run without its outcome (it could not run, or was stopped): ``status`` and
         ``error``, if it is still ``owner``'s."""
-        return bool(await _owned(execution_id, owner).update(status=status, error=error, finished_at=finished_at))
+        notify_at = self._notify_at(status, finished_at)
+        ended = await _owned(execution_id, owner).update(
+            status=status, error=error, finished_at=finished_at, notify_at=notify_at
+        )
+        return self._announce(notify_at, bool(ended))
 
     async def release_to_queue(self, execution_id: int, owner: str, now: datetime) -> bool:
         """Put a run of ``owner``'s back in the queue, nobody's (stopped by a shutdown)."""
@@ -291,7 +301,11 @@ class ExecutionStore:
 
     async def interrupt_abandoned(self, row: RunningRow, now: datetime) -> bool:
         """End an abandoned run ``error`` (``interrupted``), unless it changed since it was read."""
-        return bool(await _as_read(row).update(status=ExecutionStatus.ERROR, error=_INTERRUPTED, finished_at=now))
+        notify_at = self._notify_at(ExecutionStatus.ERROR, now)
+        ended = await _as_read(row).update(
+            status=ExecutionStatus.ERROR, error=_INTERRUPTED, finished_at=now, notify_at=notify_at
+        )
+        return self._announce(notify_at, bool(ended))
 
     async def take_over_queued(self, row: QueuedRow, owner: str | None, now: datetime) -> bool:
         """Make a queued execution ``owner``'s, queued again at ``now``, unless it changed since
@@ -312,6 +326,29 @@ class ExecutionStore:
             lambda: sql.reserve_ids_sqlite(count),
             transaction=sql.reserve_ids_in_transaction,
         )
+
+    # --- failures to announce ----------------------------------------------------------------
+
+    def _notify_at(self, status: ExecutionStatus, finished_at: datetime) -> datetime | None:
+        """``notify_at`` of a run ending with ``status``: due at once for a failure, when a
+        plugin listens; written in the same statement as the status, so a failure stored is a
+        failure announced, whatever happens to this process afterwards."""
+        return finished_at if self._on_failure is not None and status in FAILURE_STATUSES else None
+
+    def _announce(self, notify_at: datetime | None, written: bool) -> bool:
+        """After a write: a failure marked to be announced was written, say so."""
+        if written and notify_at is not None and self._on_failure is not None:
+            self._on_failure()
+        return written
+
+    def _outcome_values(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "status": outcome.status,
+            "error": outcome.error,
+            "reply": outcome.reply.to_dict() if outcome.reply else None,
+            "finished_at": outcome.finished_at,
+            "notify_at": self._notify_at(outcome.status, outcome.finished_at),
+        }
 
     # --- how a write is made --------------------------------------------------------------------
 
@@ -369,13 +406,6 @@ class _Ids:
         self._since, self._size = began, len(ids)
 
 
-def _outcome_values(outcome: Outcome) -> dict[str, Any]:
-    return {
-        "status": outcome.status,
-        "error": outcome.error,
-        "reply": outcome.reply.to_dict() if outcome.reply else None,
-        "finished_at": outcome.finished_at,
-    }
 
 
 def _job_rows(execution_id: int, outcome: Outcome) -> list[dict[str, Any]]:

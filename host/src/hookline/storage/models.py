@@ -106,6 +106,10 @@ class Execution(Model):
     owner = fields.CharField(max_length=32, null=True, description="id of the process running it")
     replay_of = fields.BigIntField(null=True, description="the execution this one replays")
     queued_at = fields.DatetimeField(null=True, description="when it was last sent to the queue")
+    #: When the execution's failure is next due to be announced to plugins (the
+    #: ``execution_failed`` hook; see hookline.failures): set in the same write as a failed
+    #: outcome, cleared once every plugin has taken it. Partial index (migration 0008).
+    notify_at = fields.DatetimeField(null=True, description="when its failure is next due to be announced")
 
     class Meta:
         table = "hookline_execution"
