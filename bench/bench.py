@@ -15,6 +15,9 @@ Scenarios (SCENARIOS, or ``bench/run --all``, or ``bench/run SCENARIO...``):
   in-process (bench/micro.py) and over HTTP (server CPU per request).
 * ``console``: the sync and async loads on a server with the console plugin disabled
   (HOOKLINE_DISABLE_PLUGINS=console) and enabled: the console must cost the hot path nothing.
+* ``forward``: the sync load, and a sync workflow forwarding each call with the HTTP Request node to a
+  local upstream (bare Sanic's /bench-sync, a process of its own, not counted in the server's CPU)
+  whose answer it gives (bench/scenarios/forward), on one server: what the outgoing call costs.
 * ``refused``: the sync load alone, then beside a concurrent flood of refused calls (badly
   signed, and to an unknown key), on one server; with the store of refused calls on (small
   bounds: REFUSED_PER_WORKFLOW, REFUSED_MAX) and off: req/s ratio, rows stored, bounds kept.
@@ -72,7 +75,7 @@ VENV_BIN = Path(sys.executable).parent
 PAYLOAD = {"id": "abc123", "amount": 150, "customer": {"email": "a@b.c"}}
 FINISHED = {"succeeded", "failed", "error", "cancelled", "timed_out"}
 BACKLOG = {"queued", "running"}
-ALL_SCENARIOS = ["main", "history", "workflows", "nodes", "console", "refused"]
+ALL_SCENARIOS = ["main", "history", "workflows", "nodes", "console", "forward", "refused"]
 
 DURATION = os.environ.get("DURATION", "10s")
 WARMUP = os.environ.get("WARMUP", "3s")
@@ -462,6 +465,31 @@ class HooklineServe(Target):
                         env={**hookline_env(), **self.env}, health=f"{base}/api/health")
         return Deployment([server], url=lambda key: [f"{base}/api/webhooks/{key}"],
                           prefix=lambda p: f"/api/webhooks/{p}")
+
+
+class HooklineForward(HooklineServe):
+    """``hookline serve`` with bench-sync and bench-forward, whose HTTP Request node calls an upstream
+    started with it: bare Sanic (baseline.py) on a free port, its own process, stopped after the
+    measurement. The egress guard admits 127.0.0.1 (HOOKLINE_HTTP_ALLOW), as an operator would."""
+
+    def __init__(self, db: str, workers: int) -> None:
+        super().__init__(db, workers, env={"HOOKLINE_HTTP_ALLOW": "127.0.0.1"})
+
+    def deploy(self, db_url, workflows, tmp, log_dir, tag) -> Deployment:
+        port = free_port()
+        upstream = Server("upstream (bare Sanic)", [sys.executable, str(BENCH / "baseline.py"), str(port)],
+                          log=log_dir / f"upstream-{tag}.log")
+        upstream.start()
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            wait_ready(upstream, lambda: client.post(f"http://127.0.0.1:{port}/bench-sync", json=PAYLOAD))
+        folder = tmp / "forward-workflows"
+        folder.mkdir()
+        shutil.copyfile(BENCH / "workflows" / "bench-sync.yaml", folder / "bench-sync.yaml")
+        forward = (BENCH / "scenarios" / "forward" / "bench-forward.yaml").read_text()
+        (folder / "bench-forward.yaml").write_text(forward.replace("UPSTREAM", f"127.0.0.1:{port}"))
+        deployment = super().deploy(db_url, folder, tmp, log_dir, tag)
+        deployment.cleanup = upstream.stop
+        return deployment
 
 
 class HooklineScaleOut(Target):
@@ -988,6 +1016,13 @@ def console_measurements() -> list[Measurement]:
     return out
 
 
+def forward_measurements() -> list[Measurement]:
+    """bench-sync and bench-forward (the same answers, through an upstream call) on one server."""
+    loads = [Load("sync", "bench-sync"), Load("sync, forwarded to an upstream", "bench-forward")]
+    return [Measurement("forward", "", HooklineForward(t.db, t.workers), loads)
+            for t in hookline_targets([SCENARIO_WORKERS])]
+
+
 def refused_measurements() -> list[Measurement]:
     """The sync load alone, then beside a flood of refused calls, on one server; with the store
     of refused calls on (bounds REFUSED_PER_WORKFLOW, REFUSED_MAX) and off (HOOKLINE_REFUSALS_MAX=0:
@@ -1158,6 +1193,25 @@ def report_console(runs: list[dict]) -> list[str]:
     return lines
 
 
+def report_forward(runs: list[dict]) -> list[str]:
+    lines = ["| target | req/s sync | req/s forwarded | forwarded/sync | p99 ms sync | p99 ms forwarded "
+             "| server CPU ms/req sync | forwarded | CPU ms the call adds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    groups = _groups(runs, "target", "workflow")
+    for target in dict.fromkeys(r["target"] for r in runs):
+        plain, forwarded = groups.get((target, "sync")), groups.get((target, "sync, forwarded to an upstream"))
+        if not plain or not forwarded:
+            continue
+        cpu, cpu_fwd = _median(plain, "server_cpu_ms_per_request"), _median(forwarded, "server_cpu_ms_per_request")
+        lines.append(f"| {target} | {_median(plain, 'rps'):.0f} | {_median(forwarded, 'rps'):.0f} | "
+                     f"{_ratio(forwarded, plain)} | {_median(plain, 'lat_p99_ms'):.1f} | "
+                     f"{_median(forwarded, 'lat_p99_ms'):.1f} | {cpu:.2f} | {cpu_fwd:.2f} | {cpu_fwd - cpu:.2f} |")
+    lines.append("\nforward: the same server and answers; the forwarded workflow adds one HTTP call per execution "
+                 "(pooled connection, egress guard, JSON both ways) to a bare Sanic upstream on the same machine. "
+                 "The upstream's own CPU is not in the server's, but it shares the 2 CPUs with the server and wrk.")
+    return lines
+
+
 def report_refused(runs: list[dict]) -> list[str]:
     lines = ["| target | store | req/s alone | req/s beside the flood | beside/alone | p99 ms alone | p99 ms beside | "
              "flood calls/s | rows written | rows kept | most of one workflow | calls counted | within bounds |",
@@ -1254,6 +1308,7 @@ def report(records: list[dict]) -> str:
               "history": "History: empty database vs a large history",
               "workflows": f"Workflows: 1 vs {WORKFLOWS_COUNT + 1:,}", "nodes": "Nodes: cost per node",
               "console": "Console: the webhook hot path without and with the console plugin",
+              "forward": "Forward: a sync workflow calling an upstream with the HTTP Request node",
               "refused": "Refused calls: the webhook load beside a flood of refused calls"}
     for scenario in SCENARIOS:
         sruns = [r for r in runs if r["scenario"] == scenario]
@@ -1270,6 +1325,8 @@ def report(records: list[dict]) -> str:
             out += report_nodes(sruns, records)
         elif scenario == "console":
             out += report_console(sruns)
+        elif scenario == "forward":
+            out += report_forward(sruns)
         elif scenario == "refused":
             out += report_refused(sruns)
     if runs:
@@ -1364,7 +1421,8 @@ def main(argv: list[str]) -> int:
     print(f"run {run_id}: scenarios {' '.join(SCENARIOS)}; targets {' '.join(TARGETS)}, workers {WORKERS}; "
           f"{ROUNDS} round(s) of {DURATION} per load at c={CONNS}", file=sys.stderr)
     builders = {"main": main_measurements, "history": history_measurements, "workflows": workflows_measurements,
-                "nodes": nodes_measurements, "console": console_measurements, "refused": refused_measurements}
+                "nodes": nodes_measurements, "console": console_measurements, "forward": forward_measurements,
+                "refused": refused_measurements}
     interrupted = None
     try:
         for round_no in range(1, ROUNDS + 1):

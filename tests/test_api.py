@@ -233,6 +233,8 @@ async def test_plugins_endpoint(hookline: HooklineTestApp) -> None:
     assert {p["name"]: p["node_types"] + p["trigger_types"] for p in plugins} == {
         "condition": ["condition", "switch"],
         "console": [],
+        "error_trigger": ["execution-failed"],
+        "http": ["http-request"],
         "response": ["response"],
         "webhook": ["webhook"],
     }

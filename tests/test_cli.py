@@ -42,7 +42,7 @@ def test_migrate_is_idempotent(cli: Any) -> None:
 
 def test_plugins_prints_json(cli: Any) -> None:
     plugins = out(cli("plugins", db_url=None))
-    assert [p["name"] for p in plugins] == ["condition", "console", "response", "webhook"]
+    assert [p["name"] for p in plugins] == ["condition", "console", "error_trigger", "http", "response", "webhook"]
     assert "hookline.web.api" in [p["name"] for p in out(cli("plugins", "--all", db_url=None))]
 
 

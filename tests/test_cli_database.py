@@ -111,7 +111,8 @@ def test_a_database_missing_a_migration_names_it(hookline_cli: Any, tmp_path: Pa
     line = one_line_error(hookline_cli("executions", "list"))
     assert line == (
         f"Error: the database at sqlite://hookline.db ({tmp_path / 'hookline.db'}) is not up to date "
-        "(pending: hookline.0005_refused_calls, hookline.0006_history_queries, hookline.0007_workflow_addresses): "
+        "(pending: hookline.0005_refused_calls, hookline.0006_history_queries, hookline.0007_workflow_addresses, "
+        "hookline.0008_failure_notices): "
         "run 'hookline migrate' first"
     )
 

@@ -208,7 +208,7 @@ def test_every_hook_example_loads_with_the_hooks_and_types_the_guide_names(examp
         name: (plugin_named(listing, name)["hooks"], plugin_named(listing, name)["trigger_types"],
                plugin_named(listing, name)["node_types"])
         for name in ("manual", "log", "greetings", "french", "notes", "status", "heartbeat", "last_failure",
-                     "token_webhook", "redirect", "console_pages", "log_results")
+                     "failure_file", "token_webhook", "redirect", "console_pages", "log_results")
     }
     assert contributed == {
         "greetings": (["register_greetings", "register_hookspecs", "register_node_types"], [], ["greet-in"]),
@@ -219,6 +219,7 @@ def test_every_hook_example_loads_with_the_hooks_and_types_the_guide_names(examp
         "status": (["register_routes"], [], []),
         "heartbeat": (["shutdown", "startup"], [], []),
         "last_failure": (["register_commands"], [], []),
+        "failure_file": (["execution_failed"], [], []),
         "token_webhook": (["register_routes", "register_trigger_types"], ["token-webhook"], []),
         "redirect": (["register_node_types"], [], ["redirect"]),
         "console_pages": (["register_console_pages"], [], []),

@@ -45,7 +45,7 @@ def host_with(*plugins: object, entry_points: bool = False, **settings: Any) -> 
 # --- discovery ---------------------------------------------------------------------------
 
 
-def test_our_three_plugins_are_found_through_entry_points() -> None:
+def test_our_plugins_are_found_through_entry_points() -> None:
     described = {p["name"]: p for p in Host(Settings()).describe_plugins()}
     assert described["webhook"]["distribution"] == "hookline-webhook"
     assert described["webhook"]["trigger_types"] == ["webhook"]
@@ -54,6 +54,10 @@ def test_our_three_plugins_are_found_through_entry_points() -> None:
     ]
     assert described["response"]["node_types"] == ["response"]
     assert described["condition"]["node_types"] == ["condition", "switch"]
+    assert described["http"]["node_types"] == ["http-request"]
+    assert described["http"]["distribution"] == "hookline-http"
+    assert described["error_trigger"]["trigger_types"] == ["execution-failed"]
+    assert described["error_trigger"]["hooks"] == ["execution_failed", "register_trigger_types"]
     assert all(p["version"] == "0.1.0" and not p["default"] for p in described.values())
 
 
@@ -65,7 +69,7 @@ def test_default_plugins_show_only_with_all() -> None:
 
 
 def test_disable_plugins_blocks_by_entry_point_name() -> None:
-    host = Host(Settings(disable_plugins=("condition", "response", "console")))
+    host = Host(Settings(disable_plugins=("condition", "response", "console", "http", "error_trigger")))
     assert [p["name"] for p in host.describe_plugins()] == ["webhook"]
     assert set(host.registry.nodes) == set()
 
@@ -273,6 +277,7 @@ async def test_register_models(notes_package: None, tmp_path: Any) -> None:  # h
         "hookline.0005_refused_calls",
         "hookline.0006_history_queries",
         "hookline.0007_workflow_addresses",
+        "hookline.0008_failure_notices",
         "notes.0001_initial",
     ]
     await host.open_database()
@@ -350,8 +355,8 @@ async def test_startup_and_shutdown(hookline_settings: Settings, lifecycle: Life
     app = create_app(host=host)
     app.config.TOUCHUP = False
     async with serve_in_process(app) as client:
-        assert (await client.get("/api/lifecycle/events")).json() == ["startup 3"]
-    assert lifecycle.events == ["startup 3", "shutdown"]
+        assert (await client.get("/api/lifecycle/events")).json() == ["startup 4"]
+    assert lifecycle.events == ["startup 4", "shutdown"]
 
 
 async def test_a_failing_startup_stops_the_server_naming_the_plugin(hookline_settings: Settings) -> None:

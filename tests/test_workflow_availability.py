@@ -40,7 +40,7 @@ NOT_INSTALLED = (
 #: Why ``pay`` cannot run where the condition plugin is disabled.
 DISABLED = (
     "nodes[0].type: node type 'condition' is not available here: plugin 'condition' (hookline-condition 0.1.0), "
-    "which may provide it, is installed but disabled by HOOKLINE_DISABLE_PLUGINS (available node types: response)"
+    "which may provide it, is installed but disabled by HOOKLINE_DISABLE_PLUGINS (available node types: http-request, response)"
 )
 
 
@@ -166,7 +166,7 @@ async def test_a_typo_is_called_a_typo_even_while_a_plugin_is_disabled(hookline_
         refused = await client.post("/api/workflows", json=typo, headers=AUTH)
         assert refused.status_code == 422
         assert refused.json()["problems"] == [
-            {"location": "nodes[0].type", "message": "unknown node type 'respnse' (installed node types: response)"}
+            {"location": "nodes[0].type", "message": "unknown node type 'respnse' (installed node types: http-request, response)"}
         ]
 
 
@@ -174,7 +174,7 @@ async def test_a_server_whose_every_plugin_is_disabled_says_they_are_disabled_no
     hookline_db_url: str, hookline_log: pytest.LogCaptureFixture
 ) -> None:
     await save_with_every_plugin(hookline_db_url)
-    async with server(settings(hookline_db_url, disable_plugins=("condition", "response", "webhook"))):
+    async with server(settings(hookline_db_url, disable_plugins=("condition", "response", "webhook", "http", "error_trigger"))):
         assert "no trigger type enabled: no workflow can be triggered (see the disabled plugins below)" in warnings(hookline_log)
         boot = [r.getMessage() for r in hookline_log.records]
         assert any(line.startswith("plugins disabled by HOOKLINE_DISABLE_PLUGINS: ") for line in boot)

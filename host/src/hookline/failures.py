@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hookline.engine import utcnow
-from hookline.storage.models import Execution
+from hookline.storage import failures as rows
 
 if TYPE_CHECKING:
     from hookline.host import Host
@@ -104,25 +104,27 @@ class FailureNotices:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self) -> None:
+        # Waits first: what a dead process left is due within an interval of the start, and the
+        # start's heap is frozen meanwhile (hookline.runtime) without this loop's garbage in it.
         while True:
-            try:
-                while await self.announce_due() == BATCH:
-                    pass
-            except Exception as exc:  # the database is away: look again later
-                log.warning("could not announce failed executions: %s: %s", type(exc).__name__, exc)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             except TimeoutError:
                 pass
             self._wake.clear()
+            try:
+                while await self.announce_due() == BATCH:
+                    pass
+            except Exception as exc:  # the database is away: look again later
+                log.warning("could not announce failed executions: %s: %s", type(exc).__name__, exc)
 
     async def announce_due(self, now: datetime | None = None) -> int:
         """Announce up to ``BATCH`` failures that are due; returns how many were found."""
         now = now or utcnow()
-        due = await Execution.filter(notify_at__lte=now).order_by("notify_at").limit(BATCH).values_list("id", flat=True)
+        due = await rows.due(now, BATCH)
         for execution_id in due:
             # Claimed with a conditional update: of several processes, one takes it.
-            if await Execution.filter(id=execution_id, notify_at__lte=now).update(notify_at=now + LEASE):
+            if await rows.claim(execution_id, now, now + LEASE):
                 await self._announce(execution_id)
         return len(due)
 
@@ -131,28 +133,14 @@ class FailureNotices:
         if failure is None:  # deleted meanwhile (a purge, its workflow deleted)
             return
         if await self.host.hooks.execution_failed(failure, self.host):
-            await Execution.filter(id=execution_id).update(notify_at=None)
+            await rows.announced(execution_id)
         # Else a plugin raised (logged): its lease ends and the failure is announced again.
 
     async def load(self, execution_id: int) -> ExecutionFailure | None:
         """The failure of execution ``execution_id`` as the hook gives it (``None`` if gone)."""
-        rows = await Execution.filter(id=execution_id).values(
-            "id",
-            "status",
-            "mode",
-            "error",
-            "context",
-            "trigger_type",
-            "started_at",
-            "finished_at",
-            "replay_of",
-            workflow_key="workflow__key",
-            workflow_title="workflow__title",
-            version_number="version__number",
-        )
-        if not rows:
+        row = await rows.failure_row(execution_id)
+        if row is None:
             return None
-        row = rows[0]
         error = row["error"] if isinstance(row["error"], dict) else {}
         status = str(getattr(row["status"], "value", row["status"]))
         return ExecutionFailure(

@@ -8,9 +8,10 @@ specifications below, made known to Hookline through an entry point in the ``hoo
 
 Rules that hold for every hook here:
 
-* Hooks are called synchronously, once per app (or CLI run), in no guaranteed plugin order.
-  Work that must be awaited lives on the objects you register (``NodeType.execute``), or in
-  ``startup``/``shutdown``, which may be ``async def``.
+* Hooks are called synchronously, in no guaranteed plugin order; the ``register_*`` hooks once
+  per app (or CLI run). Work that must be awaited lives on the objects you register
+  (``NodeType.execute``), or in ``startup``, ``shutdown`` and ``execution_failed``, which may be
+  ``async def``.
 * A hook receives only the arguments it names: ``def register_node_types(register)`` is a
   valid implementation even if the host passes more.
 * ``register`` callbacks validate what they receive and raise :class:`hookline.PluginError`
