@@ -399,3 +399,45 @@ async def test_a_failure_is_announced_after_the_server_announcing_it_was_killed(
         await host.executions.close()
     finally:
         await host.close_database()
+
+
+# --- the example of examples/workflows ----------------------------------------------------------
+
+
+def test_the_example_error_workflow_posts_the_example_failure_to_the_inbox(tmp_path: Path) -> None:
+    """examples/workflows as ./dev serve runs them (HOOKLINE_HTTP_ALLOW=127.0.0.1), on a free port
+    instead of 8000: ship-order's partner is down, failure-alerts posts the failure to failure-inbox."""
+    examples = Path(__file__).resolve().parent.parent / "examples" / "workflows"
+    server = HooklineServer(f"sqlite://{tmp_path / 'examples.db'}", env={"HOOKLINE_HTTP_ALLOW": "127.0.0.1"}, cwd=tmp_path)
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    for path in examples.glob("*.yaml"):
+        (folder / path.name).write_text(path.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{server.port}"))
+    server.command += ["--workflows", str(folder)]
+    server.start(tmp_path / "server.log")
+    try:
+        answer = httpx.post(
+            f"{server.base_url}/api/webhooks/ship-order", json={"id": "A-1001", "address": "1 Main St"}, timeout=60
+        )
+        assert answer.status_code == 500 and answer.json()["node"] == "partner", answer.text
+        failed_id = answer.json()["execution"]
+        deadline = time.monotonic() + 60
+        while True:
+            inbox = httpx.get(f"{server.base_url}/api/executions?workflow=failure-inbox", headers=server.auth, timeout=10)
+            if inbox.json()["items"] and inbox.json()["items"][0]["status"] not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        [alert] = inbox.json()["items"]
+        assert alert["status"] == "succeeded"
+        body = httpx.get(f"{server.base_url}/api/executions/{alert['id']}", headers=server.auth, timeout=10).json()
+        body = body["context"]["body"]
+        assert body["workflow"] == "ship-order" and body["status"] == "failed"
+        assert body["text"].startswith("ship-order failed at partner: could not connect to 127.0.0.1:8009")
+        assert body["execution"] == f"{server.base_url}/api/executions/{failed_id}"
+        # The partner was tried twice (retry.attempts: 2), each attempt recorded on the failed job.
+        failed = httpx.get(f"{server.base_url}/api/executions/{failed_id}", headers=server.auth, timeout=10).json()
+        assert len(failed["error"]["attempts"]) == 2
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log()
