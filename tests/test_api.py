@@ -68,7 +68,7 @@ async def test_an_invalid_definition_lists_every_problem_with_its_location(hookl
     assert "allowed: " in problems[""]
     assert "700 is greater than the maximum of 599" in problems["nodes[0].branches.true[0].config.status"]
     assert problems["nodes[0].branches.false[0].type"] == (
-        "unknown node type 'respnse' (installed node types: condition, response, switch)"
+        "unknown node type 'respnse' (installed node types: condition, http-request, response, switch)"
     )
     assert "duplicate node key 'check'" in problems["nodes[1].key"]
     assert problems["nodes[1].config.rules.op"].startswith("'almost' is not one of ['contains', 'eq',")

@@ -408,7 +408,9 @@ def test_the_example_error_workflow_posts_the_example_failure_to_the_inbox(tmp_p
     """examples/workflows as ./dev serve runs them (HOOKLINE_HTTP_ALLOW=127.0.0.1), on a free port
     instead of 8000: ship-order's partner is down, failure-alerts posts the failure to failure-inbox."""
     examples = Path(__file__).resolve().parent.parent / "examples" / "workflows"
-    server = HooklineServer(f"sqlite://{tmp_path / 'examples.db'}", env={"HOOKLINE_HTTP_ALLOW": "127.0.0.1"}, cwd=tmp_path)
+    server = HooklineServer(
+        f"sqlite://{tmp_path / 'examples.db'}", env={"HOOKLINE_HTTP_ALLOW": "127.0.0.1"}, cwd=tmp_path
+    )
     folder = tmp_path / "workflows"
     folder.mkdir()
     for path in examples.glob("*.yaml"):
@@ -423,7 +425,9 @@ def test_the_example_error_workflow_posts_the_example_failure_to_the_inbox(tmp_p
         failed_id = answer.json()["execution"]
         deadline = time.monotonic() + 60
         while True:
-            inbox = httpx.get(f"{server.base_url}/api/executions?workflow=failure-inbox", headers=server.auth, timeout=10)
+            inbox = httpx.get(
+                f"{server.base_url}/api/executions?workflow=failure-inbox", headers=server.auth, timeout=10
+            )
             if inbox.json()["items"] and inbox.json()["items"][0]["status"] not in ("queued", "running"):
                 break
             assert time.monotonic() < deadline, server.log()
@@ -441,3 +445,138 @@ def test_the_example_error_workflow_posts_the_example_failure_to_the_inbox(tmp_p
     finally:
         server.stop()
     assert "Traceback" not in server.log()
+
+
+# --- bounds: throttling, hook timeouts, giving up, leases, purges --------------------------------
+
+
+async def test_max_runs_per_minute_stops_a_storm_of_alerts(
+    hookline: HooklineTestApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    await hookline.apply(failing())
+    await hookline.apply(error_workflow("few", max_runs_per_minute=2))
+    ids = [int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"]) for _ in range(4)]
+    for failed_id in ids:
+        await announced(hookline, failed_id)
+    runs = await runs_of(hookline, "few", 2)
+    assert sorted(run["context"]["execution"]["id"] for run in runs) == ids[:2]
+    # The two others started nothing (taken, not announced again), and a warning said so once.
+    warnings = [r.getMessage() for r in caplog.records if "max_runs_per_minute" in r.getMessage()]
+    assert len(warnings) == 1 and "error workflow 'few' started 2 runs in the last minute" in warnings[0]
+
+
+async def test_a_plugin_that_hangs_is_given_up_on_for_this_time(
+    hookline: HooklineTestApp, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hookline.failures as failures_module
+
+    await hookline.apply(failing())
+    await hookline.host.executions.failures.stop()  # announced by hand here
+    monkeypatch.setattr(failures_module, "HOOK_TIMEOUT", 0.05)
+
+    async def hang(failure: ExecutionFailure, host: Any) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(listener, "execution_failed", hookimpl(hang))
+    hookline.host.pm.unregister(listener)
+    hookline.host.pm.register(listener)
+    failed_id = int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"])
+    assert await hookline.host.executions.failures.announce_due() == 1
+    row = await Execution.get(id=failed_id)
+    assert row.notify_at is not None and row.notify_at > utcnow()  # announced again after the lease
+
+
+async def test_a_failure_no_plugin_can_take_for_a_day_is_given_up(
+    hookline: HooklineTestApp, listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    await hookline.apply(failing())
+    await hookline.host.executions.failures.stop()
+    failed_id = int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"])
+    listener.raising = 1
+    two_days_ago = utcnow() - timedelta(days=2)
+    await Execution.filter(id=failed_id).update(finished_at=two_days_ago, notify_at=two_days_ago)
+    assert await hookline.host.executions.failures.announce_due() == 1
+    assert (await Execution.get(id=failed_id)).notify_at is None
+    assert any("gave up announcing the failure of execution" in r.getMessage() for r in caplog.records)
+
+
+async def test_each_claim_holds_its_lease_from_when_it_was_made(
+    hookline: HooklineTestApp, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Announcing a batch may take longer than a lease: each row's lease runs from its own claim,
+    not from when the batch was read (else a row claimed late would be due again at once)."""
+    import hookline.failures as failures_module
+
+    await hookline.apply(failing())
+    await hookline.host.executions.failures.stop()
+    ids = [int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"]) for _ in range(3)]
+    listener.raising = 3  # all stay due
+    start = utcnow() + timedelta(seconds=1)
+    ticks = iter(start + n * 2 * LEASE for n in range(100))
+    monkeypatch.setattr(failures_module, "utcnow", lambda: next(ticks))
+    assert await hookline.host.executions.failures.announce_due() == 3
+    leases = [(await Execution.get(id=i)).notify_at for i in ids]
+    claims = [lease - LEASE for lease in leases]
+    assert claims == sorted(claims) and len(set(claims)) == 3 and claims[0] > start
+
+
+async def test_a_purge_keeps_failures_still_to_announce(hookline: HooklineTestApp, listener: Listener) -> None:
+    await hookline.apply(failing())
+    await hookline.host.executions.failures.stop()
+    pending = int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"])
+    result = await hookline.host.retention.purge(everything=True)
+    assert await Execution.filter(id=pending).exists()
+    assert result.to_dict()["protected"] >= 1
+    assert await hookline.host.executions.failures.announce_due(now=utcnow() + timedelta(seconds=1)) == 1
+    await hookline.host.retention.purge(everything=True)
+    assert not await Execution.filter(id=pending).exists()
+
+
+LOOP = {
+    # An error workflow watching every workflow, posting to an inbox it also watches, which fails:
+    # each pass is a new failure. max_runs_per_minute stops it.
+    "loop-alerts.json": {
+        "key": "loop-alerts",
+        "trigger": {"type": "execution-failed", "config": {"max_runs_per_minute": 5}},
+        "nodes": [
+            {
+                "key": "post",
+                "type": "http-request",
+                "config": {
+                    "method": "POST",
+                    "url": "http://127.0.0.1:PORT/api/webhooks/inbox",
+                    "body": {"json": {"text": "{{ $context.message }}"}},
+                },
+            }
+        ],
+    },
+    "inbox.json": {
+        "key": "inbox",
+        "sync": True,
+        "trigger": {"type": "webhook"},
+        "nodes": [{"key": "relay", "type": "http-request", "config": {"url": "http://127.0.0.1:9/chat-is-down"}}],
+    },
+}
+
+
+def test_an_error_workflow_calling_a_workflow_it_watches_is_stopped_by_its_limit(tmp_path: Path) -> None:
+    server = HooklineServer(f"sqlite://{tmp_path / 'loop.db'}", env={"HOOKLINE_HTTP_ALLOW": "127.0.0.1"}, cwd=tmp_path)
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    for name, definition in LOOP.items():
+        (folder / name).write_text(json.dumps(definition).replace("PORT", str(server.port)))
+    server.command += ["--workflows", str(folder)]
+    server.start(tmp_path / "server.log")
+    try:
+        assert httpx.post(f"{server.base_url}/api/webhooks/inbox", json={}, timeout=30).status_code == 500
+        deadline = time.monotonic() + 60
+        while "max_runs_per_minute" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        runs = httpx.get(f"{server.base_url}/api/executions?workflow=loop-alerts&limit=100", headers=server.auth).json()
+    finally:
+        server.stop()
+    # 5 runs in the minute, then the loop stopped: the 6th failure of the inbox started nothing.
+    # (Runs are milliseconds apart: the minute is far from over when the limit is reached.)
+    assert len(runs["items"]) == 5
+    assert "error workflow 'loop-alerts' started 5 runs in the last minute" in server.log()

@@ -122,7 +122,7 @@ def test_installed_package_is_listed_usable_and_can_be_disabled(site: Path, tmp_
     # Installed but disabled: said so, and by what, not "unknown node type".
     why = (
         "node type 'shout' is not available here: plugin 'shout' (hookline-shout 1.2.3), which may provide it, "
-        "is installed but disabled by HOOKLINE_DISABLE_PLUGINS (available node types: condition, response, switch)"
+        "is installed but disabled by HOOKLINE_DISABLE_PLUGINS (available node types: condition, http-request, response, switch)"
     )
     refused = hookline(site, tmp_path, "workflows", "apply", "greet.yaml", disable="shout")
     assert refused.returncode == 1

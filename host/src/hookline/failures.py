@@ -37,6 +37,11 @@ HOOK = "execution_failed"
 LEASE = timedelta(seconds=60)
 #: Rows claimed per read.
 BATCH = 100
+#: Seconds each plugin's implementation may take; past it, it counts as having raised.
+HOOK_TIMEOUT = 30.0
+#: A failure that plugins keep failing to take is no longer announced this long after it
+#: ended (logged as an error): well within the error trigger's idempotency window (7 days).
+GIVE_UP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,14 @@ class FailureNotices:
 
     async def announce_due(self, now: datetime | None = None) -> int:
         """Announce up to ``BATCH`` failures that are due; returns how many were found."""
-        now = now or utcnow()
-        due = await rows.due(now, BATCH)
+        read_at = now or utcnow()
+        due = await rows.due(read_at, BATCH)
         for execution_id in due:
-            # Claimed with a conditional update: of several processes, one takes it.
-            if await rows.claim(execution_id, now, now + LEASE):
+            # Claimed with a conditional update: of several processes, one takes it. Its lease
+            # runs from the claim, not from the read: announcing the rows before it may have
+            # taken longer than a lease.
+            claimed_at = utcnow() if now is None else max(now, utcnow())
+            if await rows.claim(execution_id, claimed_at, claimed_at + LEASE):
                 await self._announce(execution_id)
         return len(due)
 
@@ -132,7 +140,16 @@ class FailureNotices:
         failure = await self.load(execution_id)
         if failure is None:  # deleted meanwhile (a purge, its workflow deleted)
             return
-        if await self.host.hooks.execution_failed(failure, self.host):
+        if await self.host.hooks.execution_failed(failure, self.host, timeout=HOOK_TIMEOUT):
+            await rows.announced(execution_id)
+        elif _age(failure) > GIVE_UP:
+            log.error(
+                "gave up announcing the failure of execution %s (workflow %r): plugins kept failing to take it "
+                "for %s; it stays in the history",
+                failure.id,
+                failure.workflow["key"],
+                GIVE_UP,
+            )
             await rows.announced(execution_id)
         # Else a plugin raised (logged): its lease ends and the failure is announced again.
 
@@ -158,6 +175,11 @@ class FailureNotices:
             replay_of=row["replay_of"],
             url=f"{self.host.settings.base_url}/api/executions/{row['id']}",
         )
+
+
+def _age(failure: ExecutionFailure) -> timedelta:
+    ended = datetime.fromisoformat(failure.finished_at) if failure.finished_at else None
+    return timedelta(0) if ended is None else utcnow() - ended
 
 
 def _iso(value: datetime | None) -> str | None:

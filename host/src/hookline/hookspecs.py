@@ -174,10 +174,12 @@ def execution_failed(failure: ExecutionFailure, host: Host) -> Awaitable[None] |
     starts nothing for a key already received.
 
     Implement it as ``async def`` when there is something to await; keep it short (enqueue
-    work rather than doing it here): failures are announced one at a time per process. Only
-    servers and workers announce (``hookline serve``, ``hookline worker``); a failure of
-    ``hookline run`` is announced by the next server to start. When no plugin implements the
-    hook, failures are not even marked for it.
+    work rather than doing it here): failures are announced one at a time per process, and an
+    implementation taking more than 30 s counts as having raised. A failure still refused a day
+    after it ended is given up (logged as an error). Only servers and workers announce
+    (``hookline serve``, ``hookline worker``); a failure of ``hookline run`` is announced by a
+    running server, or the next to start. When no plugin implements the hook, failures are not
+    even marked for it.
 
     :param failure: a :class:`hookline.failures.ExecutionFailure`: ``id``, ``status``, ``mode``,
         ``workflow`` (``{"key", "title", "version"}``), ``trigger_type``, ``node`` (the failing

@@ -7,6 +7,7 @@ import time: each app or CLI run builds its own manager with :func:`make_plugin_
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import pluggy
 
 from hookline import hookspecs
-from hookline.errors import PluginError
+from hookline.errors import HooklineError, PluginError
 from hookline.registry import DisabledPlugin, Entries, ModelApp, TypeRegistry
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from sanic import Blueprint
 
     from hookline.failures import ExecutionFailure
-
     from hookline.host import Host
     from hookline.ui import ConsolePage
 
@@ -250,13 +250,31 @@ class PluginHooks:
         """Whether any plugin implements hook ``hook_name``."""
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
-    async def execution_failed(self, failure: ExecutionFailure, host: Host) -> bool:
-        """Announce a failed execution to every plugin implementing the hook; ``False`` if one
-        raised (logged): the failure is then announced again later, to all of them."""
+    async def execution_failed(self, failure: ExecutionFailure, host: Host, *, timeout: float) -> bool:
+        """Announce a failed execution to every plugin implementing the hook, each given at most
+        ``timeout`` seconds; ``False`` if one raised or took longer (logged): the failure is then
+        announced again later, to all of them."""
         taken = True
         for plugin, call in self._each("execution_failed"):
             try:
-                await _maybe_await(call(failure=failure, host=host))
+                async with asyncio.timeout(timeout):
+                    await _maybe_await(call(failure=failure, host=host))
+            except HooklineError as exc:  # an expected refusal (a full backlog, a shutdown): no traceback
+                log.warning(
+                    "plugin %r could not take the failure of execution %s yet (%s); it is announced again later",
+                    plugin,
+                    failure.id,
+                    exc.message,
+                )
+                taken = False
+            except TimeoutError:
+                log.warning(
+                    "plugin %r took more than %g s to take the failure of execution %s; it is announced again later",
+                    plugin,
+                    timeout,
+                    failure.id,
+                )
+                taken = False
             except Exception:
                 log.exception(
                     "plugin %r failed to take the failure of execution %s; it is announced again later", plugin, failure.id

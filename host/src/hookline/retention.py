@@ -121,7 +121,8 @@ class RetentionService:
         Without ``older_than`` (nor ``everything``), by policy: each workflow's ``retention``,
         else the server's default. With ``older_than``, those created longer ago than that,
         whatever the policies say; with ``everything``, of any age. ``workflow`` and ``statuses``
-        narrow it down. Executions whose idempotency key still holds are always kept.
+        narrow it down. Executions whose idempotency key still holds, and failures still to be
+        announced to plugins (``execution_failed``), are always kept.
 
         :param batch: executions deleted per transaction.
         :param dry_run: count, delete nothing.

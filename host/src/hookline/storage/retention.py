@@ -46,17 +46,19 @@ def _of(scope: Scope) -> Any:
 
 
 async def key_holders(scope: Scope, now: datetime) -> int:
-    """How many executions of ``scope`` hold an idempotency key at ``now`` (which keeps them)."""
-    return await _of(scope).filter(dedup_key__not_isnull=True, dedup_until__gt=now).count()
+    """How many executions of ``scope`` a purge keeps at ``now``: they hold an idempotency key, or
+    their failure is still to be announced (``notify_at``, see hookline.failures)."""
+    holding = Q(dedup_key__not_isnull=True, dedup_until__gt=now) | Q(notify_at__not_isnull=True)
+    return await _of(scope).filter(holding).count()
 
 
 async def deletable(scope: Scope, now: datetime, *, after: int, limit: int) -> list[Purgeable]:
-    """Up to ``limit`` executions of ``scope`` holding no idempotency key at ``now``, with ids
-    above ``after``, by id."""
+    """Up to ``limit`` executions of ``scope`` holding no idempotency key at ``now`` and with no
+    failure still to announce, with ids above ``after``, by id."""
     free = Q(dedup_key__isnull=True) | Q(dedup_until__isnull=True) | Q(dedup_until__lte=now)
     rows = (
         await _of(scope)
-        .filter(free, id__gt=after)
+        .filter(free, notify_at__isnull=True, id__gt=after)
         .order_by("id")
         .limit(limit)
         .values_list("id", "workflow_id", "status")

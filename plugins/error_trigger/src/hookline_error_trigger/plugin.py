@@ -6,10 +6,12 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from hookline import Dedup, Duplicate, TriggerType, hookimpl
 
-from hookline_error_trigger.trigger import NAME, ExecutionFailedTrigger, failure_context, watchers
+from hookline_error_trigger.throttle import Throttle
+from hookline_error_trigger.trigger import NAME, ExecutionFailedTrigger, Watch, failure_context, watchers
 
 if TYPE_CHECKING:
     from hookline import ExecutionFailure, Host
@@ -27,6 +29,11 @@ def register_trigger_types(register: Callable[[type[TriggerType]], None]) -> Non
     register(ExecutionFailedTrigger)
 
 
+#: Each host's count of the runs its error workflows started in the last minute (weakly keyed:
+#: two hosts in one process, tests, never share one).
+_throttles: WeakKeyDictionary[Host, Throttle] = WeakKeyDictionary()
+
+
 @hookimpl
 async def execution_failed(failure: ExecutionFailure, host: Host) -> None:
     if failure.trigger_type == NAME:
@@ -39,7 +46,11 @@ async def execution_failed(failure: ExecutionFailure, host: Host) -> None:
         )
         return
     context = None
+    throttle = _throttles.setdefault(host, Throttle())
     for workflow in await watchers(host, failure):
+        watch: Watch = workflow.compiled.trigger_state
+        if not throttle.admit(workflow.key, watch.max_runs_per_minute):
+            continue  # counted, and said once a minute
         context = context or failure_context(failure)
         try:
             # Queued (committed) before this returns; the same failure announced again finds its

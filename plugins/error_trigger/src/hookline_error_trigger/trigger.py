@@ -20,6 +20,8 @@ MODES = ("sync", "async", "replay", "manual")
 DEFAULT_MODES = ("sync", "async", "replay")
 #: Most workflows one error workflow lists (each is an address, read with one indexed read).
 MOST_WATCHED = 200
+#: Runs an error workflow starts per minute and process unless its config says otherwise.
+DEFAULT_MAX_RUNS_PER_MINUTE = 60
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Watch:
 
     statuses: frozenset[str]
     modes: frozenset[str]
+    max_runs_per_minute: int = DEFAULT_MAX_RUNS_PER_MINUTE
 
     def matches(self, failure: ExecutionFailure) -> bool:
         return failure.status in self.statuses and failure.mode in self.modes
@@ -58,6 +61,15 @@ class ExecutionFailedTrigger(TriggerType):
                 "minItems": 1,
                 "uniqueItems": True,
             },
+            "max_runs_per_minute": {
+                "type": "integer",
+                "title": "Most runs per minute",
+                "description": "Runs this error workflow starts in a minute, per server process; the failures past it "
+                "start nothing (a warning says how many, once a minute): a storm of failures, or a loop, does not "
+                f"become a storm of alerts. Default: {DEFAULT_MAX_RUNS_PER_MINUTE}.",
+                "minimum": 1,
+                "maximum": 100_000,
+            },
             "modes": {
                 "type": "array",
                 "title": "Modes",
@@ -73,6 +85,7 @@ class ExecutionFailedTrigger(TriggerType):
         "workflows": {"order": 1, "placeholder": '["order-paid", "order-events"]'},
         "statuses": {"order": 2},
         "modes": {"order": 3},
+        "max_runs_per_minute": {"order": 4},
     }
 
     def check(self, workflow: WorkflowDefinition) -> Iterable[str]:
@@ -90,6 +103,7 @@ class ExecutionFailedTrigger(TriggerType):
         return Watch(
             statuses=frozenset(config.get("statuses") or STATUSES),
             modes=frozenset(config.get("modes") or DEFAULT_MODES),
+            max_runs_per_minute=config.get("max_runs_per_minute", DEFAULT_MAX_RUNS_PER_MINUTE),
         )
 
     def addresses(self, workflow: WorkflowDefinition) -> list[str]:
