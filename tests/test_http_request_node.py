@@ -29,13 +29,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 from hookline import DefinitionError, PluginError
 from hookline.settings import Settings
 from hookline.testing import TEST_TOKEN, HooklineTestApp
 from hookline_http import plugin
 from hookline_http.clients import HttpClients
-from hookline_http.egress import EgressPolicy, classify, inner_addresses, parse_allow_list
+from hookline_http.egress import EgressPolicy, EgressRefused, classify, inner_addresses, parse_allow_list
+from hookline_http.network import guarded_socket_factory
 from hookline_http.retry import RetryPolicy, retry_after
 from hookline_http.schema import CONFIG_SCHEMA, UI_HINTS
 from hookline_http.settings import HttpSettings
@@ -555,7 +558,7 @@ async def test_a_refused_connection_fails_and_says_so(hookline: HooklineTestApp)
         port = unused.getsockname()[1]  # bound, not listening: connections are refused
         error = await error_of(hookline, {"url": f"http://127.0.0.1:{port}/"})
     assert error["error"] == "connect_failed"
-    assert error["message"].startswith(f"could not connect to 127.0.0.1:{port}: ")
+    assert error["message"] == f"could not connect to 127.0.0.1:{port}: connection refused"
 
 
 # --- redirects -----------------------------------------------------------------------------------
@@ -946,6 +949,33 @@ async def test_requests_to_one_upstream_are_limited(
             task.cancel()
 
 
+@pytest.mark.parametrize("http_env", [{"HOOKLINE_HTTP_MAX_CONNECTIONS": "1"}])
+async def test_a_request_that_finds_the_pool_full_fails_after_the_connect_timeout(
+    hookline: HooklineTestApp, upstream: Upstream, upstream2: Upstream
+) -> None:
+    release = asyncio.Event()
+
+    async def held(request: Received, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        await send(writer, 200, {"ok": True})
+
+    upstream.routes["/held"] = held
+    first = asyncio.ensure_future(call(hookline, {"url": upstream.url("/held"), "timeout": {"total": 60}}))
+    try:
+        await upstream.wait_for_requests(1)
+        # The one connection is in use: a request to another upstream waits its connect timeout.
+        error = await error_of(hookline, {"url": upstream2.url("/echo"), "timeout": {"connect": 0.2}})
+        assert error["error"] == "timeout"
+        assert error["message"] == "no free connection within 0.2 s (HOOKLINE_HTTP_MAX_CONNECTIONS)"
+        assert upstream2.connections == 0
+        release.set()
+        assert (await asyncio.wait_for(first, 60))["status"] == "succeeded"
+        assert (await result_of(hookline, {"url": upstream2.url("/echo")}))["status"] == 200
+    finally:
+        release.set()
+        first.cancel()
+
+
 # --- the egress guard ----------------------------------------------------------------------------
 
 
@@ -986,7 +1016,7 @@ async def test_private_addresses_are_refused_without_a_connection(
 
 @pytest.mark.parametrize("http_allow", [None])
 async def test_an_octal_address_is_not_even_a_url(hookline: HooklineTestApp, upstream: Upstream) -> None:
-    # httpx reads 0177.0.0.1 as an IPv4 address with leading zeros, which it refuses.
+    # Four numbers are an IPv4 address written the one way: 0177.0.0.1 (octal 127) is no URL.
     error = await error_of(hookline, {"url": "{{ $context.body.url }}"}, {"url": f"http://0177.0.0.1:{upstream.port}/"})
     assert error["error"] == "bad_url" and "Invalid IPv4 address" in error["message"]
     assert upstream.connections == 0
@@ -1040,6 +1070,32 @@ async def test_dns_rebinding_reaches_only_the_address_checked(
     second = await error_of(hookline, {"url": f"http://rebind.test:{upstream.port}/"})
     assert second["message"].startswith("refused: rebind.test resolves to 127.0.0.1, a loopback address")
     assert asked == ["127.0.0.2", "127.0.0.1"] and upstream.connections == 0
+
+
+async def test_the_socket_factory_refuses_whatever_the_resolver_answered(upstream: Upstream) -> None:
+    # The guard's last step, alone: aiohttp with a resolver that answers 127.0.0.1 for any name (as
+    # a DNS server rebinding a name would), and the node's own check of IP literals left out.
+    class Anywhere(AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+            return [
+                {"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}
+            ]
+
+        async def close(self) -> None:
+            return None
+
+    connector = aiohttp.TCPConnector(
+        resolver=Anywhere(), socket_factory=guarded_socket_factory(EgressPolicy()), use_dns_cache=False
+    )
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for url in (f"http://rebind.test:{upstream.port}/echo", upstream.url("/echo")):
+            with pytest.raises(aiohttp.ClientConnectorError) as refused:
+                await session.get(url)
+            assert isinstance(refused.value.os_error, EgressRefused)
+            assert str(refused.value.os_error) == (
+                "refused: 127.0.0.1 is a loopback address; an operator can admit it with HOOKLINE_HTTP_ALLOW"
+            )
+    assert upstream.connections == 0
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ runs one in a thread of its own for tests that drive a ``hookline serve`` subpro
 
 Paths (query parameters in brackets):
 
-* ``/echo...`` (any path under it): 200, JSON ``{"method", "path", "headers", "body"}``; ``headers``
-  leaves out those that change from run to run (``user-agent``, ``host``, ``accept-encoding``...).
-* ``/status/<code>`` [``retry_after``, ``body``]: that status, ``{"status": code}``.
+* ``/echo...`` (any path under it): 200, JSON ``{"method", "path", "headers", "body"}`` (headers only
+  for HEAD); ``headers`` leaves out those that change from run to run (``user-agent``, ``host``,
+  ``accept-encoding``...).
+* ``/status/<code>`` [``retry_after``, ``body``]: that status, ``{"status": code}`` (no body for 204 and 304).
 * ``/redirect`` [``to``, ``status`` (302)]: a redirect to ``to``; ``/redirect/<n>``: ``n`` more hops
   to ``/redirect/<n-1>``, then ``/echo``.
 * ``/hang``: reads the request and never answers.
@@ -148,9 +149,8 @@ class Upstream:
         if path.startswith("/echo"):
             echoed = {name: value for name, value in request.headers.items() if name not in UNECHOED}
             body = request.body.decode("utf-8", "replace")
-            return await send(
-                writer, 200, {"method": request.method, "path": request.target, "headers": echoed, "body": body}
-            )
+            answer = {"method": request.method, "path": request.target, "headers": echoed, "body": body}
+            return await send(writer, 200, answer, head=request.method == "HEAD")
         if path.startswith("/status/"):
             headers = {"Retry-After": query["retry_after"]} if "retry_after" in query else {}
             code = int(path.rsplit("/", 1)[1])
@@ -248,8 +248,17 @@ async def _head(writer: asyncio.StreamWriter, status: int, headers: dict[str, st
     await writer.drain()
 
 
-async def send(writer: asyncio.StreamWriter, status: int, body: object, headers: dict[str, str] | None = None) -> None:
-    """Answer with ``body``: bytes as they are, ``None`` as nothing, anything else as JSON."""
+async def send(
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: object,
+    headers: dict[str, str] | None = None,
+    *,
+    head: bool = False,
+) -> None:
+    """Answer with ``body``: bytes as they are, ``None`` as nothing, anything else as JSON. With
+    ``head`` (the answer to a HEAD request), the headers only; ``204`` and ``304`` have no body
+    either, as HTTP wants (``204`` no ``Content-Length``)."""
     headers = dict(headers or {})
     if body is None:
         data = b""
@@ -261,9 +270,11 @@ async def send(writer: asyncio.StreamWriter, status: int, body: object, headers:
     else:
         data = json.dumps(body).encode()
         headers.setdefault("Content-Type", "application/json")
-    headers["Content-Length"] = str(len(data))
+    if status != 204:
+        headers["Content-Length"] = str(len(data))
     await _head(writer, status, headers)
-    writer.write(data)
+    if not (head or status in (204, 304)):
+        writer.write(data)
     await writer.drain()
 
 

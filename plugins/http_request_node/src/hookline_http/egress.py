@@ -2,7 +2,7 @@
 
 Only public addresses, unless the operator admits networks with ``HOOKLINE_HTTP_ALLOW``. The
 policy judges IP addresses, never names: :mod:`hookline_http.network` resolves each name itself
-and connects to the very address judged here, so a name that resolves to a public address once
+and connects only to an address judged here, so a name that resolves to a public address once
 and to ``127.0.0.1`` the next time (DNS rebinding) cannot slip through.
 
 IPv6 addresses that carry an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
@@ -160,15 +160,22 @@ def parse_address(text: str) -> IPAddress | None:
         return None
 
 
-class EgressRefused(Exception):
-    """A connection the egress policy refused. Raised by the network backend, before any
-    packet is sent to the address; the node turns it into a ``NodeError`` (never retried)."""
+class EgressRefused(OSError):
+    """A connection the egress policy refused. Raised by the guard (:mod:`hookline_http.network`)
+    before any packet is sent to the address; the node turns it into a ``NodeError`` (never
+    retried).
+
+    An ``OSError``, as a failed connection is: aiohttp then carries it out of its resolver and
+    its socket factory unchanged, wrapped in a ``ClientConnectorError`` (``os_error``), where the
+    node finds it.
+    """
 
     def __init__(self, host: str, address: str, kind: str) -> None:
         self.host = host
         self.address = address
         self.kind = kind
         subject = f"{address} is" if host.strip("[]") == address else f"{host} resolves to {address},"
+        # One argument: OSError would read two or more as (errno, strerror, ...).
         super().__init__(f"refused: {subject} {kind}; an operator can admit it with {ALLOW_VARIABLE}")
 
 

@@ -1,53 +1,40 @@
-"""The egress guard's place in the HTTP stack: the step that turns a host name into a connection.
+"""Where the egress policy is enforced: each step by which aiohttp turns a URL into a connection.
 
-httpx hands requests to an httpcore connection pool, which asks its *network backend* to
-``connect_tcp(host, port)``. :class:`GuardedBackend` is that backend: it resolves the name
-itself, judges every address with the :class:`~hookline_http.egress.EgressPolicy`, and connects
-to an admitted address, never to the name. So the address checked is the address connected to
-(a second DNS answer cannot differ: there is no second lookup), every redirect hop and every new
-pooled connection is checked, and TLS still verifies the certificate against the host name
-(httpcore passes the URL's host to ``start_tls`` for SNI and the certificate check).
+The guard stands at three places, so that no connection reaches an address the
+:class:`~hookline_http.egress.EgressPolicy` refuses, whichever path aiohttp takes:
 
-:class:`GuardedTransport` is the small httpx transport around that pool. There is no proxy
-(a proxy would be the only address checked) and no Unix socket.
+1. **The resolver.** :class:`GuardedResolver` resolves a host name itself (``localhost`` names to
+   loopback, without asking DNS), judges every address and answers only the admitted ones.
+   aiohttp connects to the addresses it answered and asks no one else; its DNS cache is off, so
+   each new connection is resolved, and judged, again.
+2. **IP literals.** aiohttp does not ask the resolver about a host that is an IP address, so the
+   node calls :func:`route` before each request (the first and every redirect hop), which judges
+   it. A numeric host that is no address as written (``127.1``, ``2130706433``: the C library reads
+   both as ``127.0.0.1``, aiohttp refuses them) is resolved and judged here too, and the request
+   goes to the address it spells, its ``Host`` header and TLS name those of the URL.
+3. **The socket.** :func:`guarded_socket_factory` makes every socket aiohttp connects, and refuses
+   one for an address the policy does not admit, whatever the first two steps decided: the address
+   connected to is always the address checked (a second DNS answer cannot differ from the first).
+
+TLS still verifies the certificate against the URL's host name (aiohttp sends it for SNI and checks
+it). There is no proxy (a proxy would be the only address checked) and no Unix socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import typing
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpcore
-import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from hookline_http.egress import EgressPolicy, EgressRefused, parse_address
 
-#: httpcore's exceptions and the httpx ones they become, most specific first.
-_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-
-
-def _as_httpx(exc: Exception) -> Exception:
-    for source, target in _EXCEPTIONS:
-        if isinstance(exc, source):
-            return target(str(exc))
-    return exc
+if TYPE_CHECKING:
+    from aiohttp import AddrInfoType
 
 
 def is_loopback_name(host: str) -> bool:
@@ -57,135 +44,105 @@ def is_loopback_name(host: str) -> bool:
     return name == "localhost" or name.endswith(".localhost")
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that connects only to addresses ``policy`` admits."""
+async def admitted_addresses(policy: EgressPolicy, host: str, port: int, *, numeric: bool = False) -> list[str]:
+    """The addresses of ``host`` that ``policy`` admits, in the resolver's order, without repeats.
 
-    def __init__(self, policy: EgressPolicy, backend: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self.policy = policy
-        self._backend = backend or httpcore.AnyIOBackend()
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses of ``host``, in the resolver's order, without repeats."""
-        if parse_address(host) is None and is_loopback_name(host):
-            return ["127.0.0.1", "::1"]
+    Raises :class:`EgressRefused` when ``host`` resolves to refused addresses only, ``OSError``
+    when it resolves to none. ``numeric`` reads ``host`` as a spelling of an address, never
+    asking DNS."""
+    if parse_address(host) is None and is_loopback_name(host):
+        addresses = ["127.0.0.1", "::1"]
+    else:
+        flags = socket.AI_NUMERICHOST if numeric else 0
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=flags)
         except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve the host name {host!r}: {exc.strerror}") from None
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self.resolve(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"could not resolve the host name {host!r} in time") from None
-        admitted = []
-        refused: tuple[str, str] | None = None
-        for text in addresses:
-            address = parse_address(text)
-            kind = "not an IP address" if address is None else self.policy.refusal(address)
-            if kind is None:
-                admitted.append(text)
-            elif refused is None:
-                refused = (text, kind)
-        if not admitted:
-            if refused is None:
-                raise httpcore.ConnectError(f"the host name {host!r} resolves to no address")
-            raise EgressRefused(host, *refused)
-        failure: Exception | None = None
-        for address in admitted:  # each one vetted; the next on a refused or unreachable one
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                return await self._backend.connect_tcp(
-                    address, port, timeout=remaining, local_address=local_address, socket_options=socket_options
-                )
-            except httpcore.ConnectError as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[typing.Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("Unix sockets are not supported by the HTTP Request node")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
+            raise OSError(f"cannot resolve the host name {host!r}: {exc.strerror}") from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    admitted = []
+    refused: tuple[str, str] | None = None
+    for text in addresses:
+        address = parse_address(text)
+        kind = "not an IP address" if address is None else policy.refusal(address)
+        if kind is None:
+            admitted.append(text)
+        elif refused is None:
+            refused = (text, kind)
+    if not admitted:
+        if refused is None:
+            raise OSError(f"the host name {host!r} resolves to no address")
+        raise EgressRefused(host, *refused)
+    return admitted
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, stream: typing.AsyncIterable[bytes]) -> None:
-        self._stream = stream
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver for the node: only the addresses ``policy`` admits (step 1)."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for part in self._stream:
-                yield part
-        except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+    def __init__(self, policy: EgressPolicy) -> None:
+        self.policy = policy
 
-    async def aclose(self) -> None:
-        close = getattr(self._stream, "aclose", None)
-        if close is not None:
-            await close()
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await admitted_addresses(self.policy, host, port)
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": socket.IPPROTO_TCP,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in addresses
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over an httpcore pool whose every connection is vetted by ``policy``."""
+def guarded_socket_factory(policy: EgressPolicy) -> Callable[[AddrInfoType], socket.socket]:
+    """aiohttp's socket factory for the node: a socket only for an address ``policy`` admits
+    (step 3). The refusal names the address alone; the node names the URL's host."""
 
-    def __init__(self, policy: EgressPolicy, *, max_connections: int) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            # trust_env=False: SSL_CERT_FILE and friends are not read; certifi's CAs are used.
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=max_connections,
-            max_keepalive_connections=min(max_connections, 20),
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            network_backend=GuardedBackend(policy),
-        )
+    def open_socket(addr_info: AddrInfoType) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        address = str(sockaddr[0])
+        parsed = parse_address(address)
+        refusal = "not an IP address" if parsed is None else policy.refusal(parsed)
+        if refusal is not None:
+            raise EgressRefused(address, address, refusal)
+        return socket.socket(family=family, type=kind, proto=proto)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        try:
-            response = await self._pool.handle_async_request(core_request)
-        except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        assert isinstance(response.stream, typing.AsyncIterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
-        )
+    return open_socket
 
-    async def aclose(self) -> None:
-        await self._pool.aclose()
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request is sent: ``url``, and when that is not the URL asked for, the ``Host``
+    header and TLS server name of the one that was."""
+
+    url: URL
+    host_header: str | None = None
+    server_hostname: str | None = None
+
+
+def _numeric(host: str) -> bool:
+    # What aiohttp takes for an IP address, and then connects to without asking the resolver.
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+async def route(policy: EgressPolicy, url: URL) -> Route:
+    """Where to send a request for ``url`` (step 2). Raises :class:`EgressRefused` for an IP
+    address the policy refuses, ``OSError`` for a numeric host that spells no address."""
+    host = url.raw_host or ""
+    if not _numeric(host):
+        return Route(url)  # a name: the resolver and the socket factory judge its addresses
+    address = parse_address(host)
+    if address is not None:
+        kind = policy.refusal(address)
+        if kind is not None:
+            raise EgressRefused(host, host, kind)
+        return Route(url)
+    first, *_ = await admitted_addresses(policy, host, url.port or 0, numeric=True)
+    return Route(url.with_host(first), host_header=url.raw_authority, server_hostname=host)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
+import aiohttp
 from hookline import NodeError, NodeResult, NodeRun, NodeType
 
-from hookline_http import failures
-from hookline_http.clients import HostBusy, HttpClients, Session
+from hookline_http import failures, network
+from hookline_http.clients import HostBusy, HttpClients, PoolBusy, Session
 from hookline_http.egress import EgressRefused
 from hookline_http.failures import CallFailed
-from hookline_http.request import SECRET_HEADERS, Outgoing, build_request, origin_of, same_origin
+from hookline_http.request import Outgoing, build_request
 from hookline_http.response import body_text, body_value, read_body, response_headers
 from hookline_http.retry import RetryPolicy, fails_job, retry_after
 from hookline_http.schema import (
@@ -26,9 +27,14 @@ from hookline_http.schema import (
     UI_HINTS,
     config_problems,
 )
+from hookline_http.urls import origin_of, redirect_url, same_origin
 
 if TYPE_CHECKING:
     from hookline import NodeDefinition, WorkflowDefinition
+    from yarl import URL
+
+#: The statuses whose ``Location`` is followed (when ``redirects`` allows).
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Exchange:
     headers: dict[str, str]
     content: bytes
     encoded: bool
-    url: httpx.URL
+    url: URL
 
 
 def _ms(seconds: float) -> int:
@@ -115,6 +121,11 @@ class Call:
         self.config = config
         self.raw_config = raw_config
         self.options = CallOptions.from_config(config)
+        # Connecting (resolving the name, connecting, TLS) within `connect`; the rest within
+        # `total`, which _attempt bounds itself, every hop included.
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.options.connect, sock_connect=self.options.connect
+        )
         self.attempts: list[dict[str, Any]] = []
         self.outgoing: Outgoing | None = None
 
@@ -196,86 +207,107 @@ class Call:
         assert self.outgoing is not None
         try:
             async with asyncio.timeout(options.total):
-                return await self._exchange(self._first_request())
+                return await self._exchange(self.outgoing)
         except TimeoutError:
             raise CallFailed(failures.TIMEOUT, f"no answer within {options.total:g} s", retryable=True) from None
 
-    def _first_request(self) -> httpx.Request:
-        outgoing, options = self.outgoing, self.options
-        assert outgoing is not None
-        timeout = httpx.Timeout(options.total, connect=options.connect, pool=options.connect)
-        return self.session.client.build_request(
-            outgoing.method,
-            outgoing.url,
-            headers=[(name, value.encode("utf-8")) for name, value in outgoing.headers],
-            content=outgoing.content,
-            timeout=timeout,
-        )
-
-    async def _exchange(self, request: httpx.Request) -> Exchange:
+    async def _exchange(self, hop: Outgoing) -> Exchange:
+        """Send ``hop`` and the redirects after it, each in a slot of its upstream."""
         options = self.options
         hops = 0
         while True:
             try:
-                async with self.session.slots.hold(request.url.scheme, origin_of(request.url), options.connect):
-                    response = await self._send(request)
+                async with self.session.slots.hold(hop.url.scheme, origin_of(hop.url), options.connect):
+                    response = await self._send(hop)
                     try:
-                        if response.next_request is None or options.redirects == 0:
-                            content, encoded = await read_body(response, options.max_response_size, request.method)
-                            return Exchange(
-                                response.status_code, response_headers(response), content, encoded, request.url
-                            )
-                    except httpx.TransportError as exc:
-                        raise self._transport_failure(exc, request) from None
+                        followed = options.redirects and response.status in REDIRECTS
+                        location = response.headers.get("Location") if followed else None
+                        if location is None:
+                            content, encoded = await read_body(response, options.max_response_size, hop.method)
+                            return Exchange(response.status, response_headers(response), content, encoded, hop.url)
+                    except (aiohttp.ClientError, OSError) as exc:
+                        raise self._broken(exc, hop) from None
                     finally:
-                        await response.aclose()
+                        response.release()  # to the pool if the body was read to its end, else closed
             except HostBusy as exc:
                 raise CallFailed(failures.HOST_BUSY, str(exc), limit=exc.limit) from None
+            except PoolBusy as exc:
+                raise CallFailed(failures.TIMEOUT, str(exc), retryable=True) from None
             if hops == options.redirects:
                 raise CallFailed(
                     failures.TOO_MANY_REDIRECTS,
                     f"more than {options.redirects} redirect{'s' if options.redirects > 1 else ''}",
-                    location=response.headers.get("location"),
+                    location=location,
                 )
             hops += 1
-            request = self._redirect(request, response.next_request)
+            assert location is not None  # a redirect to follow, or the block returned
+            hop = self._redirect(hop, response.status, location)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, hop: Outgoing) -> aiohttp.ClientResponse:
+        """``hop``'s response, its body not read yet."""
+        origin = origin_of(hop.url)
         try:
-            return await self.session.client.send(request, stream=True)
+            route = await network.route(self.session.policy, hop.url)
+            headers = hop.headers if route.host_header is None else [*hop.headers, ("Host", route.host_header)]
+            return await self.session.client.request(
+                hop.method,
+                route.url,
+                headers=headers,
+                data=hop.content,
+                allow_redirects=False,  # followed here, one hop at a time, each one through the guard
+                timeout=self.timeout,
+                server_hostname=route.server_hostname,
+            )
         except EgressRefused as exc:
-            raise CallFailed(failures.EGRESS_REFUSED, str(exc), host=exc.host, address=exc.address) from None
-        except httpx.TransportError as exc:
-            raise self._transport_failure(exc, request) from None
-
-    def _transport_failure(self, exc: httpx.TransportError, request: httpx.Request) -> CallFailed:
-        origin = origin_of(request.url)
-        if isinstance(exc, httpx.ConnectTimeout):
+            raise self._refused(exc, hop) from None
+        except aiohttp.ClientConnectorError as exc:  # resolving, connecting, TLS
+            if isinstance(exc.os_error, EgressRefused):
+                raise self._refused(exc.os_error, hop) from None
+            message = f"could not connect to {origin}: {_connect_problem(exc)}"
+            raise CallFailed(failures.CONNECT_FAILED, message, retryable=True) from None
+        except aiohttp.ConnectionTimeoutError:
             message = f"could not connect to {origin} within {self.options.connect:g} s"
-            return CallFailed(failures.TIMEOUT, message, retryable=True)
-        if isinstance(exc, httpx.PoolTimeout):
-            message = f"no free connection within {self.options.connect:g} s (HOOKLINE_HTTP_MAX_CONNECTIONS)"
-            return CallFailed(failures.TIMEOUT, message, retryable=True)
-        if isinstance(exc, httpx.TimeoutException):
-            return CallFailed(failures.TIMEOUT, f"no answer within {self.options.total:g} s", retryable=True)
-        detail = str(exc) or type(exc).__name__
-        if isinstance(exc, httpx.ConnectError):
-            return CallFailed(failures.CONNECT_FAILED, f"could not connect to {origin}: {detail}", retryable=True)
-        return CallFailed(failures.BAD_RESPONSE, f"the exchange with {origin} failed: {detail}", retryable=True)
+            raise CallFailed(failures.TIMEOUT, message, retryable=True) from None
+        except aiohttp.ClientError as exc:
+            raise self._broken(exc, hop) from None
+        except OSError as exc:  # a numeric host that spells no address (route)
+            message = f"could not connect to {origin}: {exc}"
+            raise CallFailed(failures.CONNECT_FAILED, message, retryable=True) from None
 
-    def _redirect(self, request: httpx.Request, target: httpx.Request | None) -> httpx.Request:
-        """The next hop, refused unless http/https without credentials; credentials dropped
-        when it leaves the origin."""
-        assert target is not None
-        url = target.url
-        if url.scheme not in ("http", "https") or not url.host:
-            raise CallFailed(failures.BAD_REDIRECT, f"redirect to {str(url)[:200]!r} refused: only http and https URLs")
-        if url.userinfo:
-            raise CallFailed(failures.BAD_REDIRECT, "redirect to a URL holding credentials (user:password@) refused")
-        if not same_origin(url, request.url):
-            assert self.outgoing is not None
-            for name in self.outgoing.secret_headers | SECRET_HEADERS:
-                target.headers.pop(name, None)
-        if target.method == "GET" and request.method != "GET":
-            target.headers.pop("content-type", None)  # the body was dropped (303, or 301/302 after POST)
-        return target
+    def _refused(self, exc: EgressRefused, hop: Outgoing) -> CallFailed:
+        # Named after the URL's host, whichever step of the guard refused the address.
+        refused = EgressRefused(hop.url.raw_host or exc.host, exc.address, exc.kind)
+        return CallFailed(failures.EGRESS_REFUSED, str(refused), host=refused.host, address=refused.address)
+
+    def _broken(self, exc: BaseException, hop: Outgoing) -> CallFailed:
+        """The exchange failed once connected: the upstream closed the connection, broke HTTP."""
+        detail = str(exc) or type(exc).__name__
+        return CallFailed(
+            failures.BAD_RESPONSE, f"the exchange with {origin_of(hop.url)} failed: {detail}", retryable=True
+        )
+
+    def _redirect(self, hop: Outgoing, status: int, location: str) -> Outgoing:
+        """The hop ``location`` asks for after ``hop``: refused unless http/https without
+        credentials; the method (and body) the status asks for; credentials dropped when it
+        leaves the origin."""
+        try:
+            url = redirect_url(hop.url, location)
+        except ValueError as exc:
+            raise CallFailed(failures.BAD_REDIRECT, str(exc)) from None
+        method, headers, content = hop.method, hop.headers, hop.content
+        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+            method, content = "GET", None
+            headers = [(name, value) for name, value in headers if name.lower() != "content-type"]  # the body's
+        if not same_origin(url, hop.url):
+            headers = [(name, value) for name, value in headers if name.lower() not in hop.secret_headers]
+        return replace(hop, method=method, url=url, headers=headers, content=content)
+
+
+def _connect_problem(exc: aiohttp.ClientConnectorError) -> str:
+    """What went wrong connecting, in words that do not change with the library or the address:
+    ``connection refused``, ``network is unreachable``, a resolver's or a TLS library's message."""
+    cause = exc.os_error
+    if cause.errno and not isinstance(exc, aiohttp.ClientSSLError):
+        text = os.strerror(cause.errno)
+        return text[:1].lower() + text[1:]
+    return str(cause) or type(cause).__name__

@@ -15,7 +15,7 @@ import zlib
 from email.message import Message
 from typing import Any
 
-import httpx
+import aiohttp
 from hookline import HooklineError
 from hookline.web import check_json, json_loads
 
@@ -86,18 +86,19 @@ def _too_large(limit: int, **details: Any) -> CallFailed:
     return CallFailed(RESPONSE_TOO_LARGE, f"response larger than {limit} bytes", limit=limit, **details)
 
 
-async def read_body(response: httpx.Response, limit: int, method: str) -> tuple[bytes, bool]:
+async def read_body(response: aiohttp.ClientResponse, limit: int, method: str) -> tuple[bytes, bool]:
     """The decoded body of ``response``, refused past ``limit`` bytes (declared, received or
-    decoded), and whether it is still encoded."""
-    if method == "HEAD" or response.status_code in (204, 304) or response.status_code < 200:
+    decoded), and whether it is still encoded. The client hands over the body as it came
+    (``auto_decompress=False``): the decompression is done here."""
+    if method == "HEAD" or response.status in (204, 304) or response.status < 200:
         return b"", False
-    declared = response.headers.get("content-length", "").strip()
+    declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, content_length=int(declared))
-    inflater, encoded = _decoder(response.headers.get("content-encoding", ""))
+    inflater, encoded = _decoder(response.headers.get("Content-Encoding", ""))
     chunks: list[bytes] = []
     received = size = 0
-    async for raw in response.aiter_raw():
+    async for raw in response.content.iter_any():
         received += len(raw)
         if received > limit:
             raise _too_large(limit)
@@ -118,12 +119,29 @@ async def read_body(response: httpx.Response, limit: int, method: str) -> tuple[
     return b"".join(chunks), encoded
 
 
-def response_headers(response: httpx.Response) -> dict[str, str]:
-    """``{lower-case name: value}``, a repeated header's values joined with ``", "``."""
+def response_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """``{lower-case name: value}``, a repeated header's values joined with ``", "``. Header
+    bytes are read as ASCII, else UTF-8, else ISO-8859-1 (whichever reads all of them), so that
+    a stray byte becomes a character a job can store, never an unpaired surrogate."""
+    raw = response.raw_headers
+    encoding = _header_encoding(raw)
     headers: dict[str, str] = {}
-    for name, value in response.headers.multi_items():
+    for name_bytes, value_bytes in raw:
+        name, value = name_bytes.decode(encoding).lower(), value_bytes.decode(encoding)
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+def _header_encoding(raw: tuple[tuple[bytes, bytes], ...]) -> str:
+    for encoding in ("ascii", "utf-8"):
+        try:
+            for name, value in raw:
+                name.decode(encoding)
+                value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "iso-8859-1"
 
 
 def _media_type(content_type: str) -> tuple[str, str | None]:

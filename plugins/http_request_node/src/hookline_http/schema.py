@@ -9,7 +9,8 @@ from typing import Any
 from hookline.templates import compile_template
 from hookline.web import HEADER_NAME_PATTERN
 
-from hookline_http.request import BODYLESS_METHODS, COMPUTED_HEADERS, METHODS, parse_url
+from hookline_http.request import BODYLESS_METHODS, COMPUTED_HEADERS, METHODS
+from hookline_http.urls import parse_url
 
 MIB = 1024 * 1024
 DEFAULT_MAX_RESPONSE_SIZE = MIB
