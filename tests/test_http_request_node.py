@@ -242,6 +242,17 @@ REFUSED_AT_SAVE = [
     ({"url": "http://a.example/", "method": "TRACE"}, "is not one of"),
     ({"url": "http://a.example/", "proxy": "http://p/"}, "Additional properties"),
     ({"method": "GET"}, "'url' is a required property"),
+    # With auth, a caller must not be able to move the host: the origin is written out first.
+    *(
+        ({"url": url, "auth": {"bearer": {"token": {"env": "T"}}}}, "lets a caller choose where the credentials go")
+        for url in (
+            "http://api.example.test{{ $context.body.path }}",
+            "https://{{ $context.body.tenant }}.api.example.com/",
+            "{{ $context.body.url }}",
+            "https://api.example.com:{{ $context.body.port }}/",
+            "https://user{{ $context.body.x }}@api.example.com/",
+        )
+    ),
 ]
 
 
@@ -256,6 +267,11 @@ async def test_a_config_is_refused_when_saved(hookline: HooklineTestApp, config:
 async def test_a_templated_url_is_checked_when_the_node_runs(hookline: HooklineTestApp) -> None:
     saved = await hookline.apply(workflow({"url": "{{ $context.body.url }}"}))
     assert saved["key"] == "call"
+    # With auth, templates after the written-out origin are fine.
+    bearer = {"bearer": {"token": {"env": "T"}}}
+    for url in ("https://api.example.com/{{ $context.body.path }}", "http://api.example.com:8080?q={{ $context.body.q }}"):
+        assert (await hookline.apply(workflow({"url": url, "auth": bearer})))["key"] == "call"
+
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -466,6 +482,18 @@ async def test_a_caller_cannot_make_a_rendered_value_read_the_environment(
     error = await error_of(hookline, {"url": upstream.url("/echo"), "auth": auth}, {"user": {"env": "HTTP_TEST_TOKEN"}})
     assert error["message"] == "auth.basic.username must not contain ':' (HTTP Basic cannot send it)"
     assert upstream.connections == 0
+
+
+@pytest.mark.parametrize("http_env", [SECRETS])
+async def test_a_secret_that_is_not_utf8_fails_the_job_naming_only_its_variable(
+    hookline: HooklineTestApp, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(os.environb, b"HTTP_TEST_BYTES", b"pw\xff-7c1e")
+    auth = {"basic": {"username": "ada", "password": {"env": "HTTP_TEST_BYTES"}}}
+    error = await error_of(hookline, {"url": upstream.url("/echo"), "auth": auth})
+    assert error["error"] == "bad_request"
+    assert error["message"] == "auth.basic.password: the environment variable HTTP_TEST_BYTES is not valid UTF-8 text"
+    assert "7c1e" not in json.dumps(error) and upstream.connections == 0
 
 
 @pytest.mark.parametrize("http_env", [{"HTTP_TEST_TOKEN": "tok\nQ7W2"}])
@@ -1210,6 +1238,8 @@ ADDRESSES = [
     ("2002:c0a8:101::1", "a private address (6to4 192.168.1.1)"),
     ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "a Teredo tunnel address"),
     ("2001:0:7f00:1:8000:f227:80ff:fffe", "a Teredo tunnel address"),
+    ("::ffff:0:7f00:1", "a reserved (IPv4-translated) address"),
+    ("::ffff:0:808:808", "a reserved (IPv4-translated) address"),
 ]
 
 
@@ -1227,6 +1257,9 @@ def test_the_allow_list_admits_an_address_or_the_one_it_carries() -> None:
     assert policy.admits(ipaddress.ip_address("::1"))
     assert not policy.admits(ipaddress.ip_address("127.0.0.1"))
     assert policy.admits(ipaddress.ip_address("11.0.0.1"))  # public anyway
+    # 6to4 and Teredo go through relays, not to the admitted network: not admitted for what they carry.
+    assert not policy.admits(ipaddress.ip_address("2002:a09:807::1"))
+    assert not policy.admits(ipaddress.ip_address("2001:0:a09:807::5600:fefe"))
     assert [inner.how for inner in inner_addresses(ipaddress.ip_address("2001:0:4136:e378:8000:63bf:3fff:fdd2"))] == [
         "Teredo server",
         "Teredo client",

@@ -49,6 +49,7 @@ NOT_PUBLIC = _table(
     ("240.0.0.0/4", "a reserved address"),
     ("::/128", "the unspecified address"),
     ("::1/128", "a loopback address"),
+    ("::ffff:0:0:0/96", "a reserved (IPv4-translated) address"),
     ("64:ff9b:1::/48", "a private (local-use NAT64) address"),
     ("100::/64", "a reserved (discard) address"),
     ("2001::/32", "a Teredo tunnel address"),
@@ -65,6 +66,8 @@ NOT_PUBLIC = _table(
 _MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 _COMPATIBLE = ipaddress.ip_network("::/96")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: The forms that only wrap an IPv4 address: the same host, judged (and admitted) as it.
+_WRAPS_ONLY = ("IPv4-mapped", "IPv4-compatible", "NAT64")
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def classify(address: IPAddress) -> str | None:
     addresses they carry.
     """
     inner = inner_addresses(address)
-    wraps_only = bool(inner) and inner[0].how in ("IPv4-mapped", "IPv4-compatible", "NAT64")
+    wraps_only = bool(inner) and inner[0].how in _WRAPS_ONLY
     if not wraps_only:
         kind = _kind(address)
         if kind is not None:
@@ -142,8 +145,11 @@ class EgressPolicy:
         return classify(address)
 
     def allowed(self, address: IPAddress) -> bool:
-        """Whether the operator admitted ``address`` or an IPv4 address it carries."""
-        candidates: list[IPAddress] = [address, *(inner.address for inner in inner_addresses(address))]
+        """Whether the operator admitted ``address``, or the IPv4 address it only wraps (IPv4-mapped,
+        IPv4-compatible, NAT64: the same host). A 6to4 or Teredo address is not admitted for the
+        IPv4 address it carries: its traffic goes through a relay, not to that network."""
+        wrapped = [inner.address for inner in inner_addresses(address) if inner.how in _WRAPS_ONLY]
+        candidates: list[IPAddress] = [address, *wrapped]
         return any(
             candidate.version == network.version and candidate in network
             for candidate in candidates

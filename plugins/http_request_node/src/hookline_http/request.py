@@ -174,6 +174,14 @@ def _secret(reference: Mapping[str, Any], where: str, environ: Mapping[str, str]
             f"{where} reads the environment variable {variable}, which is not set (or is empty) on the server",
             variable=variable,
         )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in the environment (surrogate escapes)
+        raise CallFailed(
+            BAD_REQUEST,
+            f"{where}: the environment variable {variable} is not valid UTF-8 text",
+            variable=variable,
+        ) from None
     if header and _CONTROL.search(value):
         raise CallFailed(
             BAD_REQUEST,

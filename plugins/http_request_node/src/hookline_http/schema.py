@@ -3,6 +3,8 @@ cannot express (checked when a workflow is saved)."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -232,6 +234,10 @@ UI_HINTS: dict[str, dict[str, Any]] = {
 _BODY_KINDS = ("json", "form", "text")
 
 
+#: The start of a URL whose origin is written out: scheme, then host (and port) ended by '/', '?' or '#'.
+_FIXED_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#{}\\@]+[/?#]")
+
+
 def config_problems(config: Mapping[str, Any]) -> Iterable[str]:
     """What a schema cannot say about ``config`` (as written, templates unrendered)."""
     method = config.get("method", "GET")
@@ -263,6 +269,12 @@ def config_problems(config: Mapping[str, Any]) -> Iterable[str]:
         seen.setdefault(lower, name)
 
     auth = config.get("auth") or {}
+    if auth and isinstance(url, str) and "{{" in url and not _FIXED_ORIGIN.match(url[: url.index("{{")]):
+        yield (
+            "with auth, the URL's scheme and host (and port) must be written out and followed by '/', '?' or '#' "
+            "before any {{ }}: a template in the host, or right after it, lets a caller choose where the "
+            "credentials go (http://api.example.com{{ x }} with x = '.evil.example/' sends them to evil.example)"
+        )
     if "basic" in auth or "bearer" in auth:
         if "authorization" in seen:
             yield f"header {seen['authorization']!r} would be replaced by auth; remove one of them"
