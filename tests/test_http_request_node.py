@@ -269,9 +269,11 @@ async def test_a_templated_url_is_checked_when_the_node_runs(hookline: HooklineT
     assert saved["key"] == "call"
     # With auth, templates after the written-out origin are fine.
     bearer = {"bearer": {"token": {"env": "T"}}}
-    for url in ("https://api.example.com/{{ $context.body.path }}", "http://api.example.com:8080?q={{ $context.body.q }}"):
+    for url in (
+        "https://api.example.com/{{ $context.body.path }}",
+        "http://api.example.com:8080?q={{ $context.body.q }}",
+    ):
         assert (await hookline.apply(workflow({"url": url, "auth": bearer})))["key"] == "call"
-
 
 
 # --- requests --------------------------------------------------------------------------------

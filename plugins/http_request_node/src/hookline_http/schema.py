@@ -4,7 +4,6 @@ cannot express (checked when a workflow is saved)."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterable, Mapping
 from typing import Any
 
