@@ -57,8 +57,8 @@ def register(bp: Blueprint, console: Console) -> None:
         return redirect(f"{PREFIX}/workflows/{result.key}?saved={result.version}", status=303)
 
     async def create_page(request: Request) -> HTTPResponse:
-        trigger = _pick(request.args.get("trigger"), host.registry.triggers)
-        node = _pick(request.args.get("node"), host.registry.nodes)
+        trigger = _pick(request.args.get("trigger"), host.registry.triggers, "webhook")
+        node = _pick(request.args.get("node"), host.registry.nodes, "condition")
         # htmx sends the node key typed so far along when a type changes (hx-include).
         node_key = request.args.get("node.key", "").strip() or node
         return render(request, new_form(host.registry, trigger, node, node_key=node_key), workflow=None)
@@ -93,8 +93,11 @@ def _choices(types: Any) -> list[tuple[str, str]]:
     return [(name, getattr(types[name], "title", "") or "") for name in sorted(types)]
 
 
-def _pick(asked: str | None, types: Any) -> str:
-    """The type asked for if it is installed, else the first installed one (by name)."""
+def _pick(asked: str | None, types: Any, usual: str) -> str:
+    """The type asked for if it is installed, else ``usual`` (what most workflows start with) if
+    it is, else the first installed one (by name)."""
     if asked in types:
         return str(asked)
+    if usual in types:
+        return usual
     return min(types, default="")
