@@ -520,15 +520,25 @@ async def test_each_claim_holds_its_lease_from_when_it_was_made(
     assert claims == sorted(claims) and len(set(claims)) == 3 and claims[0] > start
 
 
-async def test_a_purge_keeps_failures_still_to_announce(hookline: HooklineTestApp, listener: Listener) -> None:
+async def test_a_purge_by_policy_keeps_failures_still_to_announce(hookline: HooklineTestApp, listener: Listener) -> None:
+    await hookline.apply(failing())
+    await hookline.host.executions.failures.stop()
+    ids = [int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"]) for _ in range(2)]
+    # Older than the retention (30 days by default), and not announced yet (no announcer runs).
+    await Execution.filter(id__in=ids).update(created_at=utcnow() - timedelta(days=60))
+    result = await hookline.host.retention.purge()
+    assert result.to_dict()["protected"] == 2 and result.to_dict()["deleted"] == 0
+    assert await Execution.filter(id__in=ids).count() == 2
+    # Once announced, the policy deletes them.
+    assert await hookline.host.executions.failures.announce_due(now=utcnow() + timedelta(seconds=1)) == 2
+    assert (await hookline.host.retention.purge()).to_dict()["deleted"] == 2
+
+
+async def test_a_purge_an_operator_asks_for_deletes_failures_still_to_announce(hookline: HooklineTestApp) -> None:
     await hookline.apply(failing())
     await hookline.host.executions.failures.stop()
     pending = int((await hookline.webhook("orders", json={})).headers["x-hookline-execution"])
-    result = await hookline.host.retention.purge(everything=True)
-    assert await Execution.filter(id=pending).exists()
-    assert result.to_dict()["protected"] >= 1
-    assert await hookline.host.executions.failures.announce_due(now=utcnow() + timedelta(seconds=1)) == 1
-    await hookline.host.retention.purge(everything=True)
+    assert (await hookline.host.retention.purge(everything=True)).to_dict()["deleted"] == 1
     assert not await Execution.filter(id=pending).exists()
 
 

@@ -121,8 +121,8 @@ class RetentionService:
         Without ``older_than`` (nor ``everything``), by policy: each workflow's ``retention``,
         else the server's default. With ``older_than``, those created longer ago than that,
         whatever the policies say; with ``everything``, of any age. ``workflow`` and ``statuses``
-        narrow it down. Executions whose idempotency key still holds, and failures still to be
-        announced to plugins (``execution_failed``), are always kept.
+        narrow it down. Executions whose idempotency key still holds are always kept; failures still
+        to be announced to plugins (``execution_failed``) are kept by a purge by policy.
 
         :param batch: executions deleted per transaction.
         :param dry_run: count, delete nothing.
@@ -169,10 +169,10 @@ class RetentionService:
             for span, sts in by_span.items():
                 cutoff = _before(now, span) if span is not None else None
                 if cutoff is not None:
-                    rules.append(Scope(sts, cutoff, wid))
+                    rules.append(Scope(sts, cutoff, wid, keep_unannounced=True))
         cutoff = _before(now, default) if default is not None else None
         if cutoff is not None and (workflow_id is None or workflow_id not in own):
-            rules.append(Scope(wanted, cutoff, workflow_id, exclude=tuple(own)))
+            rules.append(Scope(wanted, cutoff, workflow_id, exclude=tuple(own), keep_unannounced=True))
         return rules
 
 

@@ -24,6 +24,9 @@ class Scope:
     cutoff: datetime | None
     workflow_id: int | None = None
     exclude: tuple[int, ...] = ()
+    #: Keep failures still to be announced to plugins (``notify_at``): a purge by policy does; one
+    #: an operator asks for (``--all``, ``--older-than``) deletes what it is asked to.
+    keep_unannounced: bool = False
 
 
 class Purgeable(NamedTuple):
@@ -47,18 +50,22 @@ def _of(scope: Scope) -> Any:
 
 async def key_holders(scope: Scope, now: datetime) -> int:
     """How many executions of ``scope`` a purge keeps at ``now``: they hold an idempotency key, or
-    their failure is still to be announced (``notify_at``, see hookline.failures)."""
-    holding = Q(dedup_key__not_isnull=True, dedup_until__gt=now) | Q(notify_at__not_isnull=True)
+    (``keep_unannounced``) their failure is still to be announced (``notify_at``, hookline.failures)."""
+    holding = Q(dedup_key__not_isnull=True, dedup_until__gt=now)
+    if scope.keep_unannounced:
+        holding |= Q(notify_at__not_isnull=True)
     return await _of(scope).filter(holding).count()
 
 
 async def deletable(scope: Scope, now: datetime, *, after: int, limit: int) -> list[Purgeable]:
-    """Up to ``limit`` executions of ``scope`` holding no idempotency key at ``now`` and with no
-    failure still to announce, with ids above ``after``, by id."""
+    """Up to ``limit`` executions of ``scope`` holding no idempotency key at ``now`` (and, with
+    ``keep_unannounced``, with no failure still to announce), with ids above ``after``, by id."""
     free = Q(dedup_key__isnull=True) | Q(dedup_until__isnull=True) | Q(dedup_until__lte=now)
+    if scope.keep_unannounced:
+        free &= Q(notify_at__isnull=True)
     rows = (
         await _of(scope)
-        .filter(free, notify_at__isnull=True, id__gt=after)
+        .filter(free, id__gt=after)
         .order_by("id")
         .limit(limit)
         .values_list("id", "workflow_id", "status")
