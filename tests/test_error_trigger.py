@@ -11,8 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,15 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-
+from conftest import install_package
 from hookline import ExecutionFailure, NodeError, NodeResult, NodeRun, NodeType, hookimpl
 from hookline.engine import utcnow
 from hookline.failures import LEASE
 from hookline.storage.models import Execution
 from hookline.testing import HooklineServer, HooklineTestApp
 from hookline_webhook import plugin as webhook_plugin
-
-from conftest import install_package
 
 
 class FailNode(NodeType):

@@ -16,26 +16,17 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hookline.testing import TEST_TOKEN, HooklineServer
 from hookline_error_trigger.trigger import ExecutionFailedTrigger
-from test_reference_examples import _BLOCK, _HEADING, mismatch
+from test_reference_examples import _BLOCK, _HEADING, Example, mismatch
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = REPO / "docs" / "reference" / "execution-failed.md"
 #: Seconds a command reading the history is retried until it matches.
 HISTORY_WAIT = 60.0
-
-
-@dataclass(frozen=True)
-class Example:
-    section: str
-    command: str
-    expected: str
-    line: int
 
 
 def page_examples() -> list[Example]:
